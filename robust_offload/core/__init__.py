@@ -1,0 +1,1 @@
+"""Planning core: system model, chance constraints, solvers. No ROS imports here."""

@@ -1,0 +1,102 @@
+"""Our planner (policy ``robust``): dual decomposition with branch and bound, exact in the limit.
+
+The only coupling between devices is the bandwidth budget (16c). Pricing it (see
+:mod:`lagrangian`) splits problem (9), after the chance constraints are made deterministic with
+eq. (22), into N independent choices among M + 1 small convex problems, and the dual value is a
+certified lower bound. A feasible plan comes from the devices' choices at the price where the
+bandwidth demand crosses B; only the devices whose choice flips at that price can make the
+plan differ from the bound, so they are tried first (in order of energy saved per Hz) and the
+allocation of each candidate partition vector is solved exactly. If a gap remains, branch and
+bound on the partition of a flipping device closes it (best-first, pruned by the dual bound).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+
+import numpy as np
+
+from robust_offload.core.lagrangian import (
+    PricedProblem,
+    PriceResult,
+    allocate_fixed,
+    fits_budget,
+    maximize_dual,
+)
+
+DEFAULT_GAP_TOL = 1e-5
+DEFAULT_MAX_NODES = 500
+MAX_FLIP_CANDIDATES = 24
+
+
+class Incumbent:
+    """Best plan found so far."""
+
+    def __init__(self):
+        self.energy_j = np.inf
+        self.choice = None
+        self.allocation = None
+
+    def offer(self, priced: PricedProblem, choice: np.ndarray):
+        if not fits_budget(priced, choice):
+            return
+        energy, allocation = allocate_fixed(priced, choice)
+        if energy < self.energy_j:
+            self.energy_j, self.choice, self.allocation = energy, choice.copy(), allocation
+
+
+def _flip_order(result: PriceResult) -> np.ndarray:
+    """Devices whose choice flips at the critical price, best energy saving per Hz first."""
+    flips = np.flatnonzero(result.choice != result.choice_low)
+    alloc = result.allocation
+    hi, lo = result.choice[flips], result.choice_low[flips]
+    saving = alloc.energy_j[flips, hi] - alloc.energy_j[flips, lo]
+    extra = np.maximum(alloc.bandwidth_hz[flips, lo] - alloc.bandwidth_hz[flips, hi], 1e-300)
+    return flips[np.argsort(-saving / extra, kind="stable")]
+
+
+def _prefix_sizes(count: int) -> list[int]:
+    if count <= MAX_FLIP_CANDIDATES:
+        return list(range(count + 1))
+    return sorted(set(np.linspace(0, count, MAX_FLIP_CANDIDATES).round().astype(int)))
+
+
+def round_choices(priced: PricedProblem, result: PriceResult, incumbent: Incumbent):
+    """Offer plans that switch the first j flipping devices to their high-bandwidth choice."""
+    order = _flip_order(result)
+    for size in _prefix_sizes(len(order)):
+        choice = result.choice.copy()
+        choice[order[:size]] = result.choice_low[order[:size]]
+        incumbent.offer(priced, choice)
+    return order
+
+
+def solve(priced: PricedProblem, gap_tol=DEFAULT_GAP_TOL, max_nodes=DEFAULT_MAX_NODES):
+    """Branch and bound over partition points; returns (incumbent, lower bound, stats)."""
+    incumbent = Incumbent()
+    counter = itertools.count()
+    heap = [(-np.inf, next(counter), priced.feasible.copy())]
+    nodes, root_bound = 0, -np.inf
+    while heap and nodes < max_nodes:
+        bound, _, active = heapq.heappop(heap)
+        if bound >= incumbent.energy_j * (1 - gap_tol):
+            continue
+        nodes += 1
+        result = maximize_dual(priced, active)
+        root_bound = result.lower_bound_j if nodes == 1 else root_bound
+        if result.lower_bound_j >= incumbent.energy_j * (1 - gap_tol):
+            continue
+        order = round_choices(priced, result, incumbent)
+        if len(order) == 0 or result.lower_bound_j >= incumbent.energy_j * (1 - gap_tol):
+            continue
+        branch = order[0]
+        for point in np.flatnonzero(active[branch]):
+            child = active.copy()
+            child[branch] = False
+            child[branch, point] = True
+            heapq.heappush(heap, (result.lower_bound_j, next(counter), child))
+    open_bounds = [entry[0] for entry in heap]
+    lower = min([incumbent.energy_j, *open_bounds]) if open_bounds else incumbent.energy_j
+    stats = {"nodes": nodes, "open_nodes": len(heap), "root_bound": root_bound}
+    return incumbent, lower, stats

@@ -18,8 +18,8 @@ import numpy as np
 from robust_offload.core import robust
 from robust_offload.core.lagrangian import (
     PricedProblem,
+    allocate_batch,
     allocate_fixed,
-    fits_budget,
     maximize_dual,
 )
 from robust_offload.core.plan import Plan, decisions, screen
@@ -48,14 +48,12 @@ def _run_exhaustive(priced: PricedProblem, options: dict):
     if count > limit:
         raise PolicyError(f"exhaustive search needs {count} partition vectors, above the limit "
                           f"of {limit}: use --policy robust (same optimum, certified bound)")
-    best = (np.inf, None, None)
-    for combo in itertools.product(*points):
-        choice = np.array(combo)
-        if fits_budget(priced, choice):
-            energy, allocation = allocate_fixed(priced, choice)
-            if energy < best[0]:
-                best = (energy, choice, allocation)
-    return best[1], best[2], best[0], {"partition_vectors": count}
+    choices = np.array(list(itertools.product(*points)), dtype=int)
+    energies = np.concatenate([allocate_batch(priced, chunk)[0]
+                               for chunk in np.array_split(choices, -(-count // 4096))])
+    best = choices[np.argmin(energies)]
+    energy, allocation = allocate_fixed(priced, best)
+    return best, allocation, energy, {"partition_vectors": count}
 
 
 def _run_pccp(priced: PricedProblem, options: dict):

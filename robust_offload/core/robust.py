@@ -20,8 +20,8 @@ import numpy as np
 from robust_offload.core.lagrangian import (
     PricedProblem,
     PriceResult,
+    allocate_batch,
     allocate_fixed,
-    fits_budget,
     maximize_dual,
 )
 
@@ -38,12 +38,13 @@ class Incumbent:
         self.choice = None
         self.allocation = None
 
-    def offer(self, priced: PricedProblem, choice: np.ndarray):
-        if not fits_budget(priced, choice):
-            return
-        energy, allocation = allocate_fixed(priced, choice)
-        if energy < self.energy_j:
-            self.energy_j, self.choice, self.allocation = energy, choice.copy(), allocation
+    def offer(self, priced: PricedProblem, choices: np.ndarray):
+        """Solve the allocation of each candidate partition vector (rows); keep the best."""
+        energies = allocate_batch(priced, choices)[0]
+        best = int(np.argmin(energies))
+        if energies[best] < self.energy_j:
+            self.energy_j, allocation = allocate_fixed(priced, choices[best])
+            self.choice, self.allocation = choices[best].copy(), allocation
 
 
 def _flip_order(result: PriceResult) -> np.ndarray:
@@ -65,10 +66,11 @@ def _prefix_sizes(count: int) -> list[int]:
 def round_choices(priced: PricedProblem, result: PriceResult, incumbent: Incumbent):
     """Offer plans that switch the first j flipping devices to their high-bandwidth choice."""
     order = _flip_order(result)
-    for size in _prefix_sizes(len(order)):
-        choice = result.choice.copy()
-        choice[order[:size]] = result.choice_low[order[:size]]
-        incumbent.offer(priced, choice)
+    sizes = _prefix_sizes(len(order))
+    choices = np.repeat(result.choice[None, :], len(sizes), axis=0)
+    for row, size in enumerate(sizes):
+        choices[row, order[:size]] = result.choice_low[order[:size]]
+    incumbent.offer(priced, choices)
     return order
 
 

@@ -1,9 +1,134 @@
-"""Command-line entry point ``robust-offload``."""
+"""Command-line entry point ``robust-offload``.
+
+Exit status: 0 ok, 2 bad input (one line on stderr naming file, owner, field and value),
+3 some devices infeasible (the others still get a plan).
+"""
+
+from __future__ import annotations
 
 import argparse
+import csv
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_BAD_INPUT, EXIT_INFEASIBLE = 0, 2, 3
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="robust-offload")
-    parser.parse_args(argv)
-    return 0
+def _add_policy_options(parser: argparse.ArgumentParser):
+    from robust_offload.core.policies import POLICIES
+    from robust_offload.core.robust import DEFAULT_GAP_TOL, DEFAULT_MAX_NODES
+
+    parser.add_argument("scenario", help="scenario YAML file")
+    parser.add_argument("--policy", default="robust", choices=POLICIES)
+    parser.add_argument("--gap-tol", type=float, default=DEFAULT_GAP_TOL,
+                        help="robust/worst-case: stop when (energy - bound) / energy <= this")
+    parser.add_argument("--max-nodes", type=int, default=DEFAULT_MAX_NODES,
+                        help="robust/worst-case: branch-and-bound node limit")
+    parser.add_argument("--exhaustive-limit", type=int, default=None,
+                        help="exhaustive: largest number of partition vectors to enumerate")
+    parser.add_argument("--init-point", type=int, default=None,
+                        help="pccp: initial partition point of every device (Algorithm 2)")
+
+
+def _policy_options(args) -> dict:
+    options = {"gap_tol": args.gap_tol, "max_nodes": args.max_nodes,
+               "pccp": {"init_point": args.init_point}}
+    if args.exhaustive_limit is not None:
+        options["exhaustive_limit"] = args.exhaustive_limit
+    return options
+
+
+def _make_plan(args):
+    from robust_offload.core.policies import plan
+    from robust_offload.core.scenario import load_scenario
+
+    scenario = load_scenario(args.scenario)
+    return scenario, plan(scenario, args.policy, **_policy_options(args))
+
+
+def cmd_plan(args) -> int:
+    _, result = _make_plan(args)
+    print(result.table())
+    if args.json:
+        text = result.to_json()
+        if args.json == "-":
+            print(text)
+        else:
+            Path(args.json).write_text(text + "\n", encoding="utf-8")
+    return EXIT_INFEASIBLE if result.status == "infeasible" else EXIT_OK
+
+
+def cmd_evaluate(args) -> int:
+    from robust_offload.core.montecarlo import violation_rates
+    from robust_offload.core.policies import MARGINS
+    from robust_offload.core.problem import build_problem
+
+    scenario, result = _make_plan(args)
+    print(result.table())
+    rates = violation_rates(build_problem(scenario, MARGINS[args.policy]), result,
+                            samples=args.samples, seed=args.seed)
+    print(f"\ndeadline-violation rate over {args.samples} samples (95 % CI), against eps:")
+    print(f"{'device':<16}{'distribution':<12}{'eps':>8}{'rate':>10}{'CI high':>10}  verdict")
+    for r in rates:
+        verdict = "OK" if r.ci_low <= r.risk else "VIOLATED"
+        print(f"{r.name:<16}{r.distribution:<12}{r.risk:>8.4f}{r.rate:>10.5f}"
+              f"{r.ci_high:>10.5f}  {verdict}")
+    if args.csv:
+        with open(args.csv, "w", newline="", encoding="utf-8") as stream:
+            writer = csv.writer(stream)
+            writer.writerow(["device", "distribution", "risk", "rate", "ci_low", "ci_high",
+                             "samples"])
+            writer.writerows([r.name, r.distribution, r.risk, r.rate, r.ci_low, r.ci_high,
+                              r.samples] for r in rates)
+    return EXIT_INFEASIBLE if result.status == "infeasible" else EXIT_OK
+
+
+def cmd_reproduce(args) -> int:
+    from robust_offload.reproduce import reproduce
+
+    reproduce(Path(args.outdir), quick=args.quick, seeds=args.seeds)
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="robust-offload",
+        description="Robust DNN partitioning, DVFS and bandwidth planning for robot fleets.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    plan = sub.add_parser("plan", help="plan a scenario and print the decisions")
+    _add_policy_options(plan)
+    plan.add_argument("--json", metavar="OUT", help="write the plan as JSON ('-' = stdout)")
+    plan.set_defaults(func=cmd_plan)
+
+    evaluate = sub.add_parser("evaluate", help="plan, then Monte Carlo the deadline misses")
+    _add_policy_options(evaluate)
+    evaluate.add_argument("--samples", type=int, default=100_000)
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--csv", metavar="OUT", help="write the rates as CSV")
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    reproduce = sub.add_parser("reproduce", help="regenerate the paper's Figs. 9-14")
+    reproduce.add_argument("outdir")
+    reproduce.add_argument("--quick", action="store_true",
+                           help="fewer random fleets and points (a smoke run, minutes)")
+    reproduce.add_argument("--seeds", type=int, default=None,
+                           help="random fleets averaged per point")
+    reproduce.set_defaults(func=cmd_reproduce)
+    return parser
+
+
+def main(argv=None) -> int:
+    from robust_offload.core.policies import PolicyError
+    from robust_offload.core.scenario import ScenarioError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ScenarioError, PolicyError) as err:
+        print(f"robust-offload: error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

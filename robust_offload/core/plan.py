@@ -137,8 +137,8 @@ def screen(priced: PricedProblem):
     for row in sorted(dropped):
         left = p.bandwidth_hz - used
         if np.isfinite(need[row]):
-            reason = (f"needs at least {need[row]:.4g} Hz of uplink, only {left:.4g} Hz left "
-                      "after the other devices")
+            reason = (f"needs at least {need[row]:.4g} Hz of uplink, only {left:.4g} Hz of the "
+                      f"{p.bandwidth_hz:.4g} Hz band left for it")
         else:
             reason = "no partition point meets the deadline, even with the whole band"
         infeasible.append(InfeasibleDevice(p.names[row], reason, _min_risk(p, row, left)))

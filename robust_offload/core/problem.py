@@ -33,7 +33,8 @@ class PlanningProblem:
     bits: np.ndarray           # (N, K) d_m in bits
     edge_mean_s: np.ndarray    # (N, K)
     margin_s: np.ndarray       # (N, K)
-    std_s: np.ndarray          # (N, K) sqrt(v_loc + v_vm), the standard deviation in eq. (22)
+    local_var_s2: np.ndarray   # (N, K) v_loc of eq. (11)
+    edge_var_s2: np.ndarray    # (N, K) v_vm
     slack_s: np.ndarray        # (N, K) D - t_vm - margin
     snr_scale_hz: np.ndarray   # (N, 1) a = p h / N0
     tx_power_w: np.ndarray     # (N, 1)
@@ -42,6 +43,11 @@ class PlanningProblem:
     freq_max_ghz: np.ndarray   # (N, 1)
     deadline_s: np.ndarray     # (N,)
     risk: np.ndarray           # (N,)
+
+    @property
+    def std_s(self) -> np.ndarray:
+        """sqrt(v_loc + v_vm), the standard deviation in eq. (22)."""
+        return np.sqrt(self.local_var_s2 + self.edge_var_s2)
 
     @property
     def size(self) -> int:
@@ -87,7 +93,7 @@ def build_problem(scenario: Scenario, margin_rule=robust_margin_s) -> PlanningPr
     shape = (len(devices), width)
     valid = np.zeros(shape, dtype=bool)
     arrays = {key: np.zeros(shape) for key in ("gcycles", "bits", "edge_mean_s", "margin_s",
-                                               "std_s")}
+                                               "local_var_s2", "edge_var_s2")}
     for row, device in enumerate(devices):
         profile = scenario.profiles[device.profile]
         span = slice(0, profile.num_points)
@@ -96,7 +102,8 @@ def build_problem(scenario: Scenario, margin_rule=robust_margin_s) -> PlanningPr
         arrays["bits"][row, span] = profile.output_mb * MB_BYTES * 8
         arrays["edge_mean_s"][row, span] = profile.edge_mean_ms * MS
         arrays["margin_s"][row, span] = margin_rule(profile, device.risk)
-        arrays["std_s"][row, span] = np.sqrt(profile.local_var_ms2 + profile.edge_var_ms2) * MS
+        arrays["local_var_s2"][row, span] = profile.local_var_ms2 * MS**2
+        arrays["edge_var_s2"][row, span] = profile.edge_var_ms2 * MS**2
 
     def column(attr):
         return np.array([[getattr(d, attr)] for d in devices], dtype=float)

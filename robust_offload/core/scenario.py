@@ -17,6 +17,14 @@ import yaml
 
 from robust_offload.core.channel import gain_from_path_loss_db, path_loss_db_from_distance
 
+SHIPPED_PROFILES = next(
+    (path for path in (Path(__file__).resolve().parents[1] / "data",
+                       Path(__file__).resolve().parents[2] / "config" / "profiles")
+     if path.is_dir()),
+    Path(__file__).resolve().parents[1] / "data")
+"""Directory of the shipped profile files: package data when installed, config/profiles in a
+source checkout."""
+
 MB_BYTES = 2**20
 """The paper's "MB" is 2^20 bytes (0.574 MB is one 3x224x224 float32 image)."""
 
@@ -272,6 +280,13 @@ def read_yaml(path: str | Path):
         where = f" at line {mark.line + 1}" if mark else ""
         raise ScenarioError(f"{path}: malformed YAML{where}: {getattr(err, 'problem', err)}") \
             from err
+
+
+def load_profiles(path: str | Path) -> dict[str, Profile]:
+    """Read and validate a profile file (a YAML mapping with ``profiles:``)."""
+    raw = read_yaml(path)
+    return parse_profiles(_Checker(str(path)).get(raw if isinstance(raw, dict) else {},
+                                                  "profiles"), str(path))
 
 
 def load_scenario(path: str | Path) -> Scenario:

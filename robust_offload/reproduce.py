@@ -67,12 +67,13 @@ class Reproduction:
         return random_fleet(self.profiles, count, seed, bandwidth_hz=bandwidth_hz,
                             deadline_ms=deadline_ms, risk=risk, mix=(setting.profile,))
 
-    def write(self, name: str, header, rows, draw):
+    def write(self, name: str, header, rows, draw, grid=(1, 2)):
         with open(self.outdir / f"{name}.csv", "w", newline="", encoding="utf-8") as stream:
             writer = csv.writer(stream)
             writer.writerow(header)
             writer.writerows(rows)
-        fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+        fig, axes = plt.subplots(*grid, figsize=(5.5 * grid[1], 4 * grid[0]))
+        axes = np.ravel(axes)
         draw(axes, rows)
         for ax in axes:
             ax.grid(alpha=0.3)
@@ -145,7 +146,7 @@ class Reproduction:
                 bar.update()
         self.write("fig13_14_energy_risk_deadline",
                    ["model", "sweep", "value", "policy", "energy_j", "feasible_fleets",
-                    "fleets"], rows, _draw_risk_deadline)
+                    "fleets"], rows, _draw_risk_deadline, grid=(2, 2))
         self.summary = _savings(rows)
 
     def violations(self, bar):
@@ -222,23 +223,17 @@ def _draw_trajectories(axes, rows):
 
 
 def _draw_risk_deadline(axes, rows):
-    for ax, model in zip(axes, ("AlexNet", "ResNet152")):
-        for sweep, style in (("risk", "-"), ("deadline", ":")):
-            for policy in ("robust", "pccp", "worst-case"):
-                pts = [(r[2], r[4]) for r in rows if r[0] == model and r[1] == sweep
-                       and r[3] == policy]
-                if pts and sweep == "risk":
-                    ax.plot(*zip(*pts), style, marker="o", label=f"{policy} vs eps")
-        ax.set(title=f"{model}: energy vs risk level", xlabel="risk level eps",
-               ylabel="total energy (J)")
-        twin = ax.twiny()
-        for policy in ("robust", "worst-case"):
-            pts = [(r[2], r[4]) for r in rows if r[0] == model and r[1] == "deadline"
+    panels = [(model, sweep) for model in ("AlexNet", "ResNet152")
+              for sweep in ("risk", "deadline")]
+    for ax, (model, sweep) in zip(axes, panels):
+        for policy in ("robust", "pccp", "worst-case"):
+            pts = [(r[2], r[4]) for r in rows if r[0] == model and r[1] == sweep
                    and r[3] == policy]
             if pts:
-                twin.plot(*zip(*pts), ":", marker="s", label=f"{policy} vs deadline")
-        twin.set_xlabel("deadline (ms), dotted")
-        twin.legend(fontsize=7, loc="center right")
+                ax.plot(*zip(*pts), marker="o", label=policy)
+        xlabel = "risk level eps" if sweep == "risk" else "deadline D (ms)"
+        ax.set(title=f"{model}: energy vs {xlabel.split(' (')[0]}", xlabel=xlabel,
+               ylabel="total energy (J)")
 
 
 def _draw_violations(axes, rows):

@@ -140,6 +140,7 @@ def screen(priced: PricedProblem):
             reason = (f"needs at least {need[row]:.4g} Hz of uplink, only {left:.4g} Hz of the "
                       f"{p.bandwidth_hz:.4g} Hz band left for it")
         else:
-            reason = "no partition point meets the deadline, even with the whole band"
+            reason = ("no partition point meets the deadline at f_max, even with unlimited "
+                      "bandwidth")
         infeasible.append(InfeasibleDevice(p.names[row], reason, _min_risk(p, row, left)))
     return np.array(sorted(kept), dtype=int), infeasible

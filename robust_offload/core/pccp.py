@@ -25,11 +25,15 @@ MEGA = 1e6
 MS = 1e-3
 
 
-def _solve_ecos(program: cp.Problem) -> str:
-    """Solve with ECOS; returns the status (inaccurate solutions are counted, not printed)."""
+def _solve_ecos(program: cp.Problem, tol: float = 1e-8) -> str:
+    """Solve with ECOS at tolerance ``tol``; returns the status (warnings about inaccurate
+    solutions are silenced: the status says it)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        program.solve(solver=cp.ECOS, max_iters=500)
+        try:
+            program.solve(solver=cp.ECOS, max_iters=1000, abstol=tol, reltol=tol, feastol=tol)
+        except cp.error.SolverError as err:
+            raise RuntimeError(f"ECOS failed: {err}") from err
     return program.status
 
 
@@ -83,7 +87,7 @@ class ResourceAllocation:
         self.mbits.value = mbits
         self.energy_mbits.value = p.tx_power_w[:, 0] * mbits
         self.slack.value = p.slack_s[rows, choice]
-        status = _solve_ecos(self.program)
+        status = _solve_ecos(self.program, tol=1e-9)
         if status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
             raise RuntimeError(f"ECOS failed on problem (23): {status}")
         return float(self.program.value), self.freq.value.copy(), self.band.value * MEGA

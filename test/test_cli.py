@@ -1,0 +1,72 @@
+"""The robust-offload command: JSON schema, exit codes, evaluate and reproduce outputs."""
+
+import csv
+import json
+
+import yaml
+
+from robust_offload.cli import main
+
+from conftest import DEFAULT_SCENARIO, REPO
+
+DEVICE_KEYS = ["name", "partition", "freq_ghz", "bandwidth_hz", "energy_j", "latency_bound_ms"]
+
+
+def test_plan_json_has_exactly_the_documented_schema(tmp_path, capsys):
+    out = tmp_path / "plan.json"
+    assert main(["plan", str(DEFAULT_SCENARIO), "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert list(data) == ["status", "policy", "total_energy_j", "lower_bound_j",
+                          "solve_time_s", "devices", "infeasible_devices"]
+    assert data["status"] == "ok" and data["policy"] == "robust"
+    assert [list(d) for d in data["devices"]] == [DEVICE_KEYS] * 4
+    assert abs(sum(d["energy_j"] for d in data["devices"]) - data["total_energy_j"]) < 1e-12
+    assert "robot_1" in capsys.readouterr().out  # the readable table
+
+
+def test_plan_infeasible_exit_3_with_reasons(tmp_path, capsys):
+    raw = yaml.safe_load(DEFAULT_SCENARIO.read_text())
+    raw["profiles_from"] = [str(REPO / "config/profiles/jetson_xavier_nx.yaml")]
+    raw["devices"][3]["deadline_ms"] = 20
+    path = tmp_path / "tight.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    assert main(["plan", str(path), "--json", "-"]) == 3
+    text = capsys.readouterr().out
+    data = json.loads(text[text.index("{"):])
+    assert data["status"] == "infeasible"
+    assert [d["name"] for d in data["infeasible_devices"]] == ["robot_4"]
+    assert set(data["infeasible_devices"][0]) == {"name", "reason", "min_risk"}
+    assert len(data["devices"]) == 3
+
+
+def test_every_policy_runs_from_the_cli(capsys):
+    for policy in ("robust", "worst-case", "pccp"):
+        assert main(["plan", str(DEFAULT_SCENARIO), "--policy", policy]) == 0
+        assert f"policy {policy}: status ok" in capsys.readouterr().out
+
+
+def test_exhaustive_limit_is_a_clear_error(capsys):
+    code = main(["plan", str(DEFAULT_SCENARIO), "--policy", "exhaustive",
+                 "--exhaustive-limit", "100"])
+    assert code == 2
+    assert "above the limit of 100" in capsys.readouterr().err
+
+
+def test_evaluate_writes_rates(tmp_path, capsys):
+    out = tmp_path / "rates.csv"
+    assert main(["evaluate", str(DEFAULT_SCENARIO), "--samples", "5000", "--csv", str(out)]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 4 * 4
+    assert {r["distribution"] for r in rows} == {"gaussian", "lognormal", "gamma", "two-point"}
+    assert "VIOLATED" not in capsys.readouterr().out
+
+
+def test_reproduce_quick_writes_every_figure(tmp_path):
+    assert main(["reproduce", str(tmp_path), "--quick"]) == 0
+    for name in ("fig09_pccp_iterations", "fig10_convergence", "fig11_runtime",
+                 "fig12_energy_vs_devices", "fig13_14_energy_risk_deadline",
+                 "fig13_14_violation"):
+        assert (tmp_path / f"{name}.png").stat().st_size > 10_000
+        assert len((tmp_path / f"{name}.csv").read_text().splitlines()) > 2
+    savings = list(csv.DictReader((tmp_path / "savings_vs_worst_case.csv").open()))
+    assert {r["model"] for r in savings} == {"AlexNet", "ResNet152"}

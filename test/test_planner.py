@@ -1,5 +1,7 @@
 """Policies on the same model: robust = exhaustive optimum, feasibility, bounds, infeasibility."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from helpers import assert_plan_feasible
@@ -144,3 +146,20 @@ def test_pccp_is_feasible_and_never_beats_the_optimum(profiles):
     assert paper.stats["pccp_iterations"] and all(i >= 1 for i in paper.stats["pccp_iterations"])
     trajectory = paper.stats["objective"]
     assert all(b <= a * (1 + 1e-6) for a, b in zip(trajectory, trajectory[1:]))
+
+
+@pytest.mark.parametrize("bandwidth", [1.0, 1e5, 2e6, 1e7])
+def test_profile_that_sends_nothing_at_m_equals_M(profiles, bandwidth):
+    """With d_M = 0 running all blocks locally needs no bandwidth: both regimes are optimal."""
+    alexnet = profiles["alexnet_nx_cpu"]
+    output = alexnet.output_mb.copy()
+    output[-1] = 0.0
+    local = {**profiles, "alex_local": dataclasses.replace(alexnet, name="alex_local",
+                                                           output_mb=output)}
+    devices = [Device(f"r{i}", "alex_local" if i % 2 else "alexnet_nx_cpu", 10 ** (-10 - i),
+                      1.0, 0.8e-27, 0.1, 1.2, 300.0, 0.05) for i in range(3)]
+    scenario = Scenario(bandwidth, -174.0, local, devices)
+    ours, optimum = plan(scenario), plan(scenario, "exhaustive")
+    assert ours.status == optimum.status
+    assert ours.total_energy_j <= optimum.total_energy_j * (1 + 1e-6)
+    assert_plan_feasible(build_problem(scenario), ours)

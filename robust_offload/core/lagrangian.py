@@ -49,7 +49,8 @@ def illinois(fun, low, high, f_low, f_high, x_tol, f_tol):
     low, high, f_low, f_high = (np.array(v, dtype=float) for v in (low, high, f_low, f_high))
     root = np.where(f_high <= 0, high, low)
     f_root = np.where(f_high <= 0, f_high, f_low)
-    open_ = (f_low < 0) & (f_high > 0) & (high - low > x_tol)
+    with np.errstate(invalid="ignore"):
+        open_ = (f_low < 0) & (f_high > 0) & (high - low > x_tol)
     side = np.zeros(low.shape)
     for _ in range(MAX_STEPS):
         if not open_.any():
@@ -217,10 +218,14 @@ def maximize_dual(priced: PricedProblem, active: np.ndarray) -> PriceResult:
     finite_floor = floor_h[np.isfinite(floor_h)]
     bottom = float(np.min(finite_floor)) - 1.0 if finite_floor.size else top
     low = _Solution(priced, pairs, bottom, pairs.floor, floor_h)
-    best = high.dual_j  # the floor solution is only a bracket end, not a dual value
-    if high.demand_hz <= 0 or low.demand_hz <= budget:
-        return _result(priced, pairs, high, high, best)
-    f_low, f_high = np.log(low.demand_hz / budget), np.log(high.demand_hz / budget)
+    if low.demand_hz <= budget:
+        # Bandwidth is not scarce even at a vanishing price (only pairs that send nothing are
+        # chosen). At the floor, 80 nats below each cap, the energy is that of unlimited
+        # bandwidth to within e^-80, so this solution is exact for all purposes.
+        return _result(priced, pairs, low, low, low.dual_j)
+    best = high.dual_j
+    f_low = np.log(low.demand_hz / budget)
+    f_high = max(np.log(high.demand_hz / budget), -1e3) if high.demand_hz > 0 else -1e3
     side = 0
     for _ in range(MAX_STEPS):
         if high.log_price - low.log_price <= LOG_PRICE_TOL:

@@ -86,7 +86,19 @@ class Plan:
         lines.append(f"policy {self.policy}: status {self.status}, total energy "
                      f"{self.total_energy_j:.6g} J, lower bound {self.lower_bound_j:.6g} J "
                      f"(gap {100 * self.gap:.4f} %), solved in {self.solve_time_s * 1e3:.1f} ms")
+        if self.stats:
+            lines.append("solver: " + ", ".join(f"{key} {_short(value)}"
+                                                for key, value in self.stats.items()))
         return "\n".join(lines)
+
+
+def _short(value) -> str:
+    """Compact text of a statistic (numbers to 6 significant digits, lists in brackets)."""
+    if isinstance(value, (list, tuple)):
+        return "[" + " ".join(_short(v) for v in value) + "]"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
 
 
 def decisions(problem: PlanningProblem, choice, alloc: Allocation) -> list[Decision]:

@@ -1,7 +1,7 @@
 """Command-line entry point ``robust-offload``.
 
-Exit status: 0 ok, 2 bad input (one line on stderr naming file, owner, field and value),
-3 some devices infeasible (the others still get a plan).
+Exit status: 0 ok, 1 a solver failed, 2 bad input (one line on stderr naming file, owner, field
+and value) or an unwritable output, 3 some devices infeasible (the others still get a plan).
 """
 
 from __future__ import annotations
@@ -11,7 +11,14 @@ import csv
 import sys
 from pathlib import Path
 
-EXIT_OK, EXIT_BAD_INPUT, EXIT_INFEASIBLE = 0, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INFEASIBLE = 0, 1, 2, 3
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
 
 
 def _add_policy_options(parser: argparse.ArgumentParser):
@@ -22,7 +29,7 @@ def _add_policy_options(parser: argparse.ArgumentParser):
     parser.add_argument("--policy", default="robust", choices=POLICIES)
     parser.add_argument("--gap-tol", type=float, default=DEFAULT_GAP_TOL,
                         help="robust/worst-case: stop when (energy - bound) / energy <= this")
-    parser.add_argument("--max-nodes", type=int, default=DEFAULT_MAX_NODES,
+    parser.add_argument("--max-nodes", type=_positive_int, default=DEFAULT_MAX_NODES,
                         help="robust/worst-case: branch-and-bound node limit")
     parser.add_argument("--exhaustive-limit", type=int, default=None,
                         help="exhaustive: largest number of partition vectors to enumerate")
@@ -103,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = sub.add_parser("evaluate", help="plan, then Monte Carlo the deadline misses")
     _add_policy_options(evaluate)
-    evaluate.add_argument("--samples", type=int, default=100_000)
+    evaluate.add_argument("--samples", type=_positive_int, default=100_000)
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--csv", metavar="OUT", help="write the rates as CSV")
     evaluate.set_defaults(func=cmd_evaluate)
@@ -128,6 +135,13 @@ def main(argv=None) -> int:
     except (ScenarioError, PolicyError) as err:
         print(f"robust-offload: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except OSError as err:
+        print(f"robust-offload: error: {err.filename or ''}: {err.strerror or err}",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except RuntimeError as err:  # a solver failure (e.g. ECOS inside --policy pccp)
+        print(f"robust-offload: error: {err}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -70,3 +70,10 @@ def test_reproduce_quick_writes_every_figure(tmp_path):
         assert len((tmp_path / f"{name}.csv").read_text().splitlines()) > 2
     savings = list(csv.DictReader((tmp_path / "savings_vs_worst_case.csv").open()))
     assert {r["model"] for r in savings} == {"AlexNet", "ResNet152"}
+
+
+def test_unwritable_output_is_one_line(capsys, tmp_path):
+    target = tmp_path / "missing-dir" / "plan.json"
+    assert main(["plan", str(DEFAULT_SCENARIO), "--json", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert str(target) in err and err.count("\n") == 1

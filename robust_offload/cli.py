@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
+import time
 from pathlib import Path
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INFEASIBLE = 0, 1, 2, 3
@@ -97,6 +98,33 @@ def cmd_reproduce(args) -> int:
     return EXIT_OK
 
 
+def cmd_fleet(args) -> int:
+    from robust_offload.fleet_runner import default_fleet_file, run_fleet
+
+    out = Path(args.out)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    bag = Path(args.bag) if args.bag else out / f"bag-{stamp}"
+    run_fleet(Path(args.config) if args.config else default_fleet_file(), args.duration, bag,
+              out)
+    if not args.no_analyze:
+        return _analyze(bag, out / "analysis")
+    return EXIT_OK
+
+
+def _analyze(bag: Path, out: Path) -> int:
+    from robust_offload.analysis import analyze, format_summary
+
+    rows = analyze(bag, out)
+    print(format_summary(rows))
+    print(f"plots and CSV in {out}")
+    return EXIT_OK
+
+
+def cmd_analyze(args) -> int:
+    bag = Path(args.bag)
+    return _analyze(bag, Path(args.out) if args.out else bag.parent / f"{bag.name}-analysis")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="robust-offload",
@@ -122,6 +150,19 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--seeds", type=int, default=None,
                            help="random fleets averaged per point")
     reproduce.set_defaults(func=cmd_reproduce)
+    fleet = sub.add_parser("fleet", help="run the fleet's nodes as processes (no ros2 launch "
+                                         "needed), then analyse the recorded bag")
+    fleet.add_argument("--config", help="fleet description (default: config/fleet.yaml)")
+    fleet.add_argument("--duration", type=float, default=60.0, help="seconds to run")
+    fleet.add_argument("--bag", help="bag directory (default: OUT/bag-<time>)")
+    fleet.add_argument("--out", default="out/fleet", help="logs, bag and analysis go here")
+    fleet.add_argument("--no-analyze", action="store_true")
+    fleet.set_defaults(func=cmd_fleet)
+
+    analyze = sub.add_parser("analyze", help="deadline misses, energy, decisions from a bag")
+    analyze.add_argument("bag")
+    analyze.add_argument("--out", help="output directory (default: BAG-analysis)")
+    analyze.set_defaults(func=cmd_analyze)
     return parser
 
 

@@ -1,15 +1,15 @@
 """Topic names and QoS profiles shared by every node (the project's ROS 2 contract).
 
-| topic                         | type              | publishers            | QoS                     |
-|-------------------------------|-------------------|-----------------------|-------------------------|
-| /robust_offload/robot_status  | RobotStatus       | robots, 1 Hz          | reliable, volatile, 10  |
-| /robust_offload/channel_state | ChannelState      | radio emulator/robots | reliable, volatile, 10  |
-| /robust_offload/profile       | InferenceProfile  | robots, edge          | reliable, volatile, 10  |
-| /robust_offload/plan          | OffloadPlan       | planner               | reliable, transient, 1  |
-| /robust_offload/uplink        | FeatureTensor     | robots (simulation)   | reliable, volatile, 4   |
-| /robust_offload/features      | FeatureTensor     | radio emulator/robots | reliable, volatile, 4   |
-| /robust_offload/results       | InferenceResult   | edge                  | reliable, volatile, 50  |
-| /robust_offload/frames        | InferenceResult   | robots (1 per frame)  | reliable, volatile, 50  |
+| topic                         | type             | publishers            | QoS              |
+|-------------------------------|------------------|-----------------------|------------------|
+| /robust_offload/robot_status  | RobotStatus      | robots, 1 Hz          | rel., vol., 10   |
+| /robust_offload/channel_state | ChannelState     | radio emulator/robots | rel., vol., 10   |
+| /robust_offload/profile       | InferenceProfile | robots, edge          | rel., vol., 10   |
+| /robust_offload/plan          | OffloadPlan      | planner               | rel., t.local, 1 |
+| /robust_offload/uplink        | FeatureTensor    | robots (simulation)   | rel., vol., 4    |
+| /robust_offload/features      | FeatureTensor    | radio emulator/robots | rel., vol., 4    |
+| /robust_offload/results       | InferenceResult  | edge                  | rel., vol., 50   |
+| /robust_offload/frames        | InferenceResult  | robots (1 per frame)  | rel., vol., 50   |
 
 Robots publish features on ``uplink_topic``: /robust_offload/uplink when the radio emulator
 delays them by the modelled air time, /robust_offload/features on a real radio.

@@ -1,0 +1,125 @@
+"""Fleet description -> the node set, shared by the launch file and ``robust-offload fleet``.
+
+``config/fleet.yaml`` describes the nodes once. :func:`node_specs` turns it into a list of
+:class:`NodeSpec` (pure function, no ROS import): ``launch/fleet.launch.py`` makes
+``launch_ros.actions.Node`` actions of them on machines with a full ROS 2 install, and
+:func:`command_line` makes the equivalent ``--ros-args`` command lines for machines without
+``ros2 launch`` (pip installs), so both start the same processes with the same parameters.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from robust_offload.core.scenario import ScenarioError, read_yaml
+
+PACKAGE = "robust_offload"
+# executable (as installed in lib/robust_offload for `ros2 run`) -> Python module
+EXECUTABLES = {
+    "planner": "robust_offload.ros.planner_node",
+    "edge": "robust_offload.ros.edge_node",
+    "radio": "robust_offload.ros.radio_node",
+    "recorder": "robust_offload.ros.recorder_node",
+    "robot": "robust_offload.ros.robot_node",
+}
+SERVICES = ("planner", "edge", "radio", "recorder")
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One node of the fleet: what ``launch_ros.actions.Node`` and a command line both need."""
+
+    executable: str
+    name: str
+    namespace: str = ""
+    params_files: tuple[str, ...] = ()
+    parameters: dict = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return f"{self.namespace.strip('/')}/{self.name}".strip("/")
+
+
+def param_text(value) -> str:
+    """A parameter override as ``-p name:=value`` text (YAML syntax, like ros2 run)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(param_text(v) for v in value) + "]"
+    return repr(value)
+
+
+def command_line(spec: NodeSpec, python: str = sys.executable) -> list[str]:
+    """The process command line equivalent to the launch action of ``spec``."""
+    argv = [python, "-m", EXECUTABLES[spec.executable], "--ros-args", "-r",
+            f"__node:={spec.name}"]
+    if spec.namespace:
+        argv += ["-r", f"__ns:={spec.namespace}"]
+    for path in spec.params_files:
+        argv += ["--params-file", path]
+    for key, value in spec.parameters.items():
+        argv += ["-p", f"{key}:={param_text(value)}"]
+    return argv
+
+
+def _entry(raw, where: str, source: str) -> dict:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ScenarioError(f"{source}: field '{where}' = {raw!r}: must be a mapping")
+    return raw
+
+
+def _spec(executable, name, namespace, raw, base: Path, where: str, source: str) -> NodeSpec:
+    raw = _entry(raw, where, source)
+    files = raw.get("params_file")
+    files = [files] if isinstance(files, str) else list(files or [])
+    resolved = []
+    for item in files:
+        path = (base / item).resolve()
+        if not path.is_file():
+            raise ScenarioError(f"{source}: field '{where}.params_file' = {item!r}: no such file "
+                                f"({path})")
+        resolved.append(str(path))
+    parameters = _entry(raw.get("parameters"), f"{where}.parameters", source)
+    return NodeSpec(executable, name, namespace, tuple(resolved), dict(parameters))
+
+
+def node_specs(description: dict, base_dir: Path, source: str = "fleet.yaml") -> list[NodeSpec]:
+    """Every node of a fleet description (see config/fleet.yaml), services first, then robots.
+
+    Services with ``enabled: false`` are left out (e.g. no radio emulator on real radios).
+    Each robot runs node ``robot`` in namespace ``/<name>`` with ``robot_id`` = its name.
+    """
+    fleet = _entry(description.get("fleet") if isinstance(description, dict) else None,
+                   "fleet", source)
+    specs = []
+    for service in SERVICES:
+        raw = _entry(fleet.get(service), service, source)
+        if raw.get("enabled", True):
+            specs.append(_spec(service, service, "", raw, base_dir, service, source))
+    robots = fleet.get("robots") or []
+    if not isinstance(robots, list):
+        raise ScenarioError(f"{source}: field 'robots' = {robots!r}: must be a list")
+    seen = set()
+    for index, raw in enumerate(robots):
+        raw = _entry(raw, f"robots[{index}]", source)
+        name = raw.get("name")
+        if not isinstance(name, str) or not name.isidentifier() or name in seen:
+            raise ScenarioError(f"{source}: field 'robots[{index}].name' = {name!r}: must be a "
+                                "unique identifier (letters, digits, _)")
+        seen.add(name)
+        spec = _spec("robot", "robot", f"/{name}", raw, base_dir, f"robots[{index}]", source)
+        specs.append(NodeSpec(spec.executable, spec.name, spec.namespace, spec.params_files,
+                              {"robot_id": name, **spec.parameters}))
+    return specs
+
+
+def load_fleet(path: str | Path) -> list[NodeSpec]:
+    """Node specs of a fleet YAML file; params files are relative to the file."""
+    path = Path(path)
+    return node_specs(read_yaml(path) or {}, path.parent, str(path))

@@ -1,0 +1,102 @@
+"""The launch file and `robust-offload fleet` start the same nodes with the same arguments.
+
+No `launch` / `launch_ros` exist on pip installs, so the launch file is loaded with stand-ins
+for those modules that record the Node actions' keyword arguments (the only fake here).
+"""
+
+import importlib.util
+import sys
+import types
+
+import pytest
+
+from robust_offload.core.scenario import ScenarioError
+from robust_offload.fleet import EXECUTABLES, command_line, load_fleet, node_specs, param_text
+
+from conftest import REPO
+
+FLEET = REPO / "config" / "fleet.yaml"
+
+
+class RecordedNode:
+    def __init__(self, **kwargs):
+        self.kwargs = kwargs
+
+
+@pytest.fixture
+def launch_module(monkeypatch):
+    stand_ins = {
+        "launch": {"LaunchDescription": list},
+        "launch.actions": {"DeclareLaunchArgument": object, "OpaqueFunction": object,
+                           "SetEnvironmentVariable": object},
+        "launch.substitutions": {"LaunchConfiguration": object},
+        "launch_ros": {},
+        "launch_ros.actions": {"Node": RecordedNode},
+        "ament_index_python": {},
+        "ament_index_python.packages": {"get_package_share_directory": lambda p: str(REPO)},
+    }
+    for name, attrs in stand_ins.items():
+        module = types.ModuleType(name)
+        module.__dict__.update(attrs)
+        monkeypatch.setitem(sys.modules, name, module)
+    spec = importlib.util.spec_from_file_location("fleet_launch", REPO / "launch/fleet.launch.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _from_command(argv):
+    """(executable, name, namespace, params files, overrides) of a command line."""
+    module = argv[argv.index("-m") + 1]
+    executable = {v: k for k, v in EXECUTABLES.items()}[module]
+    rest = argv[argv.index("--ros-args") + 1:]
+    pairs = list(zip(rest[::2], rest[1::2]))
+    remaps = dict(v.split(":=", 1) for k, v in pairs if k == "-r")
+    files = [v for k, v in pairs if k == "--params-file"]
+    overrides = dict(v.split(":=", 1) for k, v in pairs if k == "-p")
+    return executable, remaps["__node"], remaps.get("__ns", ""), files, overrides
+
+
+def test_launch_file_and_runner_agree(launch_module):
+    actions = launch_module.node_actions(str(FLEET))
+    specs = load_fleet(FLEET)
+    assert len(actions) == len(specs) == 8
+    for action, spec in zip(actions, specs):
+        kw = action.kwargs
+        executable, name, namespace, files, overrides = _from_command(command_line(spec))
+        assert (kw["package"], kw["executable"], kw["name"]) == ("robust_offload", executable,
+                                                                 name)
+        assert (kw["namespace"] or "") == namespace
+        *launch_files, launch_overrides = kw["parameters"]
+        assert launch_files == files
+        assert {k: param_text(v) for k, v in launch_overrides.items()} == overrides
+
+
+def test_default_fleet_has_the_issue_node_set():
+    specs = load_fleet(FLEET)
+    labels = [s.label for s in specs]
+    assert labels[:4] == ["planner", "edge", "radio", "recorder"]
+    robots = [s for s in specs if s.executable == "robot"]
+    assert [s.parameters["model"] for s in robots] == ["alexnet"] * 2 + ["resnet152"] * 2
+    assert all(s.parameters["robot_id"] == s.namespace.strip("/") for s in robots)
+
+
+def test_overrides_are_ros_args_syntax():
+    spec = node_specs({"fleet": {"robots": [{"name": "r1", "parameters": {
+        "rate_hz": 2.5, "codec": "int8", "flag": True, "distances": [1.0, 2.0]}}]}}, REPO)[-1]
+    argv = command_line(spec, python="python3")
+    assert argv[:4] == ["python3", "-m", "robust_offload.ros.robot_node", "--ros-args"]
+    for expected in ("robot_id:=r1", "rate_hz:=2.5", "codec:=int8", "flag:=true",
+                     "distances:=[1.0, 2.0]"):
+        assert expected in argv
+
+
+@pytest.mark.parametrize("raw, fragment", [
+    ({"fleet": {"robots": [{"name": "r 1"}]}}, "robots[0].name"),
+    ({"fleet": {"robots": [{"name": "a"}, {"name": "a"}]}}, "robots[1].name"),
+    ({"fleet": {"planner": {"params_file": "nope.yaml"}}}, "planner.params_file"),
+    ({"fleet": {"robots": "r1"}}, "'robots'"),
+])
+def test_bad_fleet_descriptions(raw, fragment):
+    with pytest.raises(ScenarioError, match=fragment.replace("[", r"\[").replace("]", r"\]")):
+        node_specs(raw, REPO / "config", "fleet.yaml")

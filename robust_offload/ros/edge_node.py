@@ -1,0 +1,165 @@
+"""The ``edge`` node: the edge inference server.
+
+Every robot gets its own worker thread and queue (the paper's one VM per robot): a feature
+tensor from /robust_offload/features is decoded and blocks m+1..M of the robot's model run
+(:class:`robust_offload.runtime.edge.EdgeRuntime`: on CUDA when present, or from the edge time
+model in ``compute_mode: modelled``); the result goes back on /robust_offload/results with the
+timing breakdown. The node publishes its edge profile (mean/variance of the edge time per model
+and partition point, with sample counts) every ``profile_period_s``; robots take that as the
+edge's heartbeat. A malformed tensor is logged (one line) and dropped; the node keeps serving.
+
+Run: ``python -m robust_offload.ros.edge_node --ros-args --params-file config/edge.yaml``
+"""
+
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+import time
+
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+
+from robust_offload.core.scenario import SHIPPED_PROFILES, ScenarioError, load_profiles
+from robust_offload.msg import FeatureTensor, InferenceProfile, InferenceResult
+from robust_offload.ros import topics
+from robust_offload.ros.params import ParameterError, declare_all, from_time, stamp
+from robust_offload.runtime.edge import EdgeRuntime
+
+PARAMETERS = {
+    "compute_mode": ("real", "real: run the DNN tail | modelled: edge time from the profile"),
+    "device": ("auto", "torch device for the tails: auto (cuda if present) | cpu | cuda"),
+    "profiles_file": ("", "profile YAML ('' = the shipped Jetson Xavier NX profiles)"),
+    "profile_period_s": (1.0, "edge profile (and heartbeat) period"),
+    "queue_depth": (4, "tensors waiting per robot before the oldest is dropped"),
+    "seed": (0, "seed of the models' random weights and the modelled edge times"),
+    "torch_threads": (1, "torch CPU threads per tail"),
+    "hardware": ("", "hardware name in the edge profile ('' = the torch device's name)"),
+}
+
+
+class EdgeNode(Node):
+    """Thin ROS wrapper around EdgeRuntime with one worker per robot."""
+
+    def __init__(self):
+        super().__init__("edge")
+        self.p = declare_all(self, PARAMETERS)
+        if self.p["compute_mode"] not in ("real", "modelled"):
+            raise ParameterError(f"parameter 'compute_mode' = {self.p['compute_mode']!r} is "
+                                 "invalid (real | modelled)")
+        path = self.p["profiles_file"] or SHIPPED_PROFILES / "jetson_xavier_nx.yaml"
+        device, loader = self._torch_setup()
+        self.runtime = EdgeRuntime(self.p["compute_mode"], load_profiles(path), device,
+                                   self.p["seed"], loader)
+        self.hardware = self.p["hardware"] or device
+        self.models = sorted({name.split("_")[0] for name in self.runtime.profiles})
+        self.workers: dict[str, queue.Queue] = {}
+        self.result_pub = self.create_publisher(InferenceResult, topics.RESULTS,
+                                                topics.RESULT_QOS)
+        self.profile_pub = self.create_publisher(InferenceProfile, topics.PROFILE,
+                                                 topics.STATUS_QOS)
+        self.create_subscription(FeatureTensor, topics.FEATURES, self.on_tensor,
+                                 topics.TENSOR_QOS)
+        self.create_timer(self.p["profile_period_s"], self.publish_profiles)
+        what = ("DNN tails run" if self.p["compute_mode"] == "real"
+                else "edge times drawn from the profile")
+        self.get_logger().info(f"edge: compute mode {self.p['compute_mode']} on {device} "
+                               f"({what})")
+
+    def _torch_setup(self):
+        if self.p["compute_mode"] == "modelled":
+            return "none", None
+        try:
+            import torch
+
+            from robust_offload.dnn.registry import get_model
+        except ImportError:
+            raise ParameterError("compute_mode 'real' needs torch: pip install "
+                                 "'robust-offload[dnn]'") from None
+        torch.set_num_threads(max(1, self.p["torch_threads"]))
+        device = self.p["device"]
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+
+        def loader(name, device):
+            return get_model(name, seed=self.p["seed"], device=device)
+
+        return device, loader
+
+    def on_tensor(self, msg: FeatureTensor):
+        received = time.time()
+        work = self.workers.get(msg.robot_id)
+        if work is None:
+            work = self.workers[msg.robot_id] = queue.Queue(maxsize=self.p["queue_depth"])
+            threading.Thread(target=self.worker, args=(work,), name=msg.robot_id,
+                             daemon=True).start()
+            self.get_logger().info(f"new robot {msg.robot_id}: worker started")
+        if work.full():
+            dropped = work.get_nowait()[0]
+            self.get_logger().warning(f"{msg.robot_id}: queue full, dropped request "
+                                      f"{dropped.request_id}")
+        work.put((msg, received))
+
+    def worker(self, work: queue.Queue):
+        while rclpy.ok():
+            msg, received = work.get()
+            try:
+                class_id, edge_s = self.runtime.serve(
+                    msg.model, msg.partition, msg.dtype, msg.shape, msg.payload,
+                    msg.quant_scale, msg.quant_zero_point)
+            except (ValueError, KeyError, RuntimeError) as err:
+                self.get_logger().warning(f"{msg.robot_id} request {msg.request_id}: dropped: "
+                                          f"{err}")
+                continue
+            self.publish_result(msg, received, class_id, edge_s)
+
+    def publish_result(self, msg: FeatureTensor, received: float, class_id: int,
+                       edge_s: float):
+        done = time.time()
+        total_ms = (done - from_time(msg.capture_time)) * 1e3
+        self.result_pub.publish(InferenceResult(
+            header=stamp(self, done), robot_id=msg.robot_id, request_id=msg.request_id,
+            class_id=class_id, local_ms=msg.local_ms,
+            uplink_ms=(received - from_time(msg.header.stamp)) * 1e3, edge_ms=edge_s * 1e3,
+            total_ms=total_ms, deadline_met=total_ms <= msg.deadline_ms, plan_id=msg.plan_id,
+            partition=msg.partition, deadline_ms=msg.deadline_ms, executed_on="edge"))
+
+    def publish_profiles(self):
+        for model in self.models:
+            profile = self.runtime.profile_for(model)
+            measured = (self.runtime.edge_profile(model) if model in self.runtime.stats
+                        else None)
+            points = profile.num_points
+            self.profile_pub.publish(InferenceProfile(
+                header=stamp(self, time.time()), source="edge", model=model,
+                hardware=self.hardware, is_edge=True, output_mb=list(profile.output_mb),
+                mean_ms=[float(v) for v in (measured["mean_ms"] if measured
+                                            else profile.edge_mean_ms)],
+                var_ms2=[float(v) for v in (measured["var_ms2"] if measured
+                                            else profile.edge_var_ms2)],
+                sample_counts=[int(v) for v in (measured["sample_counts"] if measured
+                                                else [0] * points)]))
+
+
+def main(args=None):
+    rclpy.init(args=args)
+    try:
+        node = EdgeNode()
+    except (ParameterError, ScenarioError) as err:
+        print(f"edge: error: {err}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,309 @@
+"""The ``robot`` node: one per Jetson (or per emulated robot).
+
+Each frame (a dedicated thread at ``rate_hz``, so the executor never waits for compute): apply
+the newest plan decision at the frame boundary, set the frequency, run blocks 1..m
+(:class:`robust_offload.runtime.robot.RobotRuntime`), publish the feature tensor on
+``uplink_topic`` and later the frame's record (latency, energy, deadline hit or miss) on
+/robust_offload/frames. Frames whose result does not come back by deadline + grace count as
+misses; after ``max_missed`` misses in a row, or when the edge's profile heartbeat stops, frames
+run locally (m = M at f_max) until the edge is back. Publishes RobotStatus (heartbeat and
+requirements) and the online local profile (streaming mean/variance per partition point).
+
+Run: ``python -m robust_offload.ros.robot_node --ros-args --params-file config/robot.yaml
+-r __ns:=/robot_1 -p robot_id:=robot_1``
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+import time
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+
+from robust_offload.core.scenario import SHIPPED_PROFILES, ScenarioError, load_profiles
+from robust_offload.dnn.codec import to_payload
+from robust_offload.hw.factory import make_dvfs
+from robust_offload.msg import (
+    ChannelState,
+    FeatureTensor,
+    InferenceProfile,
+    InferenceResult,
+    OffloadPlan,
+    RobotStatus,
+)
+from robust_offload.ros import topics
+from robust_offload.ros.params import ParameterError, declare_all, stamp, to_time
+from robust_offload.runtime.jetson import MeasuredDevice
+from robust_offload.runtime.robot import Decision, RobotRuntime
+
+PARAMETERS = {
+    "robot_id": ("robot_1", "robot identifier (the fleet runner sets the namespace's name)"),
+    "model": ("alexnet", "DNN model (robust_offload.dnn registry name)"),
+    "profile": ("alexnet_nx_cpu", "planner profile name in profiles_file"),
+    "profiles_file": ("", "profile YAML ('' = the shipped Jetson Xavier NX profiles)"),
+    "hardware": ("jetson-xavier-nx", "hardware description sent to the planner"),
+    "dvfs_backend": ("emulated", "jetson-cpu | jetson-gpu | emulated"),
+    "compute_mode": ("real", "real: run the DNN head (padded to the model) | modelled"),
+    "codec": ("float32", "feature codec: float32 | float16 | int8"),
+    "rate_hz": (2.0, "frames per second of the built-in synthetic camera"),
+    "deadline_ms": (200.0, "end-to-end deadline D_n"),
+    "risk": (0.05, "tolerated deadline-violation probability epsilon_n"),
+    "kappa": (0.8e-27, "energy coefficient, W/(cycle/s)^3"),
+    "freq_min_ghz": (0.1, "lowest frequency"),
+    "freq_max_ghz": (1.2, "highest frequency"),
+    "tx_power_w": (1.0, "transmit power p_n"),
+    "noise_dbm_per_hz": (-174.0, "noise PSD N0 (for the modelled uplink energy)"),
+    "uplink_topic": (topics.UPLINK, "where feature tensors go (radio emulator or edge)"),
+    "publish_channel_state": (False, "publish ChannelState from distance_m (no radio emulator)"),
+    "distance_m": (100.0, "distance to the edge for publish_channel_state"),
+    "edge_timeout_s": (3.0, "edge is gone after this long without its profile heartbeat"),
+    "result_grace_s": (0.5, "wait this long past the deadline before a frame counts as lost"),
+    "max_missed": (3, "consecutive lost frames before falling back to local execution"),
+    "seed": (0, "seed of the synthetic images and the emulated time noise"),
+    "torch_threads": (1, "torch CPU threads for the DNN head"),
+}
+
+
+class RobotNode(Node):
+    """Thin ROS wrapper around RobotRuntime (see the module docstring)."""
+
+    def __init__(self):
+        super().__init__("robot")
+        self.p = declare_all(self, PARAMETERS)
+        self._check_parameters()
+        self.robot_id = self.p["robot_id"]
+        self.runtime = self._make_runtime()
+        self.lock = threading.Lock()
+        self.edge_seen = -math.inf
+        self.fallback_until = -math.inf
+        self.missed_in_row = 0
+        self.status_pub = self.create_publisher(RobotStatus, topics.ROBOT_STATUS,
+                                                topics.STATUS_QOS)
+        self.profile_pub = self.create_publisher(InferenceProfile, topics.PROFILE,
+                                                 topics.STATUS_QOS)
+        self.tensor_pub = self.create_publisher(FeatureTensor, self.p["uplink_topic"],
+                                                topics.TENSOR_QOS)
+        self.frame_pub = self.create_publisher(InferenceResult, topics.FRAMES, topics.RESULT_QOS)
+        self.channel_pub = self.create_publisher(ChannelState, topics.CHANNEL_STATE,
+                                                 topics.STATUS_QOS)
+        self.create_subscription(OffloadPlan, topics.PLAN, self.on_plan, topics.PLAN_QOS)
+        self.create_subscription(InferenceResult, topics.RESULTS, self.on_result,
+                                 topics.RESULT_QOS)
+        self.create_subscription(InferenceProfile, topics.PROFILE, self.on_profile,
+                                 topics.STATUS_QOS)
+        self.create_subscription(ChannelState, topics.CHANNEL_STATE, self.on_channel,
+                                 topics.STATUS_QOS)
+        self.create_timer(1.0, self.publish_status)
+        self.running = True
+        self.thread = threading.Thread(target=self.frame_loop, name="frames", daemon=True)
+        self.thread.start()
+
+    # -- set-up -----------------------------------------------------------------------------
+    def _check_parameters(self):
+        p = self.p
+        checks = [("rate_hz", p["rate_hz"] > 0), ("deadline_ms", p["deadline_ms"] > 0),
+                  ("risk", 0 < p["risk"] < 1), ("kappa", p["kappa"] > 0),
+                  ("tx_power_w", p["tx_power_w"] > 0),
+                  ("freq_max_ghz", 0 < p["freq_min_ghz"] <= p["freq_max_ghz"]),
+                  ("compute_mode", p["compute_mode"] in ("real", "modelled")),
+                  ("codec", p["codec"] in ("float32", "float16", "int8"))]
+        for name, ok in checks:
+            if not ok:
+                raise ParameterError(f"parameter '{name}' = {p[name]!r} is invalid")
+
+    def _make_runtime(self) -> RobotRuntime:
+        p = self.p
+        path = p["profiles_file"] or SHIPPED_PROFILES / "jetson_xavier_nx.yaml"
+        profiles = load_profiles(path)
+        if p["profile"] not in profiles:
+            raise ParameterError(f"parameter 'profile' = {p['profile']!r}: not in {path}")
+        profile = profiles[p["profile"]]
+        freq_range = (p["freq_min_ghz"], p["freq_max_ghz"])
+        if p["dvfs_backend"] == "emulated":
+            device = make_dvfs("emulated", profile=profile, kappa=p["kappa"],
+                               freq_range_ghz=freq_range, seed=p["seed"])
+        else:
+            device = MeasuredDevice(make_dvfs(p["dvfs_backend"]), profile, p["kappa"])
+        model = self._load_model()
+        mode = ("DNN head runs, padded to the modelled time" if p["compute_mode"] == "real"
+                else "right-sized tensors, modelled delay only")
+        self.get_logger().info(
+            f"robot {p['robot_id']}: model {p['model']} profile {profile.name}, DVFS "
+            f"{device.describe()}, compute mode {p['compute_mode']} ({mode}), codec "
+            f"{p['codec']}")
+        return RobotRuntime(
+            p["robot_id"], profile, device, model=model, compute_mode=p["compute_mode"],
+            codec=p["codec"], deadline_ms=p["deadline_ms"], risk=p["risk"],
+            tx_power_w=p["tx_power_w"], noise_w_per_hz=10 ** ((p["noise_dbm_per_hz"] - 30) / 10),
+            seed=p["seed"], result_grace_s=p["result_grace_s"])
+
+    def _load_model(self):
+        try:
+            import torch
+
+            from robust_offload.dnn.registry import get_model
+        except ImportError:
+            if self.p["compute_mode"] == "real":
+                raise ParameterError("compute_mode 'real' needs torch: pip install "
+                                     "'robust-offload[dnn]'") from None
+            return None
+        torch.set_num_threads(max(1, self.p["torch_threads"]))
+        return get_model(self.p["model"], seed=self.p["seed"])
+
+    # -- subscriptions ----------------------------------------------------------------------
+    def on_plan(self, plan: OffloadPlan):
+        for d in plan.devices:
+            if d.robot_id != self.robot_id:
+                continue
+            if not d.feasible:
+                self.get_logger().warning(f"plan #{plan.plan_id}: infeasible for this robot "
+                                          f"({d.reason}); running locally")
+                return
+            values = (d.partition, d.freq_ghz, d.bandwidth_hz)
+            if not all(math.isfinite(v) for v in values[1:]):
+                self.get_logger().warning(f"plan #{plan.plan_id}: ignored, non-finite "
+                                          f"freq/bandwidth {values}")
+                return
+            try:
+                self.runtime.set_decision(Decision(plan.plan_id, *values))
+            except ValueError as err:
+                self.get_logger().warning(f"plan #{plan.plan_id}: ignored: {err}")
+
+    def on_result(self, result: InferenceResult):
+        if result.robot_id != self.robot_id:
+            return
+        with self.lock:
+            record = self.runtime.complete(result.request_id, time.time(), result.edge_ms,
+                                           result.class_id)
+        if record is not None:
+            self.missed_in_row = 0
+            self.publish_record(record)
+
+    def on_profile(self, profile: InferenceProfile):
+        if profile.is_edge:
+            self.edge_seen = time.monotonic()
+
+    def on_channel(self, state: ChannelState):
+        if state.robot_id == self.robot_id:
+            if math.isfinite(state.channel_gain) and state.channel_gain > 0:
+                self.runtime.set_channel_gain(state.channel_gain)
+            else:
+                self.get_logger().warning(f"channel state ignored: channel_gain = "
+                                          f"{state.channel_gain}")
+
+    # -- the frame loop ---------------------------------------------------------------------
+    def edge_available(self) -> bool:
+        now = time.monotonic()
+        return now - self.edge_seen < self.p["edge_timeout_s"] and now >= self.fallback_until
+
+    def frame_loop(self):
+        period = 1.0 / self.p["rate_hz"]
+        next_time = time.monotonic()
+        while self.running and rclpy.ok():
+            try:
+                self.one_frame()
+            except Exception as err:  # a bad frame must not stop the robot
+                self.get_logger().error(f"frame failed: {err!r}")
+            next_time += period
+            time.sleep(max(0.0, next_time - time.monotonic()))
+            next_time = max(next_time, time.monotonic() - period)
+
+    def one_frame(self):
+        frame = self.runtime.next_frame(self.edge_available())
+        if frame.executed_on == "local":
+            self.publish_record(self.runtime.record(frame, time.time()))
+        else:
+            self.send(frame)
+        with self.lock:
+            expired = self.runtime.expire(time.time())
+        for record in expired:
+            self.missed_in_row += 1
+            self.publish_record(record)
+        if self.missed_in_row >= self.p["max_missed"]:
+            self.get_logger().warning(f"{self.missed_in_row} frames lost in a row: running "
+                                      "locally until the edge answers again")
+            self.fallback_until = time.monotonic() + self.p["edge_timeout_s"]
+            self.missed_in_row = 0
+
+    def send(self, frame):
+        payload = to_payload(frame.tensor, self.p["codec"])
+        msg = FeatureTensor(robot_id=self.robot_id, request_id=frame.request_id,
+                            model=self.p["model"], partition=frame.decision.partition,
+                            dtype=payload.dtype, quant_scale=payload.scale,
+                            quant_zero_point=payload.zero_point, local_ms=frame.local_s * 1e3,
+                            plan_id=frame.decision.plan_id, deadline_ms=self.p["deadline_ms"])
+        msg.shape = payload.shape_array()
+        msg.payload = payload.data_array()
+        msg.capture_time = to_time(frame.capture_time)
+        msg.header = stamp(self, time.time())
+        self.runtime.account_uplink(frame, payload.data.nbytes)
+        self.tensor_pub.publish(msg)
+
+    # -- periodic publications --------------------------------------------------------------
+    def publish_record(self, record: dict):
+        msg = InferenceResult(**record)
+        msg.header = stamp(self, time.time())
+        self.frame_pub.publish(msg)
+
+    def publish_status(self):
+        p = self.p
+        decision = self.runtime.decision
+        self.status_pub.publish(RobotStatus(
+            header=stamp(self, time.time()), robot_id=self.robot_id, model=p["model"],
+            profile=p["profile"], hardware=p["hardware"], deadline_ms=p["deadline_ms"],
+            risk=p["risk"], kappa=p["kappa"], freq_min_ghz=p["freq_min_ghz"],
+            freq_max_ghz=p["freq_max_ghz"], tx_power_w=p["tx_power_w"],
+            dvfs_backend=p["dvfs_backend"], compute_mode=p["compute_mode"],
+            plan_id=decision.plan_id if decision else 0,
+            edge_available=self.edge_available()))
+        online = self.runtime.online_profile()
+        self.profile_pub.publish(InferenceProfile(
+            header=stamp(self, time.time()), source=self.robot_id, model=p["model"],
+            hardware=p["hardware"], freq_min_ghz=p["freq_min_ghz"],
+            freq_max_ghz=p["freq_max_ghz"], is_edge=False,
+            **{k: [float(v) for v in vals] if k != "sample_counts" else [int(v) for v in vals]
+               for k, vals in online.items()}))
+        if p["publish_channel_state"]:
+            self.publish_channel()
+
+    def publish_channel(self):
+        from robust_offload.core.channel import gain_from_path_loss_db, path_loss_db_from_distance
+
+        loss = float(path_loss_db_from_distance(self.p["distance_m"]))
+        self.channel_pub.publish(ChannelState(
+            header=stamp(self, time.time()), robot_id=self.robot_id,
+            channel_gain=float(gain_from_path_loss_db(loss)), path_loss_db=loss,
+            tx_power_w=self.p["tx_power_w"]))
+
+    def destroy_node(self):
+        self.running = False
+        self.runtime.device.restore()
+        return super().destroy_node()
+
+
+def main(args=None):
+    rclpy.init(args=args)
+    try:
+        node = RobotNode()
+    except (ParameterError, ScenarioError) as err:
+        print(f"robot: error: {err}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    executor = MultiThreadedExecutor(num_threads=2)
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

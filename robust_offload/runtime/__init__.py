@@ -1,0 +1,1 @@
+"""Robot and edge logic without ROS: frame loop, tail serving, online statistics."""

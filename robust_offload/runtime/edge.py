@@ -1,0 +1,79 @@
+"""The edge server's work without ROS: run tail(m) of each robot's model and profile it.
+
+``compute_mode="real"`` decodes the feature tensor and runs blocks m+1..M of the robot's model
+(on CUDA when present); ``"modelled"`` waits the edge time drawn from the shipped profile's edge
+mean and variance (for hosts whose CPU is far slower than the modelled edge GPU). Edge times
+per model and partition point are kept as running statistics: the edge profile the planner uses.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from robust_offload.core.scenario import Profile
+from robust_offload.dnn.codec import from_payload
+from robust_offload.hw.emulated import sleep_until
+from robust_offload.runtime.stats import PointStats
+
+
+class EdgeRuntime:
+    """Serves inference tails; one instance is shared by the per-robot workers."""
+
+    def __init__(self, compute_mode: str, profiles: dict[str, Profile], device: str = "cpu",
+                 seed: int = 0, model_loader=None):
+        if compute_mode not in ("real", "modelled"):
+            raise ValueError(f"compute_mode must be 'real' or 'modelled', got {compute_mode!r}")
+        self.compute_mode, self.device = compute_mode, device
+        self.profiles = profiles
+        self._load = model_loader
+        self._models = {}
+        self._rng = np.random.default_rng(seed)
+        self.stats: dict[str, PointStats] = {}
+
+    def model(self, name: str):
+        """The split model ``name`` (loaded once, on the edge's device)."""
+        if name not in self._models:
+            self._models[name] = self._load(name, device=self.device)
+        return self._models[name]
+
+    def profile_for(self, model: str) -> Profile:
+        """The shipped profile of ``model`` (its name starts with the model name)."""
+        for name, profile in self.profiles.items():
+            if name.split("_")[0] == model:
+                return profile
+        raise KeyError(f"no profile for model {model!r} (profiles: {', '.join(self.profiles)})")
+
+    def _points(self, model: str) -> int:
+        if self.compute_mode == "real":
+            return self.model(model).num_blocks + 1
+        return self.profile_for(model).num_points
+
+    def serve(self, model: str, partition: int, dtype: str, shape, payload,
+              scale: float = 1.0, zero_point: int = 0) -> tuple[int, float]:
+        """Blocks partition+1..M of ``model`` on the tensor; returns (class id, edge seconds)."""
+        points = self._points(model)
+        if not 0 <= partition < points:
+            raise ValueError(f"partition {partition} outside 0..{points - 1} for {model}")
+        start = time.perf_counter()
+        if self.compute_mode == "real":
+            split = self.model(model)
+            tensor = from_payload(dtype, shape, payload, scale, zero_point, device=self.device)
+            logits = split.tail(tensor, partition)
+            class_id = int(logits.reshape(-1).argmax()) if logits.numel() > 1 else int(logits)
+        else:
+            profile = self.profile_for(model)
+            mean = profile.edge_mean_ms[partition] * 1e-3
+            std = np.sqrt(profile.edge_var_ms2[partition]) * 1e-3
+            sleep_until(start + max(0.0, mean + std * self._rng.standard_normal()))
+            class_id = -1
+        elapsed = time.perf_counter() - start
+        self.stats.setdefault(model, PointStats(points)).add(partition, elapsed)
+        return class_id, elapsed
+
+    def edge_profile(self, model: str) -> dict:
+        """Measured edge time of blocks m+1..M per point (mean, variance, counts)."""
+        stats = self.stats[model]
+        return {"mean_ms": stats.mean * 1e3, "var_ms2": stats.variance * 1e6,
+                "sample_counts": stats.count}

@@ -1,0 +1,184 @@
+"""A robot's frame loop without ROS: apply the plan, run the head, encode, account, time out.
+
+The ROS node (:mod:`robust_offload.ros.robot_node`) only moves messages in and out of
+:class:`RobotRuntime`. For each frame the robot applies the newest decision (at the frame
+boundary), sets its frequency, runs blocks 1..m — really (``compute_mode="real"``: the DNN head,
+padded by the emulated backend up to the modelled time) or from the time model alone
+(``"modelled"``: a tensor of the right size, the modelled delay) — and either finishes locally
+(m = M, or the edge is unavailable) or returns the feature tensor to send. Energy per frame is
+eq. (6): the backend's local energy plus p times the modelled uplink time, eq. (4).
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from robust_offload.core.channel import rate_bps
+from robust_offload.core.scenario import MB_BYTES, Profile
+from robust_offload.runtime.stats import PointStats
+
+INPUT_SHAPE = (1, 3, 224, 224)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The part of a plan that concerns one robot."""
+
+    plan_id: int
+    partition: int
+    freq_ghz: float
+    bandwidth_hz: float
+
+
+@dataclass
+class Frame:
+    """One frame in flight: what the record of its outcome needs."""
+
+    request_id: int
+    capture_time: float
+    decision: Decision
+    local_s: float
+    energy_j: float
+    executed_on: str
+    tensor: object = None
+    payload_bits: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+class RobotRuntime:
+    """State and frame logic of one robot (see the module docstring)."""
+
+    def __init__(self, robot_id: str, profile: Profile, device, *, model=None,
+                 compute_mode: str = "modelled", codec: str = "float32", deadline_ms: float,
+                 risk: float, tx_power_w: float, noise_w_per_hz: float, seed: int = 0,
+                 result_grace_s: float = 0.5):
+        if compute_mode not in ("real", "modelled"):
+            raise ValueError(f"compute_mode must be 'real' or 'modelled', got {compute_mode!r}")
+        if compute_mode == "real" and model is None:
+            raise ValueError("compute_mode 'real' needs a DNN model")
+        self.robot_id, self.profile, self.device, self.model = robot_id, profile, device, model
+        self.compute_mode, self.codec = compute_mode, codec
+        self.deadline_s, self.risk = deadline_ms / 1e3, risk
+        self.tx_power_w, self.noise_w_per_hz = tx_power_w, noise_w_per_hz
+        self.result_grace_s = result_grace_s
+        self.last_point = profile.num_points - 1
+        self.decision: Decision | None = None
+        self._next: Decision | None = None
+        self.snr_scale_hz: float | None = None
+        self.pending: dict[int, Frame] = {}
+        self._ids = itertools.count(1)
+        self._rng = np.random.default_rng(seed)
+        self.local_time = PointStats(profile.num_points)
+        self.local_cycles = PointStats(profile.num_points)
+
+    # -- inputs -----------------------------------------------------------------------------
+    def set_decision(self, decision: Decision):
+        """A new plan for this robot: applied at the next frame boundary."""
+        if not 0 <= decision.partition <= self.last_point:
+            raise ValueError(f"partition {decision.partition} outside 0..{self.last_point}")
+        self._next = decision
+
+    def set_channel_gain(self, gain: float):
+        self.snr_scale_hz = self.tx_power_w * gain / self.noise_w_per_hz
+
+    # -- the frame loop ---------------------------------------------------------------------
+    def _image(self):
+        if self.model is None:
+            return None
+        import torch
+
+        return torch.from_numpy(self._rng.standard_normal(INPUT_SHAPE, dtype=np.float32))
+
+    def _modelled_tensor(self, point: int):
+        """A tensor of the size sent at ``point``: the model's shape, else the profile's MB."""
+        if self.model is not None:
+            shape = (1, *self.model.output_shape(point))
+        else:
+            shape = (max(1, int(round(self.profile.output_mb[point] * MB_BYTES / 4))),)
+        return self._rng.standard_normal(shape, dtype=np.float32)
+
+    def uplink_s(self, bits: float, bandwidth_hz: float) -> float:
+        """Modelled air time d / r(b), eq. (3) (0 without a channel estimate)."""
+        if not bits or not self.snr_scale_hz or bandwidth_hz <= 0:
+            return 0.0
+        return bits / float(rate_bps(bandwidth_hz, self.snr_scale_hz))
+
+    def next_frame(self, edge_available: bool, capture_time: float | None = None) -> Frame:
+        """Run one frame up to the uplink. ``executed_on`` is "local" when it is finished."""
+        if self._next is not None:
+            self.decision, self._next = self._next, None
+        capture_time = time.time() if capture_time is None else capture_time
+        offload = edge_available and self.decision is not None
+        point = self.decision.partition if offload else self.last_point
+        freq = self.decision.freq_ghz if offload else self.device.freq_range_ghz()[1]
+        applied = self.device.set_freq_ghz(freq)
+        decision = self.decision or Decision(0, self.last_point, applied, 0.0)
+        image = self._image()
+        if self.compute_mode == "real" and point > 0:
+            run = self.device.run_blocks(point, lambda: self.model.head(image, point))
+            tensor = run.output
+        else:
+            run = self.device.run_blocks(point) if point > 0 else None
+            tensor = image if (point == 0 and image is not None) else self._modelled_tensor(point)
+        local_s = run.wall_s if run else 0.0
+        self.local_time.add(point, local_s)
+        self.local_cycles.add(point, local_s * applied)
+        frame = Frame(next(self._ids), capture_time,
+                      Decision(decision.plan_id, point, applied, decision.bandwidth_hz),
+                      local_s, run.energy_j if run else 0.0,
+                      "edge" if offload and point < self.last_point else "local", tensor)
+        if frame.executed_on == "edge":
+            self.pending[frame.request_id] = frame
+        return frame
+
+    def account_uplink(self, frame: Frame, payload_bytes: int):
+        """Add the transmit energy p d / r(b), eq. (4), once the payload size is known."""
+        frame.payload_bits = payload_bytes * 8
+        frame.energy_j += self.tx_power_w * self.uplink_s(frame.payload_bits,
+                                                          frame.decision.bandwidth_hz)
+
+    # -- outcomes ---------------------------------------------------------------------------
+    def record(self, frame: Frame, done_time: float, edge_ms: float = 0.0,
+               uplink_ms: float | None = None, class_id: int = -1) -> dict:
+        """The frame's InferenceResult fields (one record per frame)."""
+        total_ms = (done_time - frame.capture_time) * 1e3
+        if uplink_ms is None:
+            uplink_ms = max(0.0, total_ms - frame.local_s * 1e3 - edge_ms)
+        return {"robot_id": self.robot_id, "request_id": frame.request_id,
+                "class_id": class_id, "local_ms": frame.local_s * 1e3, "uplink_ms": uplink_ms,
+                "edge_ms": edge_ms, "total_ms": total_ms,
+                "deadline_met": total_ms <= self.deadline_s * 1e3,
+                "plan_id": frame.decision.plan_id, "partition": frame.decision.partition,
+                "freq_ghz": frame.decision.freq_ghz,
+                "bandwidth_hz": frame.decision.bandwidth_hz, "energy_j": frame.energy_j,
+                "deadline_ms": self.deadline_s * 1e3, "risk": self.risk,
+                "executed_on": frame.executed_on}
+
+    def complete(self, request_id: int, done_time: float, edge_ms: float,
+                 class_id: int) -> dict | None:
+        """The record of an offloaded frame whose result came back (None if unknown/expired)."""
+        frame = self.pending.pop(request_id, None)
+        if frame is None:
+            return None
+        return self.record(frame, done_time, edge_ms=edge_ms, class_id=class_id)
+
+    def expire(self, now: float) -> list[dict]:
+        """Records (missed deadline) of offloaded frames with no result by deadline + grace."""
+        late = [rid for rid, f in self.pending.items()
+                if now - f.capture_time > self.deadline_s + self.result_grace_s]
+        return [self.record(self.pending.pop(rid), now) for rid in late]
+
+    def online_profile(self) -> dict:
+        """Measured local profile: g_m = w_m / mean(t f) where measured (eq. 10), variances."""
+        counts = self.local_cycles.count
+        g = self.profile.flops_per_cycle.copy()
+        measured = (counts > 0) & (self.local_cycles.mean > 0)
+        g[measured] = self.profile.local_gflops[measured] / self.local_cycles.mean[measured]
+        g[0] = 0.0
+        return {"output_mb": self.profile.output_mb, "local_gflops": self.profile.local_gflops,
+                "flops_per_cycle": g, "mean_ms": self.local_time.mean * 1e3,
+                "var_ms2": self.local_time.variance * 1e6, "sample_counts": counts}

@@ -32,7 +32,7 @@ def generate_launch_description():
                               default_value=os.path.join(config, "recorder.yaml")),
         DeclareLaunchArgument("use_radio_emulator", default_value="false"),
         DeclareLaunchArgument("record", default_value="true"),
-        SetEnvironmentVariable("FASTRTPS_DEFAULT_PROFILES_FILE",
+        SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE",
                                os.path.join(config, "fastdds_large_data.xml")),
         node("planner", "planner_params_file"),
         node("edge", "params_file"),

@@ -37,7 +37,7 @@ def generate_launch_description():
         DeclareLaunchArgument("fleet_file", default_value=os.path.join(share, "config",
                                                                        "fleet.yaml"),
                               description="fleet description (see config/fleet.yaml)"),
-        SetEnvironmentVariable("FASTRTPS_DEFAULT_PROFILES_FILE",
+        SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE",
                                os.path.join(share, "config", "fastdds_large_data.xml")),
         OpaqueFunction(function=_nodes),
     ])

@@ -20,7 +20,7 @@ def generate_launch_description():
         DeclareLaunchArgument("params_file",
                               default_value=os.path.join(share, "config", "robot.yaml"),
                               description="robot parameters (see config/robot.yaml)"),
-        SetEnvironmentVariable("FASTRTPS_DEFAULT_PROFILES_FILE",
+        SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE",
                                os.path.join(share, "config", "fastdds_large_data.xml")),
         Node(package="robust_offload", executable="robot", name="robot", namespace=robot_id,
              parameters=[LaunchConfiguration("params_file"), {"robot_id": robot_id}],

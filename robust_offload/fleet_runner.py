@@ -40,7 +40,7 @@ def default_fleet_file() -> Path:
 def fleet_environment(out: Path) -> dict:
     """Environment of the fleet's processes: Fast DDS large-data profile, logs under out/."""
     env = dict(os.environ)
-    env.setdefault("FASTRTPS_DEFAULT_PROFILES_FILE", str(_config_dir() / FASTDDS_PROFILE))
+    env.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(_config_dir() / FASTDDS_PROFILE))
     env.setdefault("ROS_LOG_DIR", str(out / "ros_log"))
     env.setdefault("HOME", str(out))
     env.setdefault("PYTHONUNBUFFERED", "1")

@@ -55,6 +55,9 @@ class EdgeNode(Node):
                                    self.p["seed"], loader)
         self.hardware = self.p["hardware"] or device
         self.models = sorted({name.split("_")[0] for name in self.runtime.profiles})
+        if self.p["compute_mode"] == "real":  # load before the heartbeat says "ready"
+            for model in self.models:
+                self.runtime.model(model)
         self.workers: dict[str, queue.Queue] = {}
         self.result_pub = self.create_publisher(InferenceResult, topics.RESULTS,
                                                 topics.RESULT_QOS)

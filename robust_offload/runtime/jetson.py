@@ -23,8 +23,9 @@ class MeasuredDevice:
         energy = "INA3221 measured" if self.meter else "modelled kappa (w/g) f^2"
         return f"{self.dvfs.describe()}; real timing, {energy} energy"
 
+    @property
     def freq_range_ghz(self):
-        return self.dvfs.freq_range_ghz()
+        return self.dvfs.freq_range_ghz
 
     def set_freq_ghz(self, freq_ghz: float) -> float:
         return self.dvfs.set_freq_ghz(freq_ghz)

@@ -114,7 +114,7 @@ class RobotRuntime:
         capture_time = time.time() if capture_time is None else capture_time
         offload = edge_available and self.decision is not None
         point = self.decision.partition if offload else self.last_point
-        freq = self.decision.freq_ghz if offload else self.device.freq_range_ghz()[1]
+        freq = self.decision.freq_ghz if offload else self.device.freq_range_ghz[1]
         applied = self.device.set_freq_ghz(freq)
         decision = self.decision or Decision(0, self.last_point, applied, 0.0)
         image = self._image()

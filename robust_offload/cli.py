@@ -125,6 +125,23 @@ def cmd_analyze(args) -> int:
     return _analyze(bag, Path(args.out) if args.out else bag.parent / f"{bag.name}-analysis")
 
 
+def cmd_profile(args) -> int:
+    from robust_offload.profiling import run_profile
+
+    name, entry, report = run_profile(
+        args.model, args.device, args.repeats, args.warmup, args.freqs, args.dvfs,
+        Path(args.output), Path(args.plot) if args.plot else None, args.name, args.codec,
+        args.seed)
+    print(f"profile '{name}' written to {args.output}")
+    print(f"{'m':>3}{'d (MB)':>9}{'w (GFLOP)':>11}{'g':>10}{'v_loc ms2':>11}{'edge ms':>9}")
+    for m, row in enumerate(zip(entry["output_mb"], entry["local_gflops"],
+                                entry["flops_per_cycle"], entry["local_var_ms2"],
+                                entry["edge_mean_ms"])):
+        d, w, g, v, e = (0.0 if x is None else x for x in row)
+        print(f"{m:>3}{d:>9.3f}{w:>11.4f}{g:>10.3f}{v:>11.3f}{e:>9.3f}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="robust-offload",
@@ -150,6 +167,26 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--seeds", type=int, default=None,
                            help="random fleets averaged per point")
     reproduce.set_defaults(func=cmd_reproduce)
+    profile = sub.add_parser("profile", help="measure a split DNN's block times and write a "
+                                             "planner profile (YAML) and its plots")
+    profile.add_argument("--model", required=True, help="alexnet | resnet152 (dnn registry)")
+    profile.add_argument("--device", default="cpu", help="cpu | cuda")
+    profile.add_argument("--repeats", type=_positive_int, default=500)
+    profile.add_argument("--warmup", type=int, default=20)
+    profile.add_argument("--freqs", type=float, nargs="*", default=None,
+                         help="frequencies (GHz) to sweep; default: all the DVFS backend offers,"
+                              " or the host's clock with --dvfs none")
+    profile.add_argument("--dvfs", default="none",
+                         choices=["none", "jetson-cpu", "jetson-gpu"],
+                         help="backend that sets the sweep's frequencies (none: host clock)")
+    profile.add_argument("--codec", default="float32", choices=["float32", "float16", "int8"],
+                         help="element type that output_mb assumes")
+    profile.add_argument("--name", help="profile name (default MODEL_DEVICE)")
+    profile.add_argument("--output", required=True, help="profile YAML to write")
+    profile.add_argument("--plot", help="PNG of the block times, mean and variance vs f")
+    profile.add_argument("--seed", type=int, default=0)
+    profile.set_defaults(func=cmd_profile)
+
     fleet = sub.add_parser("fleet", help="run the fleet's nodes as processes (no ros2 launch "
                                          "needed), then analyse the recorded bag")
     fleet.add_argument("--config", help="fleet description (default: config/fleet.yaml)")
@@ -180,7 +217,10 @@ def main(argv=None) -> int:
         print(f"robust-offload: error: {err.filename or ''}: {err.strerror or err}",
               file=sys.stderr)
         return EXIT_BAD_INPUT
-    except RuntimeError as err:  # a solver failure (e.g. ECOS inside --policy pccp)
+    except ValueError as err:  # e.g. an unknown model, a clock that cannot be read
+        print(f"robust-offload: error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except RuntimeError as err:  # a solver or hardware failure (ECOS, Jetson sysfs)
         print(f"robust-offload: error: {err}", file=sys.stderr)
         return EXIT_FAILED
 

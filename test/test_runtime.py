@@ -1,0 +1,119 @@
+"""Robot and edge logic without ROS: decisions at frame boundaries, fallback, energy, tails."""
+
+import numpy as np
+import pytest
+
+from robust_offload.core.channel import rate_bps
+from robust_offload.core.model import local_energy_j
+from robust_offload.dnn.codec import CodecError, to_payload
+from robust_offload.hw.emulated import EmulatedDevice
+from robust_offload.runtime.edge import EdgeRuntime
+from robust_offload.runtime.robot import Decision, RobotRuntime
+
+N0 = 10 ** ((-174 - 30) / 10)
+
+
+def fast_profile(profiles):
+    """AlexNet's table with times scaled down 100x so the tests run quickly."""
+    import dataclasses
+
+    alex = profiles["alexnet_nx_cpu"]
+    return dataclasses.replace(alex, flops_per_cycle=alex.flops_per_cycle * 100,
+                               local_var_ms2=alex.local_var_ms2 / 1e4,
+                               edge_mean_ms=alex.edge_mean_ms / 10,
+                               edge_var_ms2=alex.edge_var_ms2 / 100)
+
+
+@pytest.fixture
+def robot(profiles):
+    profile = fast_profile(profiles)
+    device = EmulatedDevice(profile, 0.8e-27, (0.1, 1.2), seed=1)
+    runtime = RobotRuntime("r1", profile, device, deadline_ms=50.0, risk=0.05,
+                           tx_power_w=1.0, noise_w_per_hz=N0, result_grace_s=0.05)
+    runtime.set_channel_gain(1e-10)
+    return runtime
+
+
+def test_decision_applies_at_the_next_frame_and_energy_follows_eq_6(robot):
+    first = robot.next_frame(edge_available=True)
+    assert first.executed_on == "local" and first.decision.partition == 8  # no plan yet
+    robot.set_decision(Decision(7, 3, 0.6, 2e6))
+    frame = robot.next_frame(edge_available=True)
+    assert (frame.decision.plan_id, frame.decision.partition) == (7, 3)
+    assert frame.decision.freq_ghz == pytest.approx(0.6)
+    assert frame.executed_on == "edge" and frame.request_id in robot.pending
+    local = local_energy_j(0.8e-27, robot.profile.local_gcycles[3], 0.6)
+    assert frame.energy_j == pytest.approx(local)
+    robot.account_uplink(frame, 100_000)
+    air = 800_000 / rate_bps(2e6, 1.0 * 1e-10 / N0)
+    assert frame.energy_j == pytest.approx(local + 1.0 * air)
+    assert frame.tensor.size * 4 == pytest.approx(robot.profile.output_mb[3] * 2**20, rel=1e-3)
+
+
+def test_without_the_edge_frames_run_locally_at_fmax(robot):
+    robot.set_decision(Decision(1, 2, 0.3, 1e6))
+    frame = robot.next_frame(edge_available=False)
+    assert frame.executed_on == "local" and frame.decision.partition == 8
+    assert frame.decision.freq_ghz == pytest.approx(1.2)
+    record = robot.record(frame, frame.capture_time + frame.local_s)
+    assert record["executed_on"] == "local" and record["deadline_met"]
+    assert robot.next_frame(edge_available=True).decision.partition == 2  # back on the plan
+
+
+def test_results_complete_frames_and_silence_expires_them(robot):
+    robot.set_decision(Decision(1, 2, 0.5, 1e6))
+    answered = robot.next_frame(True)
+    lost = robot.next_frame(True)
+    record = robot.complete(answered.request_id, answered.capture_time + 0.03, 1.5, 42)
+    assert record["class_id"] == 42 and record["deadline_met"]
+    assert record["total_ms"] == pytest.approx(30.0)
+    assert robot.complete(answered.request_id, 0.0, 0.0, 0) is None  # only once
+    assert robot.expire(lost.capture_time + 0.09) == []  # deadline 50 ms + grace 50 ms
+    (missed,) = robot.expire(lost.capture_time + 0.11)
+    assert missed["request_id"] == lost.request_id and not missed["deadline_met"]
+    assert robot.pending == {}
+
+
+def test_online_profile_recovers_g(robot):
+    for point in (2, 5):
+        robot.set_decision(Decision(1, point, 0.8, 1e6))
+        for _ in range(30):
+            robot.next_frame(True)
+    online = robot.online_profile()
+    assert online["sample_counts"][2] == 30
+    g = robot.profile.flops_per_cycle
+    assert online["flops_per_cycle"][5] == pytest.approx(g[5], rel=0.05)
+    assert online["flops_per_cycle"][3] == g[3]  # not measured: the table's value
+
+
+def test_bad_decision_is_refused(robot):
+    with pytest.raises(ValueError, match="partition 12"):
+        robot.set_decision(Decision(1, 12, 0.5, 1e6))
+
+
+def test_modelled_edge_times_and_profile(profiles):
+    edge = EdgeRuntime("modelled", {"alexnet_nx_cpu": fast_profile(profiles)}, seed=3)
+    times = [edge.serve("alexnet", 2, "float32", (1,), b"\0\0\0\0")[1] for _ in range(20)]
+    expected = fast_profile(profiles).edge_mean_ms[2] / 1e3
+    assert np.mean(times) == pytest.approx(expected, rel=0.3)
+    stats = edge.edge_profile("alexnet")
+    assert stats["sample_counts"][2] == 20
+    with pytest.raises(ValueError, match="partition 9"):
+        edge.serve("alexnet", 9, "float32", (1,), b"\0\0\0\0")
+    with pytest.raises(KeyError, match="vgg"):
+        edge.serve("vgg", 1, "float32", (1,), b"\0\0\0\0")
+
+
+def test_real_edge_runs_the_tail(profiles):
+    torch = pytest.importorskip("torch")
+    from robust_offload.dnn.registry import get_model
+
+    model = get_model("alexnet")
+    edge = EdgeRuntime("real", profiles, model_loader=lambda name, device: model)
+    x = torch.randn(1, 3, 224, 224)
+    head = model.head(x, 5)
+    payload = to_payload(head, "float16")
+    class_id, _ = edge.serve("alexnet", 5, payload.dtype, payload.shape, payload.data)
+    assert class_id == int(model(x).argmax())
+    with pytest.raises(CodecError):
+        edge.serve("alexnet", 5, "float32", payload.shape, payload.data)  # wrong length

@@ -1,0 +1,433 @@
+"""Live fleet state for the planner node: the latest state of every robot, and when to replan.
+
+Pure Python, no ROS: the planner node turns each message into one call here.
+
+- ``update_status``: a robot's heartbeat and requirements (RobotStatus). Robots are discovered by
+  it and forgotten by :meth:`LiveFleet.expire` when it stops for ``robot_timeout_s``.
+- ``update_channel``: a robot's uplink (ChannelState: linear gain, or path loss in dB).
+- ``update_robot_profile``: live g_m (flops_per_cycle) and local variances of one robot.
+- ``update_edge_profile``: live edge mean/variance per point for one model (all robots of it).
+
+A live value replaces the shipped one per point only once that point has ``min_samples``
+samples. :meth:`LiveFleet.scenario` builds the core :class:`Scenario` of the robots that have both
+a status and a channel. :meth:`LiveFleet.needs_replan` compares the fleet with the state of the
+last plan (:meth:`LiveFleet.mark_planned`): membership, requirements, channel gains (beyond
+``hysteresis_db``) and planner profile values (beyond ``profile_tolerance``, relative) replan at
+once; smaller changes wait for ``replan_period_s``.
+
+Every rejected input raises :class:`ScenarioError` with one line naming the source, the field
+and the value, and leaves the fleet unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from robust_offload.core.channel import gain_from_path_loss_db
+from robust_offload.core.scenario import (
+    SHIPPED_PROFILES,
+    Device,
+    Profile,
+    Scenario,
+    ScenarioError,
+    load_profiles,
+)
+
+SHIPPED_PROFILE_FILE = SHIPPED_PROFILES / "jetson_xavier_nx.yaml"
+
+
+def _fail(source: str, key: str, value, why: str):
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, list) and len(value) > 12:
+        value = f"<{len(value)} entries>"
+    raise ScenarioError(f"{source}: field '{key}' = {value!r}: {why}")
+
+
+def _number(source: str, key: str, value, low=None, high=None, open_low=False,
+            open_high=False) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        _fail(source, key, value, "must be a number")
+    if isinstance(value, bool) or not math.isfinite(number):
+        _fail(source, key, value, "must be a finite number")
+    if low is not None and (number < low or (open_low and number == low)):
+        _fail(source, key, number, f"must be {'>' if open_low else '>='} {low}")
+    if high is not None and (number > high or (open_high and number == high)):
+        _fail(source, key, number, f"must be {'<' if open_high else '<='} {high}")
+    return number
+
+
+def _array(source: str, key: str, values, length: int, profile: str, positive_from=None,
+           non_negative=False) -> np.ndarray:
+    try:
+        array = np.array(values, dtype=float).reshape(-1)
+    except (TypeError, ValueError):
+        _fail(source, key, values, "must be a list of numbers")
+    if len(array) != length:
+        _fail(source, key, array, f"has {len(array)} entries, profile '{profile}' has {length} "
+                                  f"partition points")
+    for m, value in enumerate(array):
+        if not math.isfinite(value):
+            _fail(source, f"{key}[{m}]", float(value), "must be finite")
+        if non_negative and value < 0:
+            _fail(source, f"{key}[{m}]", float(value), "must be >= 0")
+        if positive_from is not None and m >= positive_from and value <= 0:
+            _fail(source, f"{key}[{m}]", float(value), "must be > 0")
+    return array
+
+
+def _counts(source: str, key: str, values, length: int, profile: str) -> np.ndarray:
+    array = _array(source, key, values, length, profile, non_negative=True)
+    for m, value in enumerate(array):
+        if value != int(value):
+            _fail(source, f"{key}[{m}]", float(value), "must be a whole number")
+    return array.astype(np.int64)
+
+
+@dataclass(frozen=True)
+class Requirements:
+    """What a robot asks for (from its RobotStatus), with defaults filled in."""
+
+    profile: str
+    model: str
+    deadline_ms: float
+    risk: float
+    kappa: float
+    freq_min_ghz: float
+    freq_max_ghz: float
+    tx_power_w: float
+
+
+@dataclass(frozen=True)
+class _Live:
+    """Live per-point values (2 arrays) and their sample counts, for one base profile."""
+
+    profile: str
+    first: np.ndarray
+    second: np.ndarray
+    counts: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """Everything the planner uses of one robot: compared between plans."""
+
+    requirements: Requirements
+    channel_gain: float
+    tx_power_w: float
+    flops_per_cycle: np.ndarray
+    local_var_ms2: np.ndarray
+    edge_mean_ms: np.ndarray
+    edge_var_ms2: np.ndarray
+
+    def arrays(self):
+        return (self.flops_per_cycle, self.local_var_ms2, self.edge_mean_ms, self.edge_var_ms2)
+
+
+class LiveFleet:
+    """Latest state of every robot and the replanning decision (see the module docstring).
+
+    ``now`` arguments are seconds on any monotonic clock (the node uses time.monotonic()).
+    """
+
+    def __init__(self, profiles: dict[str, Profile], bandwidth_hz: float = 10e6,
+                 noise_dbm_per_hz: float = -174.0, default_deadline_ms: float = 200.0,
+                 default_risk: float = 0.05, replan_period_s: float = 1.0,
+                 hysteresis_db: float = 1.0, profile_tolerance: float = 0.1,
+                 robot_timeout_s: float = 3.0, min_samples: int = 30):
+        src = "parameter"
+        if not profiles:
+            _fail(src, "profiles", profiles, "needs at least one profile")
+        self.profiles = dict(profiles)
+        self.bandwidth_hz = _number(src, "bandwidth_hz", bandwidth_hz, low=0.0, open_low=True)
+        self.noise_dbm_per_hz = _number(src, "noise_dbm_per_hz", noise_dbm_per_hz)
+        self.default_deadline_ms = _number(src, "default_deadline_ms", default_deadline_ms,
+                                           low=0.0, open_low=True)
+        self.default_risk = _number(src, "default_risk", default_risk, low=0.0, high=1.0,
+                                    open_low=True, open_high=True)
+        self.replan_period_s = _number(src, "replan_period_s", replan_period_s, low=0.0,
+                                       open_low=True)
+        self.hysteresis_db = _number(src, "hysteresis_db", hysteresis_db, low=0.0)
+        self.profile_tolerance = _number(src, "profile_tolerance", profile_tolerance, low=0.0)
+        self.robot_timeout_s = _number(src, "robot_timeout_s", robot_timeout_s, low=0.0,
+                                       open_low=True)
+        samples = _number(src, "min_samples", min_samples, low=1.0)
+        if samples != int(samples):
+            _fail(src, "min_samples", min_samples, "must be a whole number")
+        self.min_samples = int(samples)
+        self._status: dict[str, tuple[Requirements, float]] = {}     # robot -> (req, last seen)
+        self._channel: dict[str, tuple[float, float, float]] = {}    # robot -> (h, p or 0, seen)
+        self._robot_live: dict[str, _Live] = {}                       # robot -> g, v_loc
+        self._edge_live: dict[str, _Live] = {}                        # base profile -> mean, var
+        self._planned: dict[str, _Snapshot] | None = None             # state of the last plan
+        self._planned_at: float | None = None
+        self._dirty: set[str] = set()
+        self._membership_changed = False
+        self._forced = False
+
+    @classmethod
+    def from_file(cls, profiles_file: str | Path | None = None, **settings) -> LiveFleet:
+        """A fleet over the profiles of a file (the shipped Jetson Xavier NX file by default)."""
+        return cls(load_profiles(profiles_file or SHIPPED_PROFILE_FILE), **settings)
+
+    # ----------------------------------------------------------------------------- inputs
+
+    @staticmethod
+    def _robot_id(kind: str, robot_id) -> str:
+        if not isinstance(robot_id, str) or not robot_id.strip():
+            _fail(kind, "robot_id", robot_id, "must be a non-empty string")
+        return robot_id
+
+    def update_status(self, robot_id: str, now: float, *, profile: str, deadline_ms: float,
+                      risk: float, kappa: float, freq_min_ghz: float, freq_max_ghz: float,
+                      tx_power_w: float, model: str = "") -> bool:
+        """A RobotStatus: heartbeat and requirements. deadline_ms = 0 / risk = 0 take the
+        defaults. Returns True when the robot is new."""
+        robot_id = self._robot_id("RobotStatus", robot_id)
+        src = f"RobotStatus from '{robot_id}'"
+        if profile not in self.profiles:
+            _fail(src, "profile", profile,
+                  f"unknown profile (known: {', '.join(sorted(self.profiles))})")
+        deadline = _number(src, "deadline_ms", deadline_ms, low=0.0) or self.default_deadline_ms
+        risk_value = _number(src, "risk", risk, low=0.0, high=1.0, open_high=True)
+        freq_min = _number(src, "freq_min_ghz", freq_min_ghz, low=0.0, open_low=True)
+        requirements = Requirements(
+            profile=profile, model=str(model),
+            deadline_ms=deadline,
+            risk=risk_value or self.default_risk,
+            kappa=_number(src, "kappa", kappa, low=0.0, open_low=True),
+            freq_min_ghz=freq_min,
+            freq_max_ghz=_number(src, "freq_max_ghz", freq_max_ghz, low=freq_min),
+            tx_power_w=_number(src, "tx_power_w", tx_power_w, low=0.0, open_low=True))
+        new = robot_id not in self._status
+        old = None if new else self._status[robot_id][0]
+        self._status[robot_id] = (requirements, float(now))
+        live = self._robot_live.get(robot_id)
+        if live is not None and live.profile != profile:
+            del self._robot_live[robot_id]       # measured for another model/hardware
+        if new:
+            self._membership_changed |= robot_id in self._channel
+        elif old != requirements:
+            self._dirty.add(robot_id)
+        return new
+
+    def update_channel(self, robot_id: str, now: float, *, channel_gain: float = 0.0,
+                       path_loss_db: float = 0.0, tx_power_w: float = 0.0) -> float:
+        """A ChannelState: linear gain if > 0, else the path loss in dB (> 0). tx_power_w > 0
+        overrides the robot's status value. Returns the linear gain used."""
+        robot_id = self._robot_id("ChannelState", robot_id)
+        src = f"ChannelState from '{robot_id}'"
+        gain = _number(src, "channel_gain", channel_gain, low=0.0)
+        loss = _number(src, "path_loss_db", path_loss_db)
+        power = _number(src, "tx_power_w", tx_power_w, low=0.0)
+        if gain == 0.0:
+            if loss <= 0.0:
+                _fail(src, "path_loss_db", loss, "give channel_gain > 0 or path_loss_db > 0")
+            gain = float(gain_from_path_loss_db(loss))
+        old = self._channel.get(robot_id)
+        self._channel[robot_id] = (gain, power, float(now))
+        if old is None:
+            self._membership_changed |= robot_id in self._status
+        elif old[:2] != (gain, power):
+            self._dirty.add(robot_id)
+        return gain
+
+    def update_robot_profile(self, robot_id: str, *, flops_per_cycle, var_ms2,
+                             sample_counts) -> None:
+        """A robot's InferenceProfile: g_m and local variance v_m per point, with the samples
+        behind each. The robot must have sent its status (which names its profile)."""
+        robot_id = self._robot_id("InferenceProfile", robot_id)
+        src = f"InferenceProfile from '{robot_id}'"
+        if robot_id not in self._status:
+            _fail(src, "source", robot_id, "robot has not sent its RobotStatus yet")
+        name = self._status[robot_id][0].profile
+        length = self.profiles[name].num_points
+        g = _array(src, "flops_per_cycle", flops_per_cycle, length, name, positive_from=1)
+        var = _array(src, "var_ms2", var_ms2, length, name, non_negative=True)
+        counts = _counts(src, "sample_counts", sample_counts, length, name)
+        self._robot_live[robot_id] = _Live(name, g, var, counts)
+        self._dirty.add(robot_id)
+
+    def edge_profiles_of(self, model: str) -> list[str]:
+        """Base profiles an edge profile for ``model`` applies to: the profile of that name, or
+        every profile named ``<model>_...`` (alexnet -> alexnet_nx_cpu)."""
+        if model in self.profiles:
+            return [model]
+        return sorted(name for name in self.profiles if model and name.startswith(model + "_"))
+
+    def update_edge_profile(self, model: str, *, mean_ms, var_ms2, sample_counts) -> list[str]:
+        """The edge server's InferenceProfile for one model: mean and variance of the edge time
+        of blocks m+1..M per point. Returns the base profiles it applies to."""
+        src = f"InferenceProfile from 'edge' for model '{model}'"
+        names = self.edge_profiles_of(model)
+        if not names:
+            _fail(src, "model", model,
+                  f"matches no profile (known: {', '.join(sorted(self.profiles))})")
+        updates = {}
+        for name in names:
+            length = self.profiles[name].num_points
+            mean = _array(src, "mean_ms", mean_ms, length, name, non_negative=True)
+            var = _array(src, "var_ms2", var_ms2, length, name, non_negative=True)
+            counts = _counts(src, "sample_counts", sample_counts, length, name)
+            updates[name] = _Live(name, mean, var, counts)
+        self._edge_live.update(updates)
+        self._dirty.update(robot for robot, (req, _) in self._status.items()
+                           if req.profile in updates)
+        return names
+
+    def set_bandwidth(self, bandwidth_hz: float) -> None:
+        """Change the shared uplink bandwidth B (forces a replan)."""
+        self.bandwidth_hz = _number("parameter", "bandwidth_hz", bandwidth_hz, low=0.0,
+                                    open_low=True)
+        self._forced = True
+
+    def request_replan(self) -> None:
+        """Make the next needs_replan() true (e.g. after a policy change)."""
+        self._forced = True
+
+    def expire(self, now: float) -> list[str]:
+        """Forget robots whose status is older than robot_timeout_s (and channel states of
+        unknown robots as old); returns the robots dropped, sorted."""
+        limit = float(now) - self.robot_timeout_s
+        dropped = sorted(name for name, (_, seen) in self._status.items() if seen < limit)
+        for name in dropped:
+            del self._status[name]
+            self._membership_changed |= self._channel.pop(name, None) is not None
+            self._robot_live.pop(name, None)
+            self._dirty.discard(name)
+        for name in [n for n, (_, _, seen) in self._channel.items()
+                     if n not in self._status and seen < limit]:
+            del self._channel[name]
+        return dropped
+
+    # ----------------------------------------------------------------------------- state
+
+    @property
+    def robots(self) -> list[str]:
+        """Robots with a live status, sorted."""
+        return sorted(self._status)
+
+    def plannable(self) -> list[str]:
+        """Robots the next plan will include (status and channel known), sorted."""
+        return sorted(name for name in self._status if name in self._channel)
+
+    def requirements(self, robot_id: str) -> Requirements:
+        return self._status[robot_id][0]
+
+    def _merge(self, base: np.ndarray, live: _Live | None, which: str) -> np.ndarray:
+        """Per point: the live value once it has min_samples samples, else the shipped one."""
+        if live is None:
+            return base
+        use = live.counts >= self.min_samples
+        if which in ("edge_mean", "edge_var"):   # nothing runs on the edge at m = M: keep 0
+            use[-1] = False
+        elif which == "g":                       # g_0 is unused (nothing runs locally at m = 0)
+            use[0] = False
+        if not use.any():
+            return base
+        values = live.first if which in ("g", "edge_mean") else live.second
+        return np.where(use, values, base)
+
+    def _snapshot(self, name: str) -> _Snapshot:
+        requirements, _ = self._status[name]
+        gain, power, _ = self._channel[name]
+        base = self.profiles[requirements.profile]
+        robot, edge = self._robot_live.get(name), self._edge_live.get(requirements.profile)
+        return _Snapshot(
+            requirements=requirements, channel_gain=gain,
+            tx_power_w=power if power > 0 else requirements.tx_power_w,
+            flops_per_cycle=self._merge(base.flops_per_cycle, robot, "g"),
+            local_var_ms2=self._merge(base.local_var_ms2, robot, "var"),
+            edge_mean_ms=self._merge(base.edge_mean_ms, edge, "edge_mean"),
+            edge_var_ms2=self._merge(base.edge_var_ms2, edge, "edge_var"))
+
+    def effective_profile(self, robot_id: str) -> Profile:
+        """The profile the planner uses for this robot (shipped values, live ones where they
+        have enough samples). Needs the robot's status and channel."""
+        snap = self._snapshot(robot_id)
+        return self._profile_of(robot_id, snap)
+
+    def _profile_of(self, name: str, snap: _Snapshot) -> Profile:
+        base = self.profiles[snap.requirements.profile]
+        return replace(base, name=f"{base.name}@{name}", flops_per_cycle=snap.flops_per_cycle,
+                       local_var_ms2=snap.local_var_ms2, edge_mean_ms=snap.edge_mean_ms,
+                       edge_var_ms2=snap.edge_var_ms2)
+
+    def scenario(self) -> Scenario:
+        """The core Scenario of the plannable robots (sorted by name)."""
+        profiles, devices = {}, []
+        for name in self.plannable():
+            snap = self._snapshot(name)
+            base = self.profiles[snap.requirements.profile]
+            if all(a is b for a, b in zip(snap.arrays(), (base.flops_per_cycle, base.local_var_ms2,
+                                                          base.edge_mean_ms, base.edge_var_ms2))):
+                profile = base                      # unchanged: share the shipped profile
+            else:
+                profile = self._profile_of(name, snap)
+            profiles[profile.name] = profile
+            req = snap.requirements
+            devices.append(Device(name=name, profile=profile.name,
+                                  channel_gain=snap.channel_gain, tx_power_w=snap.tx_power_w,
+                                  kappa=req.kappa, freq_min_ghz=req.freq_min_ghz,
+                                  freq_max_ghz=req.freq_max_ghz, deadline_ms=req.deadline_ms,
+                                  risk=req.risk))
+        return Scenario(self.bandwidth_hz, self.noise_dbm_per_hz, profiles, devices)
+
+    # ----------------------------------------------------------------------------- replanning
+
+    def mark_planned(self, now: float) -> None:
+        """Record the current state as the one the last plan was computed from."""
+        self._planned = {name: self._snapshot(name) for name in self.plannable()}
+        self._planned_at = float(now)
+        self._dirty.clear()
+        self._membership_changed = False
+        self._forced = False
+
+    @property
+    def planned_at(self) -> float | None:
+        return self._planned_at
+
+    def _change(self, old: _Snapshot, new: _Snapshot) -> str:
+        """'significant', 'minor' or '' (no change) between two snapshots of one robot."""
+        if old.requirements != new.requirements or old.tx_power_w != new.tx_power_w:
+            return "significant"
+        minor = old.channel_gain != new.channel_gain
+        if abs(10.0 * math.log10(new.channel_gain / old.channel_gain)) > self.hysteresis_db:
+            return "significant"
+        for before, after in zip(old.arrays(), new.arrays()):
+            if before is after or np.array_equal(before, after):
+                continue
+            minor = True
+            if np.any(np.abs(after - before) > self.profile_tolerance * np.abs(before)):
+                return "significant"
+        return "minor" if minor else ""
+
+    def needs_replan(self, now: float) -> bool:
+        """True when the fleet differs enough from the last plan (see the module docstring)."""
+        if self._forced:
+            return True
+        if self._planned is None:
+            return bool(self.plannable())
+        if self._membership_changed:
+            if set(self.plannable()) != set(self._planned):
+                return True
+            self._membership_changed = False
+        pending = False
+        for name in list(self._dirty):
+            if name not in self._planned or name not in self._channel:
+                self._dirty.discard(name)
+                continue
+            change = self._change(self._planned[name], self._snapshot(name))
+            if change == "significant":
+                return True
+            if change == "minor":
+                pending = True
+            else:
+                self._dirty.discard(name)        # back to the planned state
+        return pending and float(now) - self._planned_at >= self.replan_period_s

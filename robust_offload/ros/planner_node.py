@@ -1,0 +1,289 @@
+"""The `planner` node: keeps the fleet's live state and publishes an OffloadPlan when it changes.
+
+Subscribes RobotStatus (discovery + requirements), ChannelState and InferenceProfile (robots and
+the edge, ``is_edge``); publishes OffloadPlan on PLAN (transient local: late joiners get the last
+plan). All decisions are in :class:`robust_offload.core.live.LiveFleet`; planning is
+:func:`robust_offload.core.policies.plan`. A malformed message is one WARN line and is ignored; a
+planner error is one ERROR line; neither stops the node.
+
+    python -m robust_offload.ros.planner_node --ros-args --params-file config/planner.yaml
+
+Exit status: 0 after Ctrl-C / shutdown, 2 on a bad parameter (one ERROR line).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+import rclpy
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
+from rclpy.executors import ExternalShutdownException
+from rclpy.logging import get_logger
+from rclpy.node import Node
+from rclpy.qos import QoSProfile
+
+from robust_offload.core import policies
+from robust_offload.core.live import SHIPPED_PROFILE_FILE, LiveFleet
+from robust_offload.core.plan import Plan
+from robust_offload.core.scenario import ScenarioError, load_profiles
+from robust_offload.msg import (
+    ChannelState,
+    DeviceDecision,
+    InferenceProfile,
+    OffloadPlan,
+    RobotStatus,
+)
+from robust_offload.ros.topics import (
+    CHANNEL_STATE,
+    PLAN,
+    PLAN_QOS,
+    PROFILE,
+    ROBOT_STATUS,
+    STATUS_QOS,
+)
+
+CHECK_PERIOD_S = 0.1
+"""Timer period for expiry and replanning checks; also the shortest time between two plans
+triggered directly by messages (bursts of updates are planned together at the next tick)."""
+
+INPUT_QOS = QoSProfile(history=STATUS_QOS.history, depth=1000, reliability=STATUS_QOS.reliability,
+                       durability=STATUS_QOS.durability)
+"""STATUS_QOS (reliable, volatile) with a deeper reader queue: N robots send N statuses and N
+channel states a second, and none may be lost while a plan is being solved."""
+
+WARN_REPEAT_S = 10.0
+"""The same warning (e.g. a robot repeating a malformed message) is logged at most this often."""
+
+PARAMETERS = {  # name: (default, description, changeable at runtime)
+    "bandwidth_hz": (10e6, "total uplink bandwidth B shared by the robots, Hz", True),
+    "noise_dbm_per_hz": (-174.0, "noise power spectral density N0, dBm/Hz", False),
+    "policy": ("robust", f"planning policy: {', '.join(policies.POLICIES)}", True),
+    "default_deadline_ms": (200.0, "deadline of robots whose status has deadline_ms = 0", False),
+    "default_risk": (0.05, "risk level epsilon of robots whose status has risk = 0", False),
+    "replan_period_s": (1.0, "small changes (below the thresholds) are planned at most this "
+                             "often", False),
+    "hysteresis_db": (1.0, "a channel gain change beyond this many dB since the last plan "
+                           "replans at once", False),
+    "profile_tolerance": (0.1, "a relative change of a profile value used by the planner beyond "
+                               "this replans at once", False),
+    "robot_timeout_s": (3.0, "a robot whose status stops for this long is dropped", False),
+    "min_samples": (30, "live profile values replace the shipped ones once a point has this "
+                        "many samples", False),
+    "profiles_file": ("", "YAML file with the base profiles ('' = the shipped Jetson Xavier NX "
+                          "profiles)", False),
+}
+FLEET_SETTINGS = ("bandwidth_hz", "noise_dbm_per_hz", "default_deadline_ms", "default_risk",
+                  "replan_period_s", "hysteresis_db", "profile_tolerance", "robot_timeout_s",
+                  "min_samples")
+
+
+class ConfigError(ValueError):
+    """A parameter is invalid (the message is one line)."""
+
+
+def _number_parameter(name: str, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"parameter '{name}' = {value!r}: must be a number")
+    return value
+
+
+def _check_policy(value) -> str:
+    if value not in policies.POLICIES:
+        raise ConfigError(f"parameter 'policy' = {value!r}: unknown policy "
+                          f"(choose from {', '.join(policies.POLICIES)})")
+    return value
+
+
+class PlannerNode(Node):
+    """Plans the fleet's offloading whenever its live state changes enough."""
+
+    def __init__(self, **kwargs):
+        super().__init__("planner", **kwargs)
+        values = {}
+        for name, (default, description, dynamic) in PARAMETERS.items():
+            descriptor = ParameterDescriptor(description=description, read_only=not dynamic,
+                                             dynamic_typing=not isinstance(default, str))
+            values[name] = self.declare_parameter(name, default, descriptor).value
+        self.policy = _check_policy(values["policy"])
+        if not isinstance(values["profiles_file"], str):
+            raise ConfigError(f"parameter 'profiles_file' = {values['profiles_file']!r}: "
+                              "must be a string")
+        try:
+            settings = {key: _number_parameter(key, values[key]) for key in FLEET_SETTINGS}
+            profiles = load_profiles(values["profiles_file"] or SHIPPED_PROFILE_FILE)
+            self.fleet = LiveFleet(profiles, **settings)
+        except ScenarioError as err:
+            raise ConfigError(str(err)) from err
+        self.plan_id = 0
+        self._last_plan_at: float | None = None
+        self._retry_at: float | None = None
+        self._warned: dict[str, float] = {}
+        self.publisher = self.create_publisher(OffloadPlan, PLAN, PLAN_QOS)
+        self.create_subscription(RobotStatus, ROBOT_STATUS, self.on_status, INPUT_QOS)
+        self.create_subscription(ChannelState, CHANNEL_STATE, self.on_channel, INPUT_QOS)
+        self.create_subscription(InferenceProfile, PROFILE, self.on_profile, INPUT_QOS)
+        self.add_on_set_parameters_callback(self.on_set_parameters)
+        self.timer = self.create_timer(CHECK_PERIOD_S, self.on_timer)
+        self.get_logger().info(
+            f"planning with policy {self.policy}, B = {self.fleet.bandwidth_hz:.4g} Hz, "
+            f"profiles {', '.join(sorted(self.fleet.profiles))}")
+
+    # ---------------------------------------------------------------------------- messages
+
+    def _accept(self, update) -> bool:
+        """Run one fleet update; a rejected message is one WARN line and changes nothing."""
+        try:
+            update()
+        except ScenarioError as err:
+            self._warn(f"ignored: {err}")
+            return False
+        self._maybe_replan(time.monotonic(), from_message=True)
+        return True
+
+    def _warn(self, text: str):
+        now = time.monotonic()
+        if now - self._warned.get(text, -math.inf) >= WARN_REPEAT_S:
+            if len(self._warned) > 1000:
+                self._warned.clear()
+            self._warned[text] = now
+            self.get_logger().warning(text)
+
+    def on_status(self, msg: RobotStatus):
+        def update():
+            if self.fleet.update_status(
+                    msg.robot_id, time.monotonic(), profile=msg.profile, model=msg.model,
+                    deadline_ms=msg.deadline_ms, risk=msg.risk, kappa=msg.kappa,
+                    freq_min_ghz=msg.freq_min_ghz, freq_max_ghz=msg.freq_max_ghz,
+                    tx_power_w=msg.tx_power_w):
+                self.get_logger().info(f"robot '{msg.robot_id}' joined ({msg.profile})")
+        self._accept(update)
+
+    def on_channel(self, msg: ChannelState):
+        self._accept(lambda: self.fleet.update_channel(
+            msg.robot_id, time.monotonic(), channel_gain=msg.channel_gain,
+            path_loss_db=msg.path_loss_db, tx_power_w=msg.tx_power_w))
+
+    def on_profile(self, msg: InferenceProfile):
+        if msg.is_edge:
+            self._accept(lambda: self.fleet.update_edge_profile(
+                msg.model, mean_ms=msg.mean_ms, var_ms2=msg.var_ms2,
+                sample_counts=msg.sample_counts))
+        else:
+            self._accept(lambda: self.fleet.update_robot_profile(
+                msg.source, flops_per_cycle=msg.flops_per_cycle, var_ms2=msg.var_ms2,
+                sample_counts=msg.sample_counts))
+
+    def on_set_parameters(self, parameters) -> SetParametersResult:
+        """Runtime changes of bandwidth_hz and policy (the others are read-only)."""
+        changes = {}
+        try:
+            for parameter in parameters:
+                if parameter.name == "bandwidth_hz":
+                    value = _number_parameter("bandwidth_hz", parameter.value)
+                    if not math.isfinite(value) or value <= 0:
+                        raise ConfigError(f"parameter 'bandwidth_hz' = {value!r}: must be > 0")
+                    changes["bandwidth_hz"] = float(value)
+                elif parameter.name == "policy":
+                    changes["policy"] = _check_policy(parameter.value)
+        except ConfigError as err:
+            self.get_logger().warning(f"rejected: {err}")
+            return SetParametersResult(successful=False, reason=str(err))
+        if "bandwidth_hz" in changes:
+            self.fleet.set_bandwidth(changes["bandwidth_hz"])
+        if "policy" in changes:
+            self.policy = changes["policy"]
+            self.fleet.request_replan()
+        if changes:
+            self.get_logger().info("parameters changed: " + ", ".join(
+                f"{key} = {value}" for key, value in changes.items()))
+        return SetParametersResult(successful=True)
+
+    # ---------------------------------------------------------------------------- planning
+
+    def on_timer(self):
+        now = time.monotonic()
+        for name in self.fleet.expire(now):
+            self.get_logger().info(f"robot '{name}' dropped: no status for "
+                                   f"{self.fleet.robot_timeout_s:g} s")
+        if self._retry_at is not None and now >= self._retry_at:
+            self._retry_at = None
+            self.fleet.request_replan()
+        self._maybe_replan(now)
+
+    def _maybe_replan(self, now: float, from_message: bool = False):
+        if from_message and self._last_plan_at is not None \
+                and now - self._last_plan_at < CHECK_PERIOD_S:
+            return                               # the timer plans this burst together
+        if self.fleet.needs_replan(now):
+            self.replan(now)
+
+    def replan(self, now: float):
+        """Plan the current fleet and publish it; errors are logged, never raised."""
+        scenario = self.fleet.scenario()
+        self.fleet.mark_planned(now)
+        self._last_plan_at = now
+        try:
+            if scenario.devices:
+                plan = policies.plan(scenario, self.policy)
+            else:
+                plan = Plan(self.policy, [], [], 0.0, 0.0)
+            msg = self._plan_message(plan, scenario)
+        except Exception as err:  # a planner error must never kill the node
+            self._retry_at = now + self.fleet.replan_period_s
+            self.get_logger().error(f"planning {len(scenario.devices)} robots failed: "
+                                    f"{type(err).__name__}: {err}".replace("\n", " "))
+            return
+        self.plan_id += 1
+        msg.plan_id = self.plan_id
+        self.publisher.publish(msg)
+        extra = f" ({len(plan.infeasible_devices)} infeasible)" if plan.infeasible_devices else ""
+        self.get_logger().info(
+            f"plan #{self.plan_id}: {len(scenario.devices)} robots{extra}, "
+            f"{plan.total_energy_j:.4g} J, solved in {plan.solve_time_s * 1e3:.1f} ms")
+
+    def _plan_message(self, plan: Plan, scenario) -> OffloadPlan:
+        devices = {device.name: device for device in scenario.devices}
+        msg = OffloadPlan(policy=plan.policy, total_energy_j=plan.total_energy_j,
+                          lower_bound_j=float(plan.lower_bound_j),
+                          solve_time_s=plan.solve_time_s)
+        msg.header.stamp = self.get_clock().now().to_msg()
+        for d in plan.devices:
+            device = devices[d.name]
+            msg.devices.append(DeviceDecision(
+                robot_id=d.name, partition=d.partition, freq_ghz=d.freq_ghz,
+                bandwidth_hz=d.bandwidth_hz, energy_j=d.energy_j,
+                latency_bound_ms=d.latency_bound_ms, deadline_ms=device.deadline_ms,
+                risk=device.risk, feasible=True))
+        for d in plan.infeasible_devices:
+            device = devices[d.name]
+            risk = ("no risk level helps" if d.min_risk is None
+                    else f"min risk {d.min_risk:.4g}")
+            msg.devices.append(DeviceDecision(
+                robot_id=d.name, deadline_ms=device.deadline_ms, risk=device.risk,
+                feasible=False, reason=f"{d.reason}; {risk}"))
+        return msg
+
+
+def main(args=None) -> int:
+    rclpy.init(args=args)
+    try:
+        node = PlannerNode()
+    except (ConfigError, InvalidParameterTypeException, InvalidParameterValueException) as err:
+        get_logger("planner").error(str(err).replace("\n", " "))
+        rclpy.try_shutdown()
+        return 2
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

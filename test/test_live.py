@@ -1,0 +1,311 @@
+"""LiveFleet: discovery, expiry, replanning thresholds, live profiles and input validation."""
+
+import copy
+import math
+
+import numpy as np
+import pytest
+
+from helpers import assert_plan_feasible
+from robust_offload.core import policies
+from robust_offload.core.live import LiveFleet
+from robust_offload.core.problem import build_problem
+from robust_offload.core.scenario import ScenarioError
+
+ALEX = dict(profile="alexnet_nx_cpu", model="alexnet", deadline_ms=180.0, risk=0.05,
+            kappa=0.8e-27, freq_min_ghz=0.1, freq_max_ghz=1.2, tx_power_w=1.0)
+RESNET = dict(profile="resnet152_nx_gpu", model="resnet152", deadline_ms=150.0, risk=0.05,
+              kappa=2.8e-27, freq_min_ghz=0.2, freq_max_ghz=0.8, tx_power_w=1.0)
+LOSS_DB = 38.0 + 30.0 * math.log10(150.0)
+
+
+def make_fleet(profiles, **settings):
+    options = dict(bandwidth_hz=10e6, replan_period_s=1.0, hysteresis_db=1.0,
+                   profile_tolerance=0.1, robot_timeout_s=3.0, min_samples=30)
+    options.update(settings)
+    return LiveFleet(profiles, **options)
+
+
+def add(fleet, name, now=0.0, status=ALEX, loss_db=LOSS_DB, **overrides):
+    fleet.update_status(name, now, **{**status, **overrides})
+    if loss_db is not None:
+        fleet.update_channel(name, now, path_loss_db=loss_db)
+
+
+@pytest.fixture
+def fleet(profiles):
+    return make_fleet(profiles)
+
+
+def snapshot(fleet):
+    """Deep copy of the fleet's state, to check that rejected inputs change nothing."""
+    return copy.deepcopy({k: v for k, v in vars(fleet).items() if k != "profiles"})
+
+
+def assert_same_state(before, fleet):
+    after = snapshot(fleet)
+    assert before.keys() == after.keys()
+    for key in before:
+        assert repr(before[key]) == repr(after[key]), key
+
+
+def test_discovery_needs_status_and_channel(fleet):
+    assert not fleet.needs_replan(0.0)
+    fleet.update_status("robot_1", 0.0, **ALEX)
+    assert fleet.robots == ["robot_1"] and fleet.plannable() == []
+    assert not fleet.needs_replan(0.0)
+    assert fleet.scenario().devices == []
+    fleet.update_channel("robot_1", 0.0, channel_gain=1e-9)
+    assert fleet.needs_replan(0.0)
+    scenario = fleet.scenario()
+    assert [d.name for d in scenario.devices] == ["robot_1"]
+    assert scenario.devices[0].channel_gain == 1e-9
+    fleet.mark_planned(0.0)
+    assert not fleet.needs_replan(0.0)
+    # channel before status works too
+    fleet.update_channel("robot_2", 0.1, path_loss_db=LOSS_DB)
+    assert not fleet.needs_replan(0.1)
+    fleet.update_status("robot_2", 0.1, **RESNET)
+    assert fleet.needs_replan(0.1)
+    assert [d.name for d in fleet.scenario().devices] == ["robot_1", "robot_2"]
+
+
+def test_expiry_drops_silent_robots(fleet):
+    add(fleet, "robot_1", 0.0)
+    add(fleet, "robot_2", 0.0, status=RESNET)
+    fleet.mark_planned(0.0)
+    fleet.update_status("robot_1", 2.0, **ALEX)          # same requirements: heartbeat only
+    assert not fleet.needs_replan(2.0)
+    assert fleet.expire(2.9) == []
+    assert fleet.expire(3.5) == ["robot_2"]
+    assert fleet.robots == ["robot_1"]
+    assert fleet.needs_replan(3.5)
+    assert [d.name for d in fleet.scenario().devices] == ["robot_1"]
+    fleet.mark_planned(3.5)
+    assert fleet.expire(6.0) == ["robot_1"]
+    assert fleet.needs_replan(6.0) and fleet.scenario().devices == []
+    fleet.mark_planned(6.0)
+    assert not fleet.needs_replan(100.0)
+
+
+def test_channel_of_unknown_robot_expires(fleet):
+    fleet.update_channel("ghost", 0.0, channel_gain=1e-9)
+    fleet.expire(10.0)
+    fleet.update_status("ghost", 10.0, **ALEX)
+    assert fleet.plannable() == []                       # its old channel state was dropped
+
+
+def test_hysteresis_on_channel_gain(fleet):
+    add(fleet, "robot_1", 0.0)
+    fleet.mark_planned(0.0)
+    fleet.update_channel("robot_1", 0.2, path_loss_db=LOSS_DB + 0.9)
+    assert not fleet.needs_replan(0.2)                   # 0.9 dB < 1 dB: pending only
+    assert not fleet.needs_replan(0.99)
+    assert fleet.needs_replan(1.0)                       # period elapsed with a pending change
+    fleet.update_channel("robot_1", 0.3, path_loss_db=LOSS_DB - 1.1)
+    assert fleet.needs_replan(0.3)                       # 1.1 dB from the planned value
+    fleet.update_channel("robot_1", 0.4, path_loss_db=LOSS_DB)
+    assert not fleet.needs_replan(5.0)                   # back to the planned value: nothing
+    # drift is measured from the last plan, not from the previous update
+    for step, loss in enumerate((0.6, 1.2)):
+        fleet.update_channel("robot_1", 0.5 + step, path_loss_db=LOSS_DB + loss)
+    assert fleet.needs_replan(0.6)
+
+
+def test_requirement_change_replans_at_once(fleet):
+    add(fleet, "robot_1", 0.0)
+    fleet.mark_planned(0.0)
+    fleet.update_status("robot_1", 0.1, **{**ALEX, "deadline_ms": 190.0})
+    assert fleet.needs_replan(0.1)
+    fleet.mark_planned(0.1)
+    fleet.update_channel("robot_1", 0.2, path_loss_db=LOSS_DB, tx_power_w=0.5)
+    assert fleet.needs_replan(0.2)
+    assert fleet.scenario().devices[0].tx_power_w == 0.5
+
+
+def test_defaults_fill_unset_deadline_and_risk(profiles):
+    fleet = make_fleet(profiles, default_deadline_ms=250.0, default_risk=0.07)
+    add(fleet, "robot_1", deadline_ms=0.0, risk=0.0)
+    device = fleet.scenario().devices[0]
+    assert (device.deadline_ms, device.risk) == (250.0, 0.07)
+
+
+def test_forced_replan_and_bandwidth_change(fleet):
+    add(fleet, "robot_1")
+    fleet.mark_planned(0.0)
+    fleet.set_bandwidth(5e6)
+    assert fleet.needs_replan(0.0) and fleet.scenario().bandwidth_hz == 5e6
+    fleet.mark_planned(0.0)
+    fleet.request_replan()
+    assert fleet.needs_replan(0.0)
+
+
+def live_g(profiles, factor):
+    g = profiles["alexnet_nx_cpu"].flops_per_cycle.copy()
+    g[1:] *= factor
+    return g
+
+
+def test_live_robot_profile_switches_at_min_samples(fleet, profiles):
+    base = profiles["alexnet_nx_cpu"]
+    add(fleet, "robot_1")
+    add(fleet, "robot_2")
+    fleet.mark_planned(0.0)
+    points = base.num_points
+    counts = np.full(points, 29)
+    g, var = live_g(profiles, 0.5), base.local_var_ms2 * 2.0
+    fleet.update_robot_profile("robot_1", flops_per_cycle=g, var_ms2=var, sample_counts=counts)
+    assert not fleet.needs_replan(5.0)                   # 29 < 30 samples: shipped values
+    assert fleet.effective_profile("robot_1").flops_per_cycle is base.flops_per_cycle
+    counts[3] = 30
+    fleet.update_robot_profile("robot_1", flops_per_cycle=g, var_ms2=var, sample_counts=counts)
+    assert fleet.needs_replan(0.1)
+    used = fleet.effective_profile("robot_1")
+    expected_g = base.flops_per_cycle.copy()
+    expected_g[3] = g[3]
+    np.testing.assert_array_equal(used.flops_per_cycle[1:], expected_g[1:])
+    assert used.local_var_ms2[3] == var[3] and used.local_var_ms2[4] == base.local_var_ms2[4]
+    scenario = fleet.scenario()
+    by_name = {d.name: scenario.profiles[d.profile] for d in scenario.devices}
+    assert by_name["robot_2"] is base                    # other robots keep the shipped profile
+    assert by_name["robot_1"].flops_per_cycle[3] == g[3]
+    fleet.mark_planned(0.1)
+    # within the relative tolerance: pending until the period elapses
+    fleet.update_robot_profile("robot_1", flops_per_cycle=g * 1.05, var_ms2=var,
+                               sample_counts=counts)
+    assert not fleet.needs_replan(0.2) and fleet.needs_replan(1.1)
+    fleet.update_robot_profile("robot_1", flops_per_cycle=g * 1.15, var_ms2=var,
+                               sample_counts=counts)
+    assert fleet.needs_replan(0.2)
+
+
+def test_live_profile_dropped_when_robot_changes_profile(fleet):
+    add(fleet, "robot_1")
+    points = fleet.profiles["alexnet_nx_cpu"].num_points
+    fleet.update_robot_profile("robot_1", flops_per_cycle=np.ones(points),
+                               var_ms2=np.ones(points), sample_counts=np.full(points, 100))
+    fleet.update_status("robot_1", 0.5, **RESNET)
+    assert fleet.effective_profile("robot_1").name == "resnet152_nx_gpu@robot_1"
+    np.testing.assert_array_equal(fleet.effective_profile("robot_1").flops_per_cycle,
+                                  fleet.profiles["resnet152_nx_gpu"].flops_per_cycle)
+
+
+def test_live_edge_profile_applies_to_model(fleet, profiles):
+    base = profiles["resnet152_nx_gpu"]
+    add(fleet, "robot_1", status=RESNET)
+    add(fleet, "robot_2")
+    fleet.mark_planned(0.0)
+    assert fleet.edge_profiles_of("resnet152") == ["resnet152_nx_gpu"]
+    mean, var = base.edge_mean_ms * 1.5, base.edge_var_ms2 * 1.5
+    counts = np.full(base.num_points, 50)
+    assert fleet.update_edge_profile("resnet152", mean_ms=mean, var_ms2=var,
+                                     sample_counts=counts) == ["resnet152_nx_gpu"]
+    assert fleet.needs_replan(0.0)
+    used = fleet.effective_profile("robot_1")
+    np.testing.assert_allclose(used.edge_mean_ms, mean)
+    assert used.edge_mean_ms[-1] == 0.0
+    assert fleet.effective_profile("robot_2").edge_mean_ms is \
+        profiles["alexnet_nx_cpu"].edge_mean_ms
+
+
+def test_scenario_plans_feasibly(profiles):
+    fleet = make_fleet(profiles, bandwidth_hz=20e6)
+    for i in range(6):
+        add(fleet, f"robot_{i}", status=RESNET if i % 2 else ALEX,
+            loss_db=38.0 + 30.0 * math.log10(80.0 + 30.0 * i))
+    points = profiles["alexnet_nx_cpu"].num_points
+    fleet.update_robot_profile("robot_0", flops_per_cycle=live_g(profiles, 0.9),
+                               var_ms2=profiles["alexnet_nx_cpu"].local_var_ms2 * 1.2,
+                               sample_counts=np.full(points, 40))
+    scenario = fleet.scenario()
+    plan = policies.plan(scenario, "robust")
+    assert plan.status == "ok" and len(plan.devices) == 6
+    assert_plan_feasible(build_problem(scenario), plan)
+    assert sum(d.bandwidth_hz for d in plan.devices) == pytest.approx(20e6, rel=1e-6)
+
+
+NAN = float("nan")
+
+
+@pytest.mark.parametrize("call, fragment", [
+    (lambda f: f.update_status("robot_1", 1.0, **{**ALEX, "risk": 1.0}),
+     "RobotStatus from 'robot_1': field 'risk' = 1.0: must be < 1.0"),
+    (lambda f: f.update_status("robot_1", 1.0, **{**ALEX, "risk": -0.1}),
+     "field 'risk' = -0.1"),
+    (lambda f: f.update_status("robot_1", 1.0, **{**ALEX, "deadline_ms": NAN}),
+     "RobotStatus from 'robot_1': field 'deadline_ms' = nan: must be a finite number"),
+    (lambda f: f.update_status("robot_1", 1.0, **{**ALEX, "profile": "vgg_on_toaster"}),
+     "field 'profile' = 'vgg_on_toaster': unknown profile"),
+    (lambda f: f.update_status("robot_1", 1.0, **{**ALEX, "freq_max_ghz": 0.05}),
+     "field 'freq_max_ghz' = 0.05: must be >= 0.1"),
+    (lambda f: f.update_status("", 1.0, **ALEX), "RobotStatus: field 'robot_id' = ''"),
+    (lambda f: f.update_channel("robot_1", 1.0, channel_gain=NAN),
+     "ChannelState from 'robot_1': field 'channel_gain' = nan: must be a finite number"),
+    (lambda f: f.update_channel("robot_1", 1.0, channel_gain=-1e-9),
+     "field 'channel_gain' = -1e-09: must be >= 0.0"),
+    (lambda f: f.update_channel("robot_1", 1.0, channel_gain=0.0, path_loss_db=math.inf),
+     "field 'path_loss_db' = inf"),
+    (lambda f: f.update_channel("robot_1", 1.0),
+     "field 'path_loss_db' = 0.0: give channel_gain > 0 or path_loss_db > 0"),
+    (lambda f: f.update_robot_profile("robot_1", flops_per_cycle=[1.0] * 3, var_ms2=[1.0] * 9,
+                                      sample_counts=[1] * 9),
+     "InferenceProfile from 'robot_1': field 'flops_per_cycle' = [1.0, 1.0, 1.0]: has 3 "
+     "entries, profile 'alexnet_nx_cpu' has 9 partition points"),
+    (lambda f: f.update_robot_profile("robot_1", flops_per_cycle=[1.0] * 9,
+                                      var_ms2=[1.0] * 4 + [-2.0] + [1.0] * 4,
+                                      sample_counts=[1] * 9),
+     "field 'var_ms2[4]' = -2.0: must be >= 0"),
+    (lambda f: f.update_robot_profile("robot_1", flops_per_cycle=[1.0] * 8 + [NAN],
+                                      var_ms2=[1.0] * 9, sample_counts=[1] * 9),
+     "field 'flops_per_cycle[8]' = nan: must be finite"),
+    (lambda f: f.update_robot_profile("robot_9", flops_per_cycle=[1.0] * 9, var_ms2=[1.0] * 9,
+                                      sample_counts=[1] * 9),
+     "InferenceProfile from 'robot_9': field 'source' = 'robot_9': robot has not sent"),
+    (lambda f: f.update_edge_profile("vgg", mean_ms=[1.0] * 9, var_ms2=[1.0] * 9,
+                                     sample_counts=[1] * 9),
+     "InferenceProfile from 'edge' for model 'vgg': field 'model' = 'vgg': matches no profile"),
+    (lambda f: f.update_edge_profile("alexnet", mean_ms=[1.0] * 9, var_ms2=[1.0] * 10,
+                                     sample_counts=[1] * 9),
+     "field 'var_ms2' = [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]: has 10 entries"),
+    (lambda f: f.update_edge_profile("alexnet", mean_ms=[1.0] * 9, var_ms2=[1.0] * 9,
+                                     sample_counts=[1.5] * 9),
+     "field 'sample_counts[0]' = 1.5: must be a whole number"),
+])
+def test_rejected_input_is_one_line_and_changes_nothing(fleet, call, fragment):
+    add(fleet, "robot_1")
+    fleet.mark_planned(0.0)
+    before = snapshot(fleet)
+    with pytest.raises(ScenarioError) as err:
+        call(fleet)
+    message = str(err.value)
+    assert fragment in message and "\n" not in message
+    assert_same_state(before, fleet)
+    assert not fleet.needs_replan(0.5)
+
+
+def test_long_arrays_are_summarised(fleet):
+    add(fleet, "robot_1")
+    with pytest.raises(ScenarioError, match=r"= '<40 entries>': has 40 entries"):
+        fleet.update_robot_profile("robot_1", flops_per_cycle=[1.0] * 40, var_ms2=[1.0] * 9,
+                                   sample_counts=[1] * 9)
+
+
+@pytest.mark.parametrize("setting, value, fragment", [
+    ("bandwidth_hz", -1.0, "parameter: field 'bandwidth_hz' = -1.0: must be > 0.0"),
+    ("bandwidth_hz", NAN, "field 'bandwidth_hz' = nan"),
+    ("default_risk", 1.5, "field 'default_risk' = 1.5: must be < 1.0"),
+    ("robot_timeout_s", 0.0, "field 'robot_timeout_s' = 0.0: must be > 0.0"),
+    ("min_samples", 2.5, "field 'min_samples' = 2.5: must be a whole number"),
+    ("hysteresis_db", -1.0, "field 'hysteresis_db' = -1.0: must be >= 0.0"),
+])
+def test_bad_settings(profiles, setting, value, fragment):
+    with pytest.raises(ScenarioError) as err:
+        make_fleet(profiles, **{setting: value})
+    assert fragment in str(err.value)
+
+
+def test_from_file_uses_shipped_profiles():
+    fleet = LiveFleet.from_file()
+    assert {"alexnet_nx_cpu", "resnet152_nx_gpu"} <= set(fleet.profiles)
+    with pytest.raises(ScenarioError, match="cannot read"):
+        LiveFleet.from_file("/nonexistent/profiles.yaml")

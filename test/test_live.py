@@ -309,3 +309,20 @@ def test_from_file_uses_shipped_profiles():
     assert {"alexnet_nx_cpu", "resnet152_nx_gpu"} <= set(fleet.profiles)
     with pytest.raises(ScenarioError, match="cannot read"):
         LiveFleet.from_file("/nonexistent/profiles.yaml")
+
+
+def test_offload_overhead_is_added_to_the_edge_time_of_offloading_points(profiles):
+    fleet = make_fleet(profiles, offload_overhead_ms=12.0)
+    add(fleet, "robot_1")
+    (profile,) = fleet.scenario().profiles.values()
+    base = profiles["alexnet_nx_cpu"].edge_mean_ms
+    np.testing.assert_allclose(profile.edge_mean_ms[:-1], base[:-1] + 12.0)
+    assert profile.edge_mean_ms[-1] == 0.0  # running everything locally sends nothing
+    slow = policies.plan(fleet.scenario()).total_energy_j
+    assert slow >= policies.plan(make_fleet_with(profiles, "robot_1")).total_energy_j
+
+
+def make_fleet_with(profiles, name):
+    fleet = make_fleet(profiles)
+    add(fleet, name)
+    return fleet.scenario()

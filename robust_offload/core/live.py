@@ -140,7 +140,8 @@ class LiveFleet:
                  noise_dbm_per_hz: float = -174.0, default_deadline_ms: float = 200.0,
                  default_risk: float = 0.05, replan_period_s: float = 1.0,
                  hysteresis_db: float = 1.0, profile_tolerance: float = 0.1,
-                 robot_timeout_s: float = 3.0, min_samples: int = 30):
+                 robot_timeout_s: float = 3.0, min_samples: int = 30,
+                 offload_overhead_ms: float = 0.0):
         src = "parameter"
         if not profiles:
             _fail(src, "profiles", profiles, "needs at least one profile")
@@ -161,6 +162,8 @@ class LiveFleet:
         if samples != int(samples):
             _fail(src, "min_samples", min_samples, "must be a whole number")
         self.min_samples = int(samples)
+        self.offload_overhead_ms = _number(src, "offload_overhead_ms", offload_overhead_ms,
+                                           low=0.0)
         self._status: dict[str, tuple[Requirements, float]] = {}     # robot -> (req, last seen)
         self._channel: dict[str, tuple[float, float, float]] = {}    # robot -> (h, p or 0, seen)
         self._robot_live: dict[str, _Live] = {}                       # robot -> g, v_loc
@@ -359,6 +362,15 @@ class LiveFleet:
                        local_var_ms2=snap.local_var_ms2, edge_mean_ms=snap.edge_mean_ms,
                        edge_var_ms2=snap.edge_var_ms2)
 
+    def _with_overhead(self, profile: Profile) -> Profile:
+        """Add the transport/processing time an offloaded frame spends outside the model
+        (feature tensor and result over DDS, queues) to the edge time of points m < M."""
+        if not self.offload_overhead_ms:
+            return profile
+        extra = np.full(profile.num_points, self.offload_overhead_ms)
+        extra[-1] = 0.0
+        return replace(profile, edge_mean_ms=profile.edge_mean_ms + extra)
+
     def scenario(self) -> Scenario:
         """The core Scenario of the plannable robots (sorted by name)."""
         profiles, devices = {}, []
@@ -370,6 +382,7 @@ class LiveFleet:
                 profile = base                      # unchanged: share the shipped profile
             else:
                 profile = self._profile_of(name, snap)
+            profile = self._with_overhead(profile)
             profiles[profile.name] = profile
             req = snap.requirements
             devices.append(Device(name=name, profile=profile.name,

@@ -72,12 +72,15 @@ PARAMETERS = {  # name: (default, description, changeable at runtime)
     "robot_timeout_s": (3.0, "a robot whose status stops for this long is dropped", False),
     "min_samples": (30, "live profile values replace the shipped ones once a point has this "
                         "many samples", False),
+    "offload_overhead_ms": (0.0, "time an offloaded frame spends outside the model (DDS "
+                                 "transport of tensor and result, queues), added to the edge "
+                                 "time of every point m < M", False),
     "profiles_file": ("", "YAML file with the base profiles ('' = the shipped Jetson Xavier NX "
                           "profiles)", False),
 }
 FLEET_SETTINGS = ("bandwidth_hz", "noise_dbm_per_hz", "default_deadline_ms", "default_risk",
                   "replan_period_s", "hysteresis_db", "profile_tolerance", "robot_timeout_s",
-                  "min_samples")
+                  "min_samples", "offload_overhead_ms")
 
 
 class ConfigError(ValueError):

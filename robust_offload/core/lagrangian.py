@@ -193,6 +193,14 @@ class PriceResult:
     allocation: Allocation    # all active pairs at the high price (inactive: nan / inf)
     lower_bound_j: float      # best dual value seen: certified lower bound on the energy
     price_j_per_hz: float     # the high price
+    lagrangian: np.ndarray    # (N, K) L_nm at the high price (inf where inactive)
+    dual_high_j: float        # the dual value at the high price
+
+    def restricted_bound(self, row: int, point: int) -> float:
+        """Lower bound after fixing device ``row`` to ``point``: the dual at the high price
+        with that device's minimum replaced by L at ``point`` (still weak duality)."""
+        extra = self.lagrangian[row, point] - self.lagrangian[row, self.choice[row]]
+        return max(self.lower_bound_j, self.dual_high_j + extra)
 
 
 def _solve_at(priced, pairs, log_price, low: _Solution, high: _Solution) -> _Solution:
@@ -254,7 +262,8 @@ def _result(priced, pairs, low: _Solution, high: _Solution, best: float) -> Pric
     freq, bandwidth, uplink, energy = (priced.dense(pairs, v, np.nan) for v in high.values)
     return PriceResult(choice=high.choice, choice_low=low.choice,
                        allocation=Allocation(freq, bandwidth, uplink, energy),
-                       lower_bound_j=best, price_j_per_hz=float(np.exp(high.log_price)))
+                       lower_bound_j=best, price_j_per_hz=float(np.exp(high.log_price)),
+                       lagrangian=high.lagrangian, dual_high_j=high.dual_j)
 
 
 def one_hot(choice: np.ndarray, width: int) -> np.ndarray:

@@ -94,10 +94,13 @@ def solve(priced: PricedProblem, gap_tol=DEFAULT_GAP_TOL, max_nodes=DEFAULT_MAX_
             continue
         branch = order[0]
         for point in np.flatnonzero(active[branch]):
+            bound = result.restricted_bound(branch, point)
+            if bound >= incumbent.energy_j * (1 - gap_tol):
+                continue
             child = active.copy()
             child[branch] = False
             child[branch, point] = True
-            heapq.heappush(heap, (result.lower_bound_j, next(counter), child))
+            heapq.heappush(heap, (bound, next(counter), child))
     open_bounds = [entry[0] for entry in heap]
     lower = min([incumbent.energy_j, *open_bounds]) if open_bounds else incumbent.energy_j
     stats = {"nodes": nodes, "open_nodes": len(heap), "root_bound": root_bound}

@@ -326,3 +326,20 @@ def make_fleet_with(profiles, name):
     fleet = make_fleet(profiles)
     add(fleet, name)
     return fleet.scenario()
+
+
+def test_robot_sizes_replace_the_profile_at_once(fleet, profiles):
+    add(fleet, "robot_1")
+    fleet.mark_planned(0.0)
+    points = profiles["alexnet_nx_cpu"].num_points
+    real = profiles["alexnet_nx_cpu"].output_mb * 4  # e.g. a model whose tensors are bigger
+    fleet.update_robot_profile("robot_1", flops_per_cycle=live_g(profiles, 1.0),
+                               var_ms2=profiles["alexnet_nx_cpu"].local_var_ms2,
+                               sample_counts=np.zeros(points), output_mb=real)
+    assert fleet.needs_replan(0.1)
+    (profile,) = fleet.scenario().profiles.values()
+    np.testing.assert_allclose(profile.output_mb, real)
+    with pytest.raises(ScenarioError, match="output_mb"):
+        fleet.update_robot_profile("robot_1", flops_per_cycle=live_g(profiles, 1.0),
+                                   var_ms2=profiles["alexnet_nx_cpu"].local_var_ms2,
+                                   sample_counts=np.zeros(points), output_mb=[1.0, 2.0])

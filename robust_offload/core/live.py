@@ -125,9 +125,11 @@ class _Snapshot:
     local_var_ms2: np.ndarray
     edge_mean_ms: np.ndarray
     edge_var_ms2: np.ndarray
+    output_mb: np.ndarray
 
     def arrays(self):
-        return (self.flops_per_cycle, self.local_var_ms2, self.edge_mean_ms, self.edge_var_ms2)
+        return (self.flops_per_cycle, self.local_var_ms2, self.edge_mean_ms, self.edge_var_ms2,
+                self.output_mb)
 
 
 class LiveFleet:
@@ -167,6 +169,7 @@ class LiveFleet:
         self._status: dict[str, tuple[Requirements, float]] = {}     # robot -> (req, last seen)
         self._channel: dict[str, tuple[float, float, float]] = {}    # robot -> (h, p or 0, seen)
         self._robot_live: dict[str, _Live] = {}                       # robot -> g, v_loc
+        self._robot_sizes: dict[str, np.ndarray] = {}                 # robot -> measured d_m
         self._edge_live: dict[str, _Live] = {}                        # base profile -> mean, var
         self._planned: dict[str, _Snapshot] | None = None             # state of the last plan
         self._planned_at: float | None = None
@@ -214,6 +217,7 @@ class LiveFleet:
         live = self._robot_live.get(robot_id)
         if live is not None and live.profile != profile:
             del self._robot_live[robot_id]       # measured for another model/hardware
+            self._robot_sizes.pop(robot_id, None)
         if new:
             self._membership_changed |= robot_id in self._channel
         elif old != requirements:
@@ -242,9 +246,11 @@ class LiveFleet:
         return gain
 
     def update_robot_profile(self, robot_id: str, *, flops_per_cycle, var_ms2,
-                             sample_counts) -> None:
+                             sample_counts, output_mb=()) -> None:
         """A robot's InferenceProfile: g_m and local variance v_m per point, with the samples
-        behind each. The robot must have sent its status (which names its profile)."""
+        behind each, and (optional) the bytes its split and codec really send per point, d_m,
+        which replace the profile's at once (sizes are exact, not estimates). The robot must
+        have sent its status (which names its profile)."""
         robot_id = self._robot_id("InferenceProfile", robot_id)
         src = f"InferenceProfile from '{robot_id}'"
         if robot_id not in self._status:
@@ -254,7 +260,13 @@ class LiveFleet:
         g = _array(src, "flops_per_cycle", flops_per_cycle, length, name, positive_from=1)
         var = _array(src, "var_ms2", var_ms2, length, name, non_negative=True)
         counts = _counts(src, "sample_counts", sample_counts, length, name)
+        sizes = (_array(src, "output_mb", output_mb, length, name, non_negative=True)
+                 if len(output_mb) else None)
         self._robot_live[robot_id] = _Live(name, g, var, counts)
+        if sizes is None:
+            self._robot_sizes.pop(robot_id, None)
+        else:
+            self._robot_sizes[robot_id] = sizes
         self._dirty.add(robot_id)
 
     def edge_profiles_of(self, model: str) -> list[str]:
@@ -303,6 +315,7 @@ class LiveFleet:
             del self._status[name]
             self._membership_changed |= self._channel.pop(name, None) is not None
             self._robot_live.pop(name, None)
+            self._robot_sizes.pop(name, None)
             self._dirty.discard(name)
         for name in [n for n, (_, _, seen) in self._channel.items()
                      if n not in self._status and seen < limit]:
@@ -348,7 +361,8 @@ class LiveFleet:
             flops_per_cycle=self._merge(base.flops_per_cycle, robot, "g"),
             local_var_ms2=self._merge(base.local_var_ms2, robot, "var"),
             edge_mean_ms=self._merge(base.edge_mean_ms, edge, "edge_mean"),
-            edge_var_ms2=self._merge(base.edge_var_ms2, edge, "edge_var"))
+            edge_var_ms2=self._merge(base.edge_var_ms2, edge, "edge_var"),
+            output_mb=self._robot_sizes.get(name, base.output_mb))
 
     def effective_profile(self, robot_id: str) -> Profile:
         """The profile the planner uses for this robot (shipped values, live ones where they
@@ -360,7 +374,7 @@ class LiveFleet:
         base = self.profiles[snap.requirements.profile]
         return replace(base, name=f"{base.name}@{name}", flops_per_cycle=snap.flops_per_cycle,
                        local_var_ms2=snap.local_var_ms2, edge_mean_ms=snap.edge_mean_ms,
-                       edge_var_ms2=snap.edge_var_ms2)
+                       edge_var_ms2=snap.edge_var_ms2, output_mb=snap.output_mb)
 
     def _with_overhead(self, profile: Profile) -> Profile:
         """Add the transport/processing time an offloaded frame spends outside the model
@@ -377,8 +391,9 @@ class LiveFleet:
         for name in self.plannable():
             snap = self._snapshot(name)
             base = self.profiles[snap.requirements.profile]
-            if all(a is b for a, b in zip(snap.arrays(), (base.flops_per_cycle, base.local_var_ms2,
-                                                          base.edge_mean_ms, base.edge_var_ms2))):
+            shipped = (base.flops_per_cycle, base.local_var_ms2, base.edge_mean_ms,
+                       base.edge_var_ms2, base.output_mb)
+            if all(a is b for a, b in zip(snap.arrays(), shipped)):
                 profile = base                      # unchanged: share the shipped profile
             else:
                 profile = self._profile_of(name, snap)

@@ -30,6 +30,8 @@ from robust_offload.runtime.edge import EdgeRuntime
 
 PARAMETERS = {
     "compute_mode": ("real", "real: run the DNN tail | modelled: edge time from the profile"),
+    "modelled_models": (["none"], "models whose tails are always modelled (e.g. resnet152 on "
+                                  "a CPU-only edge); ['none'] = no exception"),
     "device": ("auto", "torch device for the tails: auto (cuda if present) | cpu | cuda"),
     "profiles_file": ("", "profile YAML ('' = the shipped Jetson Xavier NX profiles)"),
     "profile_period_s": (1.0, "edge profile (and heartbeat) period"),
@@ -51,13 +53,16 @@ class EdgeNode(Node):
                                  "invalid (real | modelled)")
         path = self.p["profiles_file"] or SHIPPED_PROFILES / "jetson_xavier_nx.yaml"
         device, loader = self._torch_setup()
+        modelled = [m for m in self.p["modelled_models"] if m != "none"]
         self.runtime = EdgeRuntime(self.p["compute_mode"], load_profiles(path), device,
-                                   self.p["seed"], loader)
+                                   self.p["seed"], loader, modelled)
         self.hardware = self.p["hardware"] or device
         self.models = sorted({name.split("_")[0] for name in self.runtime.profiles})
-        if self.p["compute_mode"] == "real":  # load before the heartbeat says "ready"
-            for model in self.models:
+        for model in self.models:  # load before the heartbeat says "ready"
+            if self.runtime.mode_of(model) == "real":
                 self.runtime.model(model)
+        self.running = True
+        self.threads: list[threading.Thread] = []
         self.workers: dict[str, queue.Queue] = {}
         self.result_pub = self.create_publisher(InferenceResult, topics.RESULTS,
                                                 topics.RESULT_QOS)
@@ -66,10 +71,9 @@ class EdgeNode(Node):
         self.create_subscription(FeatureTensor, topics.FEATURES, self.on_tensor,
                                  topics.TENSOR_QOS)
         self.create_timer(self.p["profile_period_s"], self.publish_profiles)
-        what = ("DNN tails run" if self.p["compute_mode"] == "real"
-                else "edge times drawn from the profile")
-        self.get_logger().info(f"edge: compute mode {self.p['compute_mode']} on {device} "
-                               f"({what})")
+        what = {"real": "DNN tails run", "modelled": "edge times drawn from the profile"}
+        modes = ", ".join(f"{m}: {what[self.runtime.mode_of(m)]}" for m in self.models)
+        self.get_logger().info(f"edge on {device}: {modes}")
 
     def _torch_setup(self):
         if self.p["compute_mode"] == "modelled":
@@ -96,8 +100,10 @@ class EdgeNode(Node):
         work = self.workers.get(msg.robot_id)
         if work is None:
             work = self.workers[msg.robot_id] = queue.Queue(maxsize=self.p["queue_depth"])
-            threading.Thread(target=self.worker, args=(work,), name=msg.robot_id,
-                             daemon=True).start()
+            thread = threading.Thread(target=self.worker, args=(work,), name=msg.robot_id,
+                                      daemon=True)
+            self.threads.append(thread)
+            thread.start()
             self.get_logger().info(f"new robot {msg.robot_id}: worker started")
         if work.full():
             dropped = work.get_nowait()[0]
@@ -106,8 +112,11 @@ class EdgeNode(Node):
         work.put((msg, received))
 
     def worker(self, work: queue.Queue):
-        while rclpy.ok():
-            msg, received = work.get()
+        while self.running:
+            try:
+                msg, received = work.get(timeout=0.2)
+            except queue.Empty:
+                continue
             try:
                 class_id, edge_s = self.runtime.serve(
                     msg.model, msg.partition, msg.dtype, msg.shape, msg.payload,
@@ -144,6 +153,13 @@ class EdgeNode(Node):
                                             else profile.edge_var_ms2)],
                 sample_counts=[int(v) for v in (measured["sample_counts"] if measured
                                                 else [0] * points)]))
+
+
+    def destroy_node(self):
+        self.running = False
+        for thread in self.threads:
+            thread.join(timeout=5.0)
+        return super().destroy_node()
 
 
 def main(args=None):

@@ -177,7 +177,7 @@ class PlannerNode(Node):
         else:
             self._accept(lambda: self.fleet.update_robot_profile(
                 msg.source, flops_per_cycle=msg.flops_per_cycle, var_ms2=msg.var_ms2,
-                sample_counts=msg.sample_counts))
+                sample_counts=msg.sample_counts, output_mb=msg.output_mb))
 
     def on_set_parameters(self, parameters) -> SetParametersResult:
         """Runtime changes of bandwidth_hz and policy (the others are read-only)."""

@@ -281,6 +281,7 @@ class RobotNode(Node):
 
     def destroy_node(self):
         self.running = False
+        self.thread.join(timeout=10.0)
         self.runtime.device.restore()
         return super().destroy_node()
 

@@ -2,7 +2,8 @@
 
 ``compute_mode="real"`` decodes the feature tensor and runs blocks m+1..M of the robot's model
 (on CUDA when present); ``"modelled"`` waits the edge time drawn from the shipped profile's edge
-mean and variance (for hosts whose CPU is far slower than the modelled edge GPU). Edge times
+mean and variance (for hosts whose CPU is far slower than the modelled edge GPU); models listed
+in ``modelled_models`` are modelled whatever the mode. Edge times
 per model and partition point are kept as running statistics: the edge profile the planner uses.
 """
 
@@ -22,10 +23,11 @@ class EdgeRuntime:
     """Serves inference tails; one instance is shared by the per-robot workers."""
 
     def __init__(self, compute_mode: str, profiles: dict[str, Profile], device: str = "cpu",
-                 seed: int = 0, model_loader=None):
+                 seed: int = 0, model_loader=None, modelled_models=()):
         if compute_mode not in ("real", "modelled"):
             raise ValueError(f"compute_mode must be 'real' or 'modelled', got {compute_mode!r}")
         self.compute_mode, self.device = compute_mode, device
+        self.modelled_models = set(modelled_models)
         self.profiles = profiles
         self._load = model_loader
         self._models = {}
@@ -45,8 +47,12 @@ class EdgeRuntime:
                 return profile
         raise KeyError(f"no profile for model {model!r} (profiles: {', '.join(self.profiles)})")
 
+    def mode_of(self, model: str) -> str:
+        """"real" or "modelled" for this model (``modelled_models`` are always modelled)."""
+        return "modelled" if model in self.modelled_models else self.compute_mode
+
     def _points(self, model: str) -> int:
-        if self.compute_mode == "real":
+        if self.mode_of(model) == "real":
             return self.model(model).num_blocks + 1
         return self.profile_for(model).num_points
 
@@ -57,7 +63,7 @@ class EdgeRuntime:
         if not 0 <= partition < points:
             raise ValueError(f"partition {partition} outside 0..{points - 1} for {model}")
         start = time.perf_counter()
-        if self.compute_mode == "real":
+        if self.mode_of(model) == "real":
             split = self.model(model)
             tensor = from_payload(dtype, shape, payload, scale, zero_point, device=self.device)
             logits = split.tail(tensor, partition)

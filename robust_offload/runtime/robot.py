@@ -72,6 +72,7 @@ class RobotRuntime:
         self.pending: dict[int, Frame] = {}
         self._ids = itertools.count(1)
         self._rng = np.random.default_rng(seed)
+        self._tensors: dict[int, np.ndarray] = {}
         self.local_time = PointStats(profile.num_points)
         self.local_cycles = PointStats(profile.num_points)
 
@@ -94,12 +95,15 @@ class RobotRuntime:
         return torch.from_numpy(self._rng.standard_normal(INPUT_SHAPE, dtype=np.float32))
 
     def _modelled_tensor(self, point: int):
-        """A tensor of the size sent at ``point``: the model's shape, else the profile's MB."""
-        if self.model is not None:
-            shape = (1, *self.model.output_shape(point))
-        else:
-            shape = (max(1, int(round(self.profile.output_mb[point] * MB_BYTES / 4))),)
-        return self._rng.standard_normal(shape, dtype=np.float32)
+        """A tensor of the size sent at ``point`` (the model's shape, else the profile's MB);
+        drawn once per point and reused, so modelled frames cost no CPU of their own."""
+        if point not in self._tensors:
+            if self.model is not None:
+                shape = (1, *self.model.output_shape(point))
+            else:
+                shape = (max(1, int(round(self.profile.output_mb[point] * MB_BYTES / 4))),)
+            self._tensors[point] = self._rng.standard_normal(shape, dtype=np.float32)
+        return self._tensors[point]
 
     def uplink_s(self, bits: float, bandwidth_hz: float) -> float:
         """Modelled air time d / r(b), eq. (3) (0 without a channel estimate)."""
@@ -172,6 +176,16 @@ class RobotRuntime:
                 if now - f.capture_time > self.deadline_s + self.result_grace_s]
         return [self.record(self.pending.pop(rid), now) for rid in late]
 
+    def output_mb(self):
+        """d_m this robot really sends (its model's tensors in its codec, payload only), or the
+        profile's sizes without a model."""
+        if self.model is None:
+            return self.profile.output_mb
+        from robust_offload.dnn.codec import encoded_bytes
+
+        return np.array([encoded_bytes(self.model.output_shape(m), self.codec, header=False)
+                         for m in range(self.last_point + 1)]) / MB_BYTES
+
     def online_profile(self) -> dict:
         """Measured local profile: g_m = w_m / mean(t f) where measured (eq. 10), variances."""
         counts = self.local_cycles.count
@@ -179,6 +193,6 @@ class RobotRuntime:
         measured = (counts > 0) & (self.local_cycles.mean > 0)
         g[measured] = self.profile.local_gflops[measured] / self.local_cycles.mean[measured]
         g[0] = 0.0
-        return {"output_mb": self.profile.output_mb, "local_gflops": self.profile.local_gflops,
+        return {"output_mb": self.output_mb(), "local_gflops": self.profile.local_gflops,
                 "flops_per_cycle": g, "mean_ms": self.local_time.mean * 1e3,
                 "var_ms2": self.local_time.variance * 1e6, "sample_counts": counts}

@@ -120,3 +120,14 @@ def test_real_edge_runs_the_tail(profiles):
     assert class_id == int(model(x).argmax())
     with pytest.raises(CodecError):
         edge.serve("alexnet", 5, "float32", payload.shape, payload.data)  # wrong length
+
+
+def test_edge_calibration_measures_every_point(profiles):
+    pytest.importorskip("torch")
+    from robust_offload.dnn.registry import get_model
+
+    edge = EdgeRuntime("real", profiles, model_loader=lambda name, device: get_model(name))
+    edge.calibrate("alexnet", repeats=3)
+    stats = edge.edge_profile("alexnet")
+    assert list(stats["sample_counts"]) == [3] * 8 + [0]
+    assert np.all(np.diff(stats["mean_ms"][:8]) < 0)  # fewer blocks left, less time

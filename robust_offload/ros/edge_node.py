@@ -36,6 +36,8 @@ PARAMETERS = {
     "profiles_file": ("", "profile YAML ('' = the shipped Jetson Xavier NX profiles)"),
     "profile_period_s": (1.0, "edge profile (and heartbeat) period"),
     "queue_depth": (4, "tensors waiting per robot before the oldest is dropped"),
+    "calibration_repeats": (20, "timed passes per real model at start, so the first edge "
+                                "profile is already measured (0 = none)"),
     "seed": (0, "seed of the models' random weights and the modelled edge times"),
     "torch_threads": (1, "torch CPU threads per tail"),
     "hardware": ("", "hardware name in the edge profile ('' = the torch device's name)"),
@@ -58,9 +60,11 @@ class EdgeNode(Node):
                                    self.p["seed"], loader, modelled)
         self.hardware = self.p["hardware"] or device
         self.models = sorted({name.split("_")[0] for name in self.runtime.profiles})
-        for model in self.models:  # load before the heartbeat says "ready"
+        for model in self.models:  # load and time before the heartbeat says "ready"
             if self.runtime.mode_of(model) == "real":
                 self.runtime.model(model)
+                if self.p["calibration_repeats"] > 0:
+                    self.runtime.calibrate(model, self.p["calibration_repeats"])
         self.running = True
         self.threads: list[threading.Thread] = []
         self.workers: dict[str, queue.Queue] = {}

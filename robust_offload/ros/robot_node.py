@@ -63,6 +63,7 @@ PARAMETERS = {
     "edge_timeout_s": (3.0, "edge is gone after this long without its profile heartbeat"),
     "result_grace_s": (0.5, "wait this long past the deadline before a frame counts as lost"),
     "max_missed": (3, "consecutive lost frames before falling back to local execution"),
+    "plan_wait_s": (15.0, "wait this long for a first plan before running frames locally"),
     "seed": (0, "seed of the synthetic images and the emulated time noise"),
     "torch_threads": (1, "torch CPU threads for the DNN head"),
 }
@@ -202,6 +203,10 @@ class RobotNode(Node):
 
     def frame_loop(self):
         period = 1.0 / self.p["rate_hz"]
+        waited = time.monotonic() + self.p["plan_wait_s"]
+        while self.running and rclpy.ok() and not self.runtime.has_plan() \
+                and time.monotonic() < waited:
+            time.sleep(0.05)
         next_time = time.monotonic()
         while self.running and rclpy.ok():
             try:

@@ -78,6 +78,18 @@ class EdgeRuntime:
         self.stats.setdefault(model, PointStats(points)).add(partition, elapsed)
         return class_id, elapsed
 
+    def calibrate(self, model: str, repeats: int):
+        """Seed the edge statistics of a real model: ``repeats`` timed passes (one per repeat,
+        block by block) give the edge time of blocks m+1..M for every point at once."""
+        from robust_offload.profiling import time_blocks
+
+        blocks = time_blocks(self.model(model), repeats, warmup=2)
+        stats = self.stats.setdefault(model, PointStats(blocks.shape[1] + 1))
+        for row in blocks:
+            tails = np.concatenate([np.cumsum(row[::-1])[::-1], [0.0]])
+            for point, seconds in enumerate(tails[:-1]):
+                stats.add(point, seconds)
+
     def edge_profile(self, model: str) -> dict:
         """Measured edge time of blocks m+1..M per point (mean, variance, counts)."""
         stats = self.stats[model]

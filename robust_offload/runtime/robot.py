@@ -83,6 +83,9 @@ class RobotRuntime:
             raise ValueError(f"partition {decision.partition} outside 0..{self.last_point}")
         self._next = decision
 
+    def has_plan(self) -> bool:
+        return self.decision is not None or self._next is not None
+
     def set_channel_gain(self, gain: float):
         self.snr_scale_hz = self.tx_power_w * gain / self.noise_w_per_hz
 

@@ -20,6 +20,7 @@ from tqdm import tqdm
 from robust_offload.fleet import NodeSpec, command_line, load_fleet
 
 STOP_GRACE_S = 10.0
+ROBOT_DELAY_S = 8.0
 FASTDDS_PROFILE = "fastdds_large_data.xml"
 
 
@@ -62,10 +63,15 @@ class Fleet:
         self.env = env
         self.processes: list[tuple[NodeSpec, subprocess.Popen]] = []
 
-    def start(self):
+    def start(self, robot_delay_s: float = 0.0):
+        """Start the services, then (after ``robot_delay_s``) the robots: the edge host is up
+        and has timed its models before robots compete with it for this machine's cores."""
         logs = self.out / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        for spec in self.specs:
+        for spec in sorted(self.specs, key=lambda s: s.executable == "robot"):
+            if spec.executable == "robot" and robot_delay_s and not any(
+                    p.executable == "robot" for p, _ in self.processes):
+                time.sleep(robot_delay_s)
             log = open(logs / f"{spec.label.replace('/', '_')}.log", "w", encoding="utf-8")
             process = subprocess.Popen(command_line(spec), stdout=log, stderr=subprocess.STDOUT,
                                        env=self.env, start_new_session=True)
@@ -94,7 +100,8 @@ def run_fleet(fleet_file: Path, duration_s: float, bag: Path, out: Path) -> Path
     fleet = Fleet(specs, out, fleet_environment(out))
     print(f"starting {len(specs)} nodes: {', '.join(s.label for s in specs)}")
     print(f"node logs in {out / 'logs'}; bag in {bag}")
-    fleet.start()
+    print(f"services first; robots start {ROBOT_DELAY_S:.0f} s later")
+    fleet.start(ROBOT_DELAY_S)
     try:
         with tqdm(total=int(duration_s), desc="fleet running", unit="s") as bar:
             for _ in range(int(duration_s)):

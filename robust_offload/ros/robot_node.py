@@ -157,12 +157,16 @@ class RobotNode(Node):
 
     # -- subscriptions ----------------------------------------------------------------------
     def on_plan(self, plan: OffloadPlan):
-        for d in plan.devices:
-            if d.robot_id != self.robot_id:
-                continue
+        mine = [d for d in plan.devices if d.robot_id == self.robot_id]
+        if not mine and self.runtime.has_plan():
+            self.get_logger().warning(f"plan #{plan.plan_id} has no decision for this robot: "
+                                      "running locally")
+            self.runtime.set_decision(self.runtime.local_decision(plan.plan_id))
+        for d in mine:
             if not d.feasible:
                 self.get_logger().warning(f"plan #{plan.plan_id}: infeasible for this robot "
                                           f"({d.reason}); running locally")
+                self.runtime.set_decision(self.runtime.local_decision(plan.plan_id))
                 return
             values = (d.partition, d.freq_ghz, d.bandwidth_hz)
             if not all(math.isfinite(v) for v in values[1:]):

@@ -83,6 +83,10 @@ class RobotRuntime:
             raise ValueError(f"partition {decision.partition} outside 0..{self.last_point}")
         self._next = decision
 
+    def local_decision(self, plan_id: int) -> Decision:
+        """Run every block locally at f_max, send nothing (no feasible offloading decision)."""
+        return Decision(plan_id, self.last_point, self.device.freq_range_ghz[1], 0.0)
+
     def has_plan(self) -> bool:
         return self.decision is not None or self._next is not None
 

@@ -1,0 +1,325 @@
+"""Analysis of a recorded rosbag2 bag (``robust-offload analyze BAG [--out DIR]``).
+
+Reads the per-frame records the robots publish on /robust_offload/frames (InferenceResult) and the
+plans on /robust_offload/plan with the rosbags library (no ROS installation needed), and writes:
+
+* ``summary.csv``  one row per robot: frames, deadline misses, miss rate against the robot's
+  epsilon with an exact (Clopper-Pearson) 95 % interval, mean energy per inference, mean / p95 /
+  max latency, share of frames run locally;
+* ``frames.csv``   every frame record, with its time since the start of the bag;
+* ``plans.csv``    every planner decision (one row per robot and plan), with its time;
+* ``timeline.png`` partition, frequency, bandwidth and latency (with the deadline) over time;
+* ``miss_rate.png`` the miss rate of each robot against its epsilon.
+
+Times are the bag's receive times (seconds since the first message of the bag).
+
+The project's message types are registered from the msg/*.msg files (installed
+share/robust_offload/msg, or msg/ of a source checkout); the recorder uses the same type store
+(:func:`project_typestore`).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from collections import defaultdict
+from pathlib import Path
+
+PACKAGE = "robust_offload"
+# Same names as robust_offload.ros.topics (which needs rclpy; this module does not).
+FRAMES_TOPIC = "/robust_offload/frames"
+PLAN_TOPIC = "/robust_offload/plan"
+
+FRAME_FIELDS = ("t_s", "robot_id", "request_id", "plan_id", "partition", "freq_ghz",
+                "bandwidth_hz", "energy_j", "deadline_ms", "risk", "total_ms", "local_ms",
+                "uplink_ms", "edge_ms", "deadline_met", "executed_on", "class_id")
+PLAN_FIELDS = ("t_s", "plan_id", "policy", "robot_id", "partition", "freq_ghz", "bandwidth_hz",
+               "energy_j", "latency_bound_ms", "deadline_ms", "risk", "feasible")
+SUMMARY_FIELDS = ("robot_id", "frames", "misses", "miss_rate", "risk", "miss_ci_low",
+                  "miss_ci_high", "status", "energy_mean_j", "latency_mean_ms",
+                  "latency_p95_ms", "latency_max_ms", "local_share", "plans")
+
+
+class AnalysisError(ValueError):
+    """The bag cannot be analysed (missing, not a bag, no frame records); one-line message."""
+
+
+# ------------------------------------------------------------------------------------------------
+# Message types
+# ------------------------------------------------------------------------------------------------
+
+def msg_dir() -> Path:
+    """Directory of the project's .msg files: the installed share/ first, else the source tree."""
+    candidates = []
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        candidates.append(Path(get_package_share_directory(PACKAGE)) / "msg")
+    except Exception:  # not installed, or no ament index: fall back to the paths below
+        pass
+    import sys
+
+    candidates.append(Path(sys.prefix) / "share" / PACKAGE / "msg")
+    candidates.append(Path(__file__).resolve().parents[1] / "msg")
+    for path in candidates:
+        if path.is_dir() and any(path.glob("*.msg")):
+            return path
+    raise AnalysisError(f"cannot find the {PACKAGE} .msg files (looked in "
+                        + ", ".join(str(p) for p in candidates) + ")")
+
+
+def project_types() -> dict:
+    """rosbags type definitions of robust_offload/msg/* parsed from the .msg text."""
+    from rosbags.typesys import get_types_from_msg
+
+    types = {}
+    for path in sorted(msg_dir().glob("*.msg")):
+        types.update(get_types_from_msg(path.read_text(), f"{PACKAGE}/msg/{path.stem}"))
+    return types
+
+
+def project_typestore():
+    """A rosbags Typestore (ROS 2 Kilted base types) with the project's messages registered."""
+    from rosbags.typesys import Stores, get_typestore
+
+    store = get_typestore(Stores.ROS2_KILTED)
+    store.register(project_types())
+    return store
+
+
+# ------------------------------------------------------------------------------------------------
+# Reading
+# ------------------------------------------------------------------------------------------------
+
+def _bag_dir(bag: Path) -> Path:
+    bag = Path(bag)
+    if bag.is_file() and (bag.suffix in (".mcap", ".db3") or bag.name == "metadata.yaml"):
+        bag = bag.parent
+    if not bag.exists():
+        raise AnalysisError(f"{bag}: no such bag")
+    if not (bag / "metadata.yaml").is_file():
+        raise AnalysisError(f"{bag}: not a rosbag2 bag (no metadata.yaml)")
+    return bag
+
+
+def read_bag(bag: Path) -> tuple[list[dict], list[dict], dict[str, int]]:
+    """(frame rows, plan rows, message count per topic) of a rosbag2 bag."""
+    from rosbags.highlevel import AnyReader
+
+    bag = _bag_dir(bag)
+    frames, plans = [], []
+    try:
+        with AnyReader([bag], default_typestore=project_typestore()) as reader:
+            counts = {c.topic: c.msgcount for c in reader.connections}
+            start = reader.start_time
+            wanted = [c for c in reader.connections if c.topic in (FRAMES_TOPIC, PLAN_TOPIC)]
+            # (an empty connection list would mean "all connections" to rosbags)
+            for conn, timestamp, data in reader.messages(connections=wanted) if wanted else ():
+                msg = reader.deserialize(data, conn.msgtype)
+                t_s = (timestamp - start) * 1e-9
+                if conn.topic == FRAMES_TOPIC:
+                    frames.append(_frame_row(msg, t_s))
+                else:
+                    plans.extend(_plan_rows(msg, t_s))
+    except AnalysisError:
+        raise
+    except Exception as err:  # rosbags' reader/type errors: name the bag, no traceback
+        raise AnalysisError(f"{bag}: cannot read the bag: {err}") from err
+    return frames, plans, counts
+
+
+def _frame_row(msg, t_s: float) -> dict:
+    return {"t_s": t_s, "robot_id": msg.robot_id, "request_id": int(msg.request_id),
+            "plan_id": int(msg.plan_id), "partition": int(msg.partition),
+            "freq_ghz": float(msg.freq_ghz), "bandwidth_hz": float(msg.bandwidth_hz),
+            "energy_j": float(msg.energy_j), "deadline_ms": float(msg.deadline_ms),
+            "risk": float(msg.risk), "total_ms": float(msg.total_ms),
+            "local_ms": float(msg.local_ms), "uplink_ms": float(msg.uplink_ms),
+            "edge_ms": float(msg.edge_ms), "deadline_met": bool(msg.deadline_met),
+            "executed_on": msg.executed_on, "class_id": int(msg.class_id)}
+
+
+def _plan_rows(msg, t_s: float) -> list[dict]:
+    return [{"t_s": t_s, "plan_id": int(msg.plan_id), "policy": msg.policy,
+             "robot_id": d.robot_id, "partition": int(d.partition), "freq_ghz": float(d.freq_ghz),
+             "bandwidth_hz": float(d.bandwidth_hz), "energy_j": float(d.energy_j),
+             "latency_bound_ms": float(d.latency_bound_ms), "deadline_ms": float(d.deadline_ms),
+             "risk": float(d.risk), "feasible": bool(d.feasible)} for d in msg.devices]
+
+
+# ------------------------------------------------------------------------------------------------
+# Summary
+# ------------------------------------------------------------------------------------------------
+
+def _natural_key(text: str):
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
+
+
+def summarize(frames: list[dict]) -> list[dict]:
+    """One summary row per robot (sorted by robot id, robot_2 before robot_10)."""
+    import numpy as np
+    from scipy.stats import binomtest
+
+    by_robot = defaultdict(list)
+    for row in frames:
+        by_robot[row["robot_id"]].append(row)
+    rows = []
+    for robot_id in sorted(by_robot, key=_natural_key):
+        group = sorted(by_robot[robot_id], key=lambda r: r["t_s"])
+        n = len(group)
+        misses = sum(not r["deadline_met"] for r in group)
+        risks = [r["risk"] for r in group if r["risk"] > 0]
+        risk = risks[-1] if risks else math.nan
+        ci = binomtest(misses, n).proportion_ci(0.95, method="exact")
+        if math.isnan(risk):
+            status = "n/a"
+        elif ci.low > risk:
+            status = "VIOLATED"    # the whole 95 % interval lies above epsilon
+        elif misses / n > risk:
+            status = "above eps"   # above epsilon, not significantly
+        else:
+            status = "ok"
+        latency = np.array([r["total_ms"] for r in group])
+        rows.append({
+            "robot_id": robot_id, "frames": n, "misses": misses, "miss_rate": misses / n,
+            "risk": risk, "miss_ci_low": float(ci.low), "miss_ci_high": float(ci.high),
+            "status": status,
+            "energy_mean_j": float(np.mean([r["energy_j"] for r in group])),
+            "latency_mean_ms": float(latency.mean()),
+            "latency_p95_ms": float(np.percentile(latency, 95)),
+            "latency_max_ms": float(latency.max()),
+            "local_share": sum(r["executed_on"] == "local" for r in group) / n,
+            "plans": len({r["plan_id"] for r in group if r["plan_id"]}),
+        })
+    return rows
+
+
+def format_summary(rows: list[dict]) -> str:
+    """A readable table of :func:`summarize` rows."""
+    if not rows:
+        return "no frame records"
+    head = (f"{'robot':<14}{'frames':>7}{'misses':>7}{'miss %':>8}{'eps %':>7}{'CP95 up %':>10}"
+            f"  {'status':<10}{'E mJ':>9}{'mean ms':>9}{'p95 ms':>9}{'local %':>8}")
+    lines = [head]
+    for r in rows:
+        eps = "-" if math.isnan(r["risk"]) else f"{100 * r['risk']:.2f}"
+        lines.append(
+            f"{r['robot_id']:<14}{r['frames']:>7}{r['misses']:>7}{100 * r['miss_rate']:>8.2f}"
+            f"{eps:>7}{100 * r['miss_ci_high']:>10.2f}  {r['status']:<10}"
+            f"{1e3 * r['energy_mean_j']:>9.3f}{r['latency_mean_ms']:>9.1f}"
+            f"{r['latency_p95_ms']:>9.1f}{100 * r['local_share']:>8.1f}")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------------
+# Output
+# ------------------------------------------------------------------------------------------------
+
+def _write_csv(path: Path, fields, rows) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(fields))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _robot_colours(robot_ids):
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10"]
+    return {rid: cmap(i % 10) for i, rid in enumerate(robot_ids)}
+
+
+def plot_timeline(frames: list[dict], plans: list[dict], path: Path) -> None:
+    """Partition, frequency, bandwidth and latency (with deadline) of each robot over time."""
+    from matplotlib.figure import Figure
+
+    robots = sorted({r["robot_id"] for r in frames} | {r["robot_id"] for r in plans},
+                    key=_natural_key)
+    colour = _robot_colours(robots)
+    t_end = max([r["t_s"] for r in frames] + [r["t_s"] for r in plans], default=0.0)
+    fig = Figure(figsize=(10, 10), layout="constrained")
+    axes = fig.subplots(4, 1, sharex=True)
+    panels = (("partition", 1.0, "partition m"), ("freq_ghz", 1.0, "frequency (GHz)"),
+              ("bandwidth_hz", 1e-6, "bandwidth (MHz)"))
+    for rid in robots:
+        fr = sorted((r for r in frames if r["robot_id"] == rid), key=lambda r: r["t_s"])
+        pl = sorted((r for r in plans if r["robot_id"] == rid), key=lambda r: r["t_s"])
+        t = [r["t_s"] for r in fr]
+        for ax, (key, scale, _) in zip(axes, panels):
+            if fr:
+                ax.plot(t, [scale * r[key] for r in fr], ".", ms=3, color=colour[rid],
+                        label=f"{rid} frames")
+            if pl:  # a decision holds until the next plan: draw it to the end of the bag
+                ts = [r["t_s"] for r in pl] + [max(t_end, pl[-1]["t_s"])]
+                values = [scale * r[key] for r in pl]
+                ax.step(ts, values + values[-1:], where="post", ls="--", lw=1,
+                        color=colour[rid], label=f"{rid} plan")
+        if fr:
+            ax = axes[3]
+            met = [r for r in fr if r["deadline_met"]]
+            late = [r for r in fr if not r["deadline_met"]]
+            ax.plot([r["t_s"] for r in met], [r["total_ms"] for r in met], ".", ms=3,
+                    color=colour[rid], label=f"{rid}")
+            ax.plot([r["t_s"] for r in late], [r["total_ms"] for r in late], "x", ms=5,
+                    color=colour[rid])
+            ax.step(t, [r["deadline_ms"] for r in fr], where="post", lw=1.2, color=colour[rid],
+                    alpha=0.7, label=f"{rid} deadline")
+    for ax, (_, _, label) in zip(axes, panels):
+        ax.set_ylabel(label)
+    axes[3].set_ylabel("latency (ms), x = missed")
+    axes[3].set_xlabel("time since start of bag (s)")
+    axes[0].set_title("plan (dashed) and applied decision per frame (dots)")
+    if robots:
+        axes[0].legend(fontsize=7, ncol=2, loc="best")
+        axes[3].legend(fontsize=7, ncol=2, loc="best")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    fig.savefig(path, dpi=110)
+
+
+def plot_miss_rate(rows: list[dict], path: Path) -> None:
+    """Miss rate per robot (bars, Clopper-Pearson 95 % interval) against its epsilon (marks)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(max(5.0, 0.9 * len(rows) + 2), 4), layout="constrained")
+    ax = fig.subplots()
+    x = list(range(len(rows)))
+    rate = [100 * r["miss_rate"] for r in rows]
+    err = [[100 * (r["miss_rate"] - r["miss_ci_low"]) for r in rows],
+           [100 * (r["miss_ci_high"] - r["miss_rate"]) for r in rows]]
+    ax.bar(x, rate, color="tab:blue", alpha=0.7, label="miss rate")
+    ax.errorbar(x, rate, yerr=err, fmt="none", ecolor="k", capsize=4,
+                label="Clopper-Pearson 95 %")
+    ax.scatter(x, [100 * r["risk"] for r in rows], marker="_", s=900, color="tab:red",
+               zorder=3, label="epsilon")
+    ax.set_xticks(x, [f"{r['robot_id']}\n(n={r['frames']})" for r in rows], fontsize=8)
+    ax.set_ylabel("deadline misses (%)")
+    ax.set_title("deadline-miss rate vs epsilon")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.savefig(path, dpi=110)
+
+
+def analyze(bag: Path, out: Path | None = None) -> list[dict]:
+    """Summarise a recorded bag per robot; write CSVs and PNGs into ``out``.
+
+    ``out`` defaults to ``BAG/analysis``. Returns the summary rows (see :data:`SUMMARY_FIELDS`);
+    print them with :func:`format_summary`. Raises :class:`AnalysisError` (one-line message)
+    when the bag is missing or unreadable or holds no frame records.
+    """
+    bag = _bag_dir(Path(bag))
+    frames, plans, counts = read_bag(bag)
+    if not frames:
+        seen = ", ".join(f"{t} ({n})" for t, n in sorted(counts.items())) or "none"
+        raise AnalysisError(f"{bag}: no frame records on {FRAMES_TOPIC} to analyse "
+                            f"(topics in the bag: {seen})")
+    rows = summarize(frames)
+    out = Path(out) if out is not None else bag / "analysis"
+    out.mkdir(parents=True, exist_ok=True)
+    _write_csv(out / "summary.csv", SUMMARY_FIELDS, rows)
+    _write_csv(out / "frames.csv", FRAME_FIELDS, sorted(frames, key=lambda r: r["t_s"]))
+    _write_csv(out / "plans.csv", PLAN_FIELDS, plans)
+    plot_timeline(frames, plans, out / "timeline.png")
+    plot_miss_rate(rows, out / "miss_rate.png")
+    return rows

@@ -1,0 +1,209 @@
+"""Record the project's topics into a rosbag2 bag: the ``recorder`` node.
+
+A stand-in for ``ros2 bag record`` where rosbag2 is not installed (pip installs): it subscribes to
+every topic of :mod:`robust_offload.ros.topics` with the contract's QoS, receives serialized CDR
+bytes (raw subscriptions, nothing is deserialised), and writes them with the rosbags library as a
+real rosbag2 bag (version 9: metadata.yaml + .mcap or .db3, message definitions and RIHS01 type
+hashes that match the live graph). ``ros2 bag info/play`` and rosbags read it.
+
+Parameters (YAML ``recorder: ros__parameters:``):
+  bag_path        output directory (must not exist); default bags/robust_offload_<timestamp>
+  storage         "mcap" (default) or "sqlite3"
+  exclude_topics  topics not to record, e.g. ["/robust_offload/uplink", "features"]
+
+The bag is closed on Ctrl-C / SIGTERM (it stays readable) and the count per topic is logged.
+
+Run: ``python -m robust_offload.ros.recorder_node --ros-args --params-file config/recorder.yaml``
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import rclpy
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
+
+from robust_offload import msg as ro_msg
+from robust_offload.analysis import PACKAGE, project_typestore
+from robust_offload.ros import topics
+
+# topic -> (message type name, contract QoS)
+TOPIC_TYPES = {
+    topics.ROBOT_STATUS: ("RobotStatus", topics.STATUS_QOS),
+    topics.CHANNEL_STATE: ("ChannelState", topics.STATUS_QOS),
+    topics.PROFILE: ("InferenceProfile", topics.STATUS_QOS),
+    topics.PLAN: ("OffloadPlan", topics.PLAN_QOS),
+    topics.UPLINK: ("FeatureTensor", topics.TENSOR_QOS),
+    topics.FEATURES: ("FeatureTensor", topics.TENSOR_QOS),
+    topics.RESULTS: ("InferenceResult", topics.RESULT_QOS),
+    topics.FRAMES: ("InferenceResult", topics.RESULT_QOS),
+}
+MIN_DEPTH = 10  # a recorder keeps a little more history than the small contract depths
+
+
+def default_bag_path() -> Path:
+    return Path("bags") / time.strftime("robust_offload_%Y%m%d_%H%M%S")
+
+
+def _full_topic(name: str) -> str:
+    return name if name.startswith("/") else f"{topics.PREFIX}/{name}"
+
+
+def _rosbags_qos(qos: QoSProfile):
+    """The rosbags (metadata.yaml) form of an rclpy QoS profile, for offered_qos_profiles."""
+    from rosbags.interfaces import (
+        Qos,
+        QosDurability,
+        QosHistory,
+        QosLiveliness,
+        QosReliability,
+        QosTime,
+    )
+
+    history = {HistoryPolicy.KEEP_LAST: QosHistory.KEEP_LAST,
+               HistoryPolicy.KEEP_ALL: QosHistory.KEEP_ALL}.get(qos.history,
+                                                                QosHistory.SYSTEM_DEFAULT)
+    reliability = {ReliabilityPolicy.RELIABLE: QosReliability.RELIABLE,
+                   ReliabilityPolicy.BEST_EFFORT: QosReliability.BEST_EFFORT}.get(
+        qos.reliability, QosReliability.SYSTEM_DEFAULT)
+    durability = {DurabilityPolicy.TRANSIENT_LOCAL: QosDurability.TRANSIENT_LOCAL,
+                  DurabilityPolicy.VOLATILE: QosDurability.VOLATILE}.get(
+        qos.durability, QosDurability.SYSTEM_DEFAULT)
+    zero = QosTime(sec=0, nsec=0)
+    return Qos(history=history, depth=qos.depth, reliability=reliability, durability=durability,
+               deadline=zero, lifespan=zero, liveliness=QosLiveliness.SYSTEM_DEFAULT,
+               liveliness_lease_duration=zero, avoid_ros_namespace_conventions=False)
+
+
+class RecorderNode(Node):
+    """Writes every project topic it receives into a rosbag2 bag."""
+
+    def __init__(self, **kwargs):
+        super().__init__("recorder", **kwargs)
+        from rosbags.rosbag2 import StoragePlugin, Writer
+
+        bag_path = self.declare_parameter("bag_path", "").value or str(default_bag_path())
+        storage = str(self.declare_parameter("storage", "mcap").value).lower()
+        exclude = self.declare_parameter(
+            "exclude_topics", [], ParameterDescriptor(dynamic_typing=True)).value or []
+        plugins = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
+        if storage not in plugins:
+            raise ValueError(f"parameter storage: expected 'mcap' or 'sqlite3', got {storage!r}")
+        if isinstance(exclude, str) or not all(isinstance(t, str) for t in exclude):
+            raise ValueError(f"parameter exclude_topics: expected a list of topic names, "
+                             f"got {exclude!r}")
+        excluded = {_full_topic(t) for t in exclude if t}
+        unknown = excluded - set(topics.ALL_TOPICS)
+        if unknown:
+            self.get_logger().warning(f"exclude_topics: not project topics, ignored: "
+                                      f"{sorted(unknown)}")
+        self.path = Path(bag_path)
+        if self.path.exists():
+            raise ValueError(f"bag_path {self.path} already exists (rosbag2 writes a new "
+                             f"directory)")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+        typestore = project_typestore()
+        self.writer = Writer(self.path, version=9, storage_plugin=plugins[storage])
+        self.writer.open()
+        self.counts: dict[str, int] = {}
+        self._closed = False
+        for topic in topics.ALL_TOPICS:
+            if topic in excluded:
+                continue
+            type_name, qos = TOPIC_TYPES[topic]
+            msgtype = f"{PACKAGE}/msg/{type_name}"
+            conn = self.writer.add_connection(topic, msgtype, typestore=typestore,
+                                              offered_qos_profiles=[_rosbags_qos(qos)])
+            sub_qos = QoSProfile(history=qos.history, depth=max(qos.depth, MIN_DEPTH),
+                                 reliability=qos.reliability, durability=qos.durability)
+            self.counts[topic] = 0
+            self.create_subscription(getattr(ro_msg, type_name), topic,
+                                     self._writer_callback(topic, conn), sub_qos, raw=True)
+        skipped = sorted(set(topics.ALL_TOPICS) & excluded)
+        self.get_logger().info(
+            f"recording {len(self.counts)} topics to {self.path} ({storage})"
+            + (f", excluding {', '.join(skipped)}" if skipped else ""))
+
+    def _writer_callback(self, topic, conn):
+        def write(data: bytes) -> None:
+            if self._closed:
+                return
+            self.writer.write(conn, self.get_clock().now().nanoseconds, data)
+            self.counts[topic] += 1
+        return write
+
+    def close(self) -> None:
+        """Finish the bag (writes metadata.yaml); safe to call twice."""
+        if not self._closed:
+            self._closed = True
+            self.writer.close()
+
+
+def _drain(executor, node: RecorderNode, quiet_s: float = 0.3, max_s: float = 5.0) -> None:
+    """Write what the subscriptions already hold (e.g. acknowledged just before the signal)."""
+    end = time.monotonic() + max_s
+    last_total, last_change = -1, time.monotonic()
+    while time.monotonic() < end:
+        executor.spin_once(timeout_sec=0.05)
+        total = sum(node.counts.values())
+        if total != last_total:
+            last_total, last_change = total, time.monotonic()
+        elif time.monotonic() - last_change >= quiet_s:
+            return
+
+
+def main(args=None) -> int:
+    # Ctrl-C / SIGTERM only set a flag: the context stays valid, so the messages already received
+    # by the middleware are still written and the bag is closed before the process exits.
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    code = 0
+    try:
+        with rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO):
+            try:
+                node = RecorderNode()
+            except (ValueError, OSError) as err:
+                rclpy.logging.get_logger("recorder").error(str(err))
+                return 2
+            executor = SingleThreadedExecutor()
+            executor.add_node(node)
+            try:
+                while not stop.is_set() and rclpy.ok():
+                    executor.spin_once(timeout_sec=0.1)
+                if rclpy.ok():
+                    _drain(executor, node)
+            finally:
+                path, counts = node.path, node.counts
+                try:
+                    node.close()
+                except Exception as err:  # report, but still free the node
+                    node.get_logger().error(f"closing {path} failed: {err}")
+                    code = 1
+                for topic, count in counts.items():
+                    node.get_logger().info(f"{topic}: {count} messages")
+                node.get_logger().info(f"bag {path} closed: {sum(counts.values())} messages")
+                executor.shutdown()
+                node.destroy_node()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

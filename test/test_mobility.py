@@ -1,0 +1,110 @@
+"""Random waypoint mobility and the uplink air time (pure core, no ROS)."""
+
+import math
+
+import numpy as np
+import pytest
+
+from robust_offload.core.mobility import (
+    RandomWaypoint,
+    air_time_s,
+    noise_w_per_hz,
+    uplink_rate_bps,
+)
+
+
+def test_positions_stay_in_the_cell_and_distance_is_clipped():
+    model = RandomWaypoint(20, speed_min_mps=5.0, speed_max_mps=30.0, pause_s=0.5, seed=3)
+    for _ in range(400):
+        model.step(1.7)
+        pos = model.positions
+        assert pos.shape == (20, 2)
+        assert np.all(np.abs(pos) <= 200.0 + 1e-9)
+        d = model.distances_m()
+        assert np.all(d >= 10.0) and np.all(d <= 200.0 * math.sqrt(2) + 1e-9)
+
+
+def test_robots_move_at_the_drawn_speed():
+    model = RandomWaypoint(8, speed_min_mps=0.5, speed_max_mps=1.5, seed=1)
+    before = model.positions
+    model.step(2.0)  # 3 m at most: far shorter than a leg, so straight-line motion
+    moved = np.hypot(*(model.positions - before).T)
+    assert np.all(moved >= 0.5 * 2.0 - 1e-9) and np.all(moved <= 1.5 * 2.0 + 1e-9)
+
+
+def test_pause_holds_the_robot_at_its_waypoint():
+    model = RandomWaypoint(1, speed_min_mps=1.0, speed_max_mps=1.0, pause_s=1e6, seed=0)
+    model.step(1000.0)  # long enough to reach the first waypoint (at most 566 m away)
+    here = model.positions.copy()
+    model.step(100.0)
+    np.testing.assert_array_equal(model.positions, here)
+
+
+def test_path_loss_and_gain_follow_the_papers_formula():
+    model = RandomWaypoint(seed=0)
+    for r in (5.0, 10.0, 100.0, 150.0, 250.0):
+        model.add_robot(distance_m=r)
+    r_eff = np.array([10.0, 10.0, 100.0, 150.0, 250.0])
+    np.testing.assert_allclose(model.distances_m(), r_eff, rtol=1e-12)
+    np.testing.assert_allclose(model.path_loss_db(), 38.0 + 30.0 * np.log10(r_eff), rtol=1e-12)
+    assert model.path_loss_db()[2] == pytest.approx(98.0)
+    assert model.channel_gain()[2] == pytest.approx(10 ** -9.8)
+    assert np.all(np.abs(model.positions) <= 200.0 + 1e-9)
+    with pytest.raises(ValueError):
+        model.add_robot(distance_m=300.0)  # beyond the corner of the cell
+
+
+def test_static_when_not_stepped_and_seeded_reproducibility():
+    a = RandomWaypoint(5, seed=42, pause_s=2.0)
+    b = RandomWaypoint(5, seed=42, pause_s=2.0)
+    c = RandomWaypoint(5, seed=43, pause_s=2.0)
+    for _ in range(50):
+        for m in (a, b, c):
+            m.step(3.0)
+    np.testing.assert_array_equal(a.positions, b.positions)
+    assert not np.allclose(a.positions, c.positions)
+    # A robot's trajectory does not depend on the others: robot 0 alone moves the same way.
+    alone = RandomWaypoint(1, seed=42, pause_s=2.0)
+    for _ in range(50):
+        alone.step(3.0)
+    np.testing.assert_array_equal(alone.positions[0], a.positions[0])
+
+
+def test_invalid_parameters_are_rejected():
+    with pytest.raises(ValueError):
+        RandomWaypoint(speed_min_mps=0.0)
+    with pytest.raises(ValueError):
+        RandomWaypoint(speed_min_mps=2.0, speed_max_mps=1.0)
+    with pytest.raises(ValueError):
+        RandomWaypoint(pause_s=-1.0)
+    with pytest.raises(ValueError):
+        RandomWaypoint(1).step(-1.0)
+
+
+def test_air_time_hand_checked():
+    # N0 = -174 dBm/Hz = 10^-20.4 W/Hz; r = 100 m: h = 10^-9.8; p = 1 W; b = 1 MHz:
+    # SNR = 10^-9.8 / (1e6 * 10^-20.4) = 10^4.6 = 39810.7; rate = 1e6 * log2(39811.7) = 15.281 Mb/s
+    n0 = noise_w_per_hz(-174.0)
+    assert n0 == pytest.approx(10 ** -20.4)
+    h = 10 ** -9.8
+    rate = uplink_rate_bps(1e6, 1.0, h, -174.0)
+    assert rate == pytest.approx(1e6 * math.log2(1 + 10 ** 4.6), rel=1e-12)
+    assert rate == pytest.approx(15.281e6, rel=1e-4)
+    bits = 8 * 3 * 2**20  # a 3 MB tensor
+    assert air_time_s(bits, 1e6, 1.0, h, -174.0) == pytest.approx(bits / rate, rel=1e-12)
+    assert air_time_s(bits, 1e6, 1.0, h, -174.0) == pytest.approx(1.6469, rel=1e-3)
+    # Twice the power at the same share: log2(1 + 2 SNR) is about 1 bit/s/Hz more.
+    assert air_time_s(bits, 1e6, 2.0, h, -174.0) == pytest.approx(
+        bits / (1e6 * math.log2(1 + 2 * 10 ** 4.6)), rel=1e-12)
+
+
+def test_air_time_edge_cases():
+    assert air_time_s(1000, 0.0, 1.0, 1e-10, -174.0) == math.inf
+    assert air_time_s(1000, -5.0, 1.0, 1e-10, -174.0) == math.inf
+    assert air_time_s(1000, 1e6, 0.0, 1e-10, -174.0) == math.inf
+    assert air_time_s(0, 0.0, 1.0, 1e-10, -174.0) == 0.0
+    assert uplink_rate_bps(0.0, 1.0, 1e-10, -174.0) == 0.0
+    # Rate grows with bandwidth but saturates at p h / (N0 ln 2).
+    cap = 1.0 * 1e-10 / (noise_w_per_hz(-174.0) * math.log(2))
+    assert uplink_rate_bps(1e14, 1.0, 1e-10, -174.0) == pytest.approx(cap, rel=1e-3)
+    assert uplink_rate_bps(1e14, 1.0, 1e-10, -174.0) < cap

@@ -1,0 +1,248 @@
+"""Recorder node as a real process (rosbag2 bag via rosbags), then analyze() on the bag."""
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from robust_offload.analysis import (
+    FRAMES_TOPIC,
+    PLAN_TOPIC,
+    AnalysisError,
+    analyze,
+    format_summary,
+    project_typestore,
+)
+
+msg = pytest.importorskip("robust_offload.msg", reason="interfaces are built by `pip install .`")
+rclpy = pytest.importorskip("rclpy")
+
+from rclpy.duration import Duration  # noqa: E402
+from rosbags.highlevel import AnyReader  # noqa: E402
+from rosbags.rosbag2 import Reader, StoragePlugin, Writer  # noqa: E402
+
+from robust_offload.ros import topics  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def ros_env(domain_id: int) -> dict:
+    env = dict(os.environ)
+    env.update(ROS_DOMAIN_ID=str(domain_id), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
+               HOME=env.get("HOME") or "/tmp", ROS_LOG_DIR=env.get("ROS_LOG_DIR") or "/tmp/roslog",
+               PYTHONUNBUFFERED="1")
+    return env
+
+
+class Publisher:
+    """A test node with one publisher per project topic it feeds."""
+
+    def __init__(self, domain_id: int):
+        self.context = rclpy.context.Context()
+        rclpy.init(context=self.context, domain_id=domain_id)
+        self.node = rclpy.create_node("recorder_probe", context=self.context)
+        n = self.node
+        self.pubs = {
+            topics.ROBOT_STATUS: n.create_publisher(msg.RobotStatus, topics.ROBOT_STATUS,
+                                                    topics.STATUS_QOS),
+            topics.PLAN: n.create_publisher(msg.OffloadPlan, topics.PLAN, topics.PLAN_QOS),
+            topics.FRAMES: n.create_publisher(msg.InferenceResult, topics.FRAMES,
+                                              topics.RESULT_QOS),
+            topics.UPLINK: n.create_publisher(msg.FeatureTensor, topics.UPLINK,
+                                              topics.TENSOR_QOS),
+        }
+
+    def wait_for_subscribers(self, timeout_s: float) -> bool:
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            if all(p.get_subscription_count() > 0 for p in self.pubs.values()):
+                return True
+            time.sleep(0.05)
+        return False
+
+    def publish(self, topic, message):
+        self.pubs[topic].publish(message)
+        time.sleep(0.002)
+
+    def wait_acked(self, timeout_s: float = 10.0) -> bool:
+        return all(p.wait_for_all_acked(Duration(seconds=timeout_s)) for p in self.pubs.values())
+
+    def close(self):
+        self.node.destroy_node()
+        rclpy.shutdown(context=self.context)
+
+
+def start_recorder(bag: Path, log_path: Path, domain_id: int, *extra: str):
+    log = open(log_path, "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "robust_offload.ros.recorder_node", "--ros-args",
+         "--params-file", str(REPO / "config" / "recorder.yaml"),
+         "-p", f"bag_path:={bag}", *extra],
+        cwd=REPO, env=ros_env(domain_id), stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    return proc
+
+
+def stop(proc, sig=signal.SIGINT) -> int:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            return proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
+def frame(robot_id, request_id, *, met, energy_j, total_ms, local=False, risk=0.05):
+    return msg.InferenceResult(
+        robot_id=robot_id, request_id=request_id, class_id=1, local_ms=20.0, uplink_ms=30.0,
+        edge_ms=10.0, total_ms=total_ms, deadline_met=met, plan_id=1 + request_id // 10,
+        partition=4 if not local else 8, freq_ghz=0.6, bandwidth_hz=0.0 if local else 2e6,
+        energy_j=energy_j, deadline_ms=150.0, risk=risk,
+        executed_on="local" if local else "edge")
+
+
+def test_record_then_analyze(tmp_path):
+    bag = tmp_path / "bag"
+    log_path = tmp_path / "recorder.log"
+    proc = start_recorder(bag, log_path, 91)
+    pub = Publisher(91)
+    try:
+        assert pub.wait_for_subscribers(30.0), log_path.read_text()
+        for i in range(3):
+            pub.publish(topics.ROBOT_STATUS, msg.RobotStatus(robot_id="robot_1", tx_power_w=1.0))
+        for plan_id in (1, 2):
+            plan = msg.OffloadPlan(plan_id=plan_id, policy="robust")
+            plan.devices = [
+                msg.DeviceDecision(robot_id="robot_1", partition=4, freq_ghz=0.5 + 0.1 * plan_id,
+                                   bandwidth_hz=2e6, deadline_ms=150.0, risk=0.05,
+                                   feasible=True),
+                msg.DeviceDecision(robot_id="robot_2", partition=8, freq_ghz=0.7,
+                                   bandwidth_hz=0.0, deadline_ms=150.0, risk=0.1,
+                                   feasible=True)]
+            pub.publish(topics.PLAN, plan)
+            assert pub.wait_acked()  # depth 1: let the recorder take each plan
+        # robot_1: 20 frames, 2 missed, energy 10..29 mJ; robot_2: 10 frames, all met, 4 local.
+        for k in range(20):
+            pub.publish(topics.FRAMES, frame("robot_1", k, met=k not in (5, 13),
+                                             energy_j=0.010 + 0.001 * k,
+                                             total_ms=170.0 if k in (5, 13) else 100.0 + k))
+        for k in range(10):
+            pub.publish(topics.FRAMES, frame("robot_2", k, met=True, energy_j=0.020,
+                                             total_ms=80.0, local=k < 4, risk=0.1))
+        tensor = msg.FeatureTensor(robot_id="robot_1", request_id=1, dtype="int8", shape=[4096])
+        tensor.payload = bytes(range(256)) * 16
+        pub.publish(topics.UPLINK, tensor)
+        assert pub.wait_acked(), log_path.read_text()
+    finally:
+        pub.close()
+        code = stop(proc)
+    log = log_path.read_text()
+    assert code == 0, log
+    assert "Traceback" not in log
+    assert f"{FRAMES_TOPIC}: 30 messages" in log and "closed: 36 messages" in log
+
+    assert (bag / "metadata.yaml").is_file()
+    assert list(bag.glob("*.mcap"))
+    with Reader(bag) as reader:
+        counts = {c.topic: c.msgcount for c in reader.connections}
+        assert set(counts) == set(topics.ALL_TOPICS)
+    assert counts[topics.ROBOT_STATUS] == 3 and counts[topics.PLAN] == 2
+    assert counts[topics.FRAMES] == 30 and counts[topics.UPLINK] == 1
+    assert counts[topics.RESULTS] == 0 and counts[topics.FEATURES] == 0
+    with AnyReader([bag], default_typestore=project_typestore()) as reader:
+        got = {}
+        for conn, _, data in reader.messages():
+            got.setdefault(conn.topic, []).append(reader.deserialize(data, conn.msgtype))
+    assert [m.plan_id for m in got[PLAN_TOPIC]] == [1, 2]
+    assert got[PLAN_TOPIC][1].devices[0].freq_ghz == pytest.approx(0.7)
+    assert bytes(got[topics.UPLINK][0].payload) == bytes(tensor.payload)
+    assert got[topics.ROBOT_STATUS][0].robot_id == "robot_1"
+
+    out = tmp_path / "analysis"
+    rows = analyze(bag, out)
+    by_id = {r["robot_id"]: r for r in rows}
+    assert [r["robot_id"] for r in rows] == ["robot_1", "robot_2"]
+    r1, r2 = by_id["robot_1"], by_id["robot_2"]
+    assert (r1["frames"], r1["misses"], r1["miss_rate"]) == (20, 2, 0.1)
+    assert r1["risk"] == 0.05 and r1["status"] == "above eps"
+    from scipy.stats import binomtest
+    assert r1["miss_ci_high"] == pytest.approx(binomtest(2, 20).proportion_ci(0.95).high)
+    assert r1["energy_mean_j"] == pytest.approx(0.010 + 0.001 * 9.5)
+    assert r1["latency_mean_ms"] == pytest.approx(
+        (sum(100.0 + k for k in range(20) if k not in (5, 13)) + 2 * 170.0) / 20)
+    assert r1["local_share"] == 0.0
+    assert (r2["frames"], r2["misses"], r2["miss_rate"], r2["status"]) == (10, 0, 0.0, "ok")
+    assert r2["energy_mean_j"] == pytest.approx(0.020) and r2["local_share"] == 0.4
+    assert math.isclose(r2["miss_ci_high"], 1 - 0.025 ** (1 / 10))
+    for name in ("summary.csv", "frames.csv", "plans.csv", "timeline.png", "miss_rate.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert (out / "timeline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len((out / "frames.csv").read_text().splitlines()) == 31
+    assert len((out / "plans.csv").read_text().splitlines()) == 5
+    table = format_summary(rows)
+    assert "robot_1" in table and "above eps" in table and "10.00" in table
+
+
+def test_sqlite3_exclude_and_sigterm(tmp_path):
+    bag = tmp_path / "bag_db"
+    log_path = tmp_path / "recorder.log"
+    proc = start_recorder(bag, log_path, 92, "-p", "storage:=sqlite3",
+                          "-p", "exclude_topics:=[/robust_offload/uplink, features]")
+    pub = Publisher(92)
+    try:
+        pub.pubs.pop(topics.UPLINK)  # not recorded: nobody subscribes
+        assert pub.wait_for_subscribers(30.0), log_path.read_text()
+        pub.publish(topics.FRAMES, frame("robot_1", 0, met=True, energy_j=0.01, total_ms=50.0))
+        assert pub.wait_acked(), log_path.read_text()
+    finally:
+        pub.close()
+        code = stop(proc, signal.SIGTERM)
+    log = log_path.read_text()
+    assert code == 0, log
+    assert "excluding /robust_offload/features, /robust_offload/uplink" in log, log
+    assert list(bag.glob("*.db3")), log
+    with Reader(bag) as reader:
+        counts = {c.topic: c.msgcount for c in reader.connections}
+    assert topics.UPLINK not in counts and topics.FEATURES not in counts, counts
+    assert counts[FRAMES_TOPIC] == 1, (counts, log)
+    rows = analyze(bag, None)
+    assert rows[0]["frames"] == 1 and (bag / "analysis" / "summary.csv").is_file()
+
+
+def test_recorder_refuses_an_existing_bag_path(tmp_path):
+    proc = start_recorder(tmp_path, tmp_path / "log.txt", 93)
+    assert proc.wait(timeout=30) == 2
+    assert "already exists" in (tmp_path / "log.txt").read_text()
+
+
+def test_analyze_without_frames_is_a_clear_error(tmp_path):
+    store = project_typestore()
+    bag = tmp_path / "no_frames"
+    with Writer(bag, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
+        conn = writer.add_connection(topics.ROBOT_STATUS, "robust_offload/msg/RobotStatus",
+                                     typestore=store)
+        status = store.types["robust_offload/msg/RobotStatus"]
+        header = store.types["std_msgs/msg/Header"](
+            stamp=store.types["builtin_interfaces/msg/Time"](sec=0, nanosec=0), frame_id="")
+        data = store.serialize_cdr(status(header, "robot_1", "", "", "", 100.0, 0.05, 1e-27,
+                                          0.1, 1.0, 1.0, "", "", 0, True),
+                                   "robust_offload/msg/RobotStatus")
+        writer.write(conn, 1, data)
+    with pytest.raises(AnalysisError, match="no frame records on /robust_offload/frames"):
+        analyze(bag, tmp_path / "out")
+    with pytest.raises(AnalysisError, match="no such bag"):
+        analyze(tmp_path / "missing", None)
+    with pytest.raises(AnalysisError, match="not a rosbag2 bag"):
+        analyze(tmp_path, None)
+
+
+def test_topic_names_match_the_contract():
+    assert FRAMES_TOPIC == topics.FRAMES and PLAN_TOPIC == topics.PLAN

@@ -1,0 +1,162 @@
+"""The whole system as real processes over real DDS: planner, edge, radio, recorder, robots.
+
+Each test runs its own fleet on its own ROS_DOMAIN_ID, started by the same runner as
+`robust-offload fleet`, and checks the recorded bag with `analyze`. Robots and edge use the time
+model (compute_mode: modelled) so that the timing is not at the mercy of this 2-core machine.
+"""
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from robust_offload.analysis import analyze
+from robust_offload.fleet import command_line, node_specs
+from robust_offload.fleet_runner import Fleet, fleet_environment, with_bag
+
+from conftest import REPO
+
+CONFIG = REPO / "config"
+ROBOT = {"compute_mode": "modelled", "rate_hz": 4.0, "risk": 0.1, "plan_wait_s": 20.0,
+         "edge_timeout_s": 2.0}
+
+
+def robot(name, **parameters):
+    return {"name": name, "params_file": "robot.yaml",
+            "parameters": {"model": "alexnet", "profile": "alexnet_nx_cpu",
+                           "deadline_ms": 220.0, **ROBOT, **parameters}}
+
+
+def description(robots, **services):
+    fleet = {"planner": {"params_file": "planner.yaml",
+                         "parameters": {"bandwidth_hz": 20e6, "robot_timeout_s": 2.0}},
+             "edge": {"params_file": "edge.yaml", "parameters": {"compute_mode": "modelled"}},
+             "radio": {"params_file": "radio.yaml", "parameters": {"static": True}},
+             "recorder": {"params_file": "recorder.yaml"},
+             "robots": robots}
+    fleet.update(services)
+    return {"fleet": fleet}
+
+
+class RunningFleet:
+    """A fleet of processes for one test; stopped (and its bag closed) by ``stop``."""
+
+    def __init__(self, tmp_path: Path, domain: int, raw: dict):
+        self.bag = tmp_path / "bag"
+        specs = with_bag(node_specs(raw, CONFIG, "test fleet"), self.bag)
+        env = fleet_environment(tmp_path)
+        env.update(ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+        self.fleet = Fleet(specs, tmp_path, env)
+        self.fleet.start(robot_delay_s=3.0)
+
+    def process(self, label):
+        return next((spec, p) for spec, p in self.fleet.processes if spec.label == label)
+
+    def stop(self):
+        self.fleet.stop()
+        return analyze(self.bag, self.bag.parent / "analysis")
+
+
+def summary(rows, name):
+    return next(r for r in rows if r["robot_id"] == name)
+
+
+@pytest.fixture
+def run_fleet(tmp_path):
+    fleets = []
+
+    def start(domain, raw):
+        fleets.append(RunningFleet(tmp_path, domain, raw))
+        return fleets[-1]
+
+    yield start
+    for running in fleets:
+        running.fleet.stop()
+
+
+def test_fleet_plans_offloads_and_meets_its_risk(run_fleet):
+    fleet = run_fleet(131, description([robot("robot_1"), robot("robot_2", risk=0.05,
+                                                                   deadline_ms=250.0)]))
+    time.sleep(45)
+    rows = fleet.stop()
+    for name, risk in (("robot_1", 0.1), ("robot_2", 0.05)):
+        row = summary(rows, name)
+        assert row["frames"] >= 80, row
+        assert row["plans"] >= 1, row                     # every robot got a decision
+        assert row["local_share"] < 0.5, row              # features flowed, results came back
+        assert row["miss_rate"] <= risk, row              # at or under epsilon
+    topics = _bag_topics(fleet.bag)
+    for topic in ("robot_status", "channel_state", "profile", "plan", "uplink", "features",
+                  "results", "frames"):
+        assert topics.get(f"/robust_offload/{topic}", 0) > 0, topic
+
+
+def _bag_topics(bag: Path) -> dict:
+    info = yaml.safe_load((bag / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+    return {t["topic_metadata"]["name"]: t["message_count"]
+            for t in info["topics_with_message_count"]}
+
+
+def test_edge_loss_falls_back_to_local_and_recovers(run_fleet):
+    fleet = run_fleet(132, description([robot("robot_1")]))
+    time.sleep(25)
+    spec, edge = fleet.process("edge")
+    os.killpg(edge.pid, signal.SIGKILL)                   # the edge host disappears
+    edge.wait()
+    time.sleep(12)
+    restarted = subprocess.Popen(command_line(spec), env=fleet.fleet.env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                                 start_new_session=True)
+    fleet.fleet.processes.append((spec, restarted))
+    time.sleep(20)
+    rows = fleet.stop()
+    frames = _frames(fleet.bag.parent / "analysis")
+    gone = [f for f in frames if 27 <= f["t"] <= 35]
+    back = [f for f in frames if f["t"] >= 50]
+    assert gone and all(f["executed_on"] == "local" for f in gone[-10:])
+    assert back and sum(f["executed_on"] == "edge" for f in back) >= len(back) // 2
+    assert summary(rows, "robot_1")["frames"] >= 150
+
+
+def _frames(analysis: Path) -> list[dict]:
+    import csv
+
+    rows = list(csv.DictReader((analysis / "frames.csv").open()))
+    return [{"t": float(r["t_s"]), "executed_on": r["executed_on"]} for r in rows]
+
+
+def test_late_robot_gets_a_plan_and_a_leaving_one_frees_its_bandwidth(run_fleet):
+    raw = description([robot("robot_1"), robot("robot_2")])
+    fleet = run_fleet(133, raw)
+    time.sleep(20)
+    late = node_specs(description([robot("robot_3")]), CONFIG)[-1]
+    joined = subprocess.Popen(command_line(late), env=fleet.fleet.env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                              start_new_session=True)
+    fleet.fleet.processes.append((late, joined))
+    time.sleep(20)
+    _, leaving = fleet.process("robot_2/robot")
+    os.killpg(leaving.pid, signal.SIGINT)
+    leaving.wait()
+    time.sleep(10)
+    fleet.stop()
+    plans = _plans(fleet.bag.parent / "analysis")
+    last = plans[max(plans)]
+    assert set(last) == {"robot_1", "robot_3"}            # robot_2 left, robot_3 joined
+    assert sum(last.values()) == pytest.approx(20e6, rel=1e-6)
+    assert any("robot_3" in p for p in plans.values())
+
+
+def _plans(analysis: Path) -> dict[int, dict[str, float]]:
+    import csv
+
+    plans: dict[int, dict[str, float]] = {}
+    for row in csv.DictReader((analysis / "plans.csv").open()):
+        if row["feasible"] == "True":
+            plans.setdefault(int(row["plan_id"]), {})[row["robot_id"]] = \
+                float(row["bandwidth_hz"])
+    return plans

@@ -8,6 +8,8 @@ plans on /robust_offload/plan with the rosbags library (no ROS installation need
   max latency, share of frames run locally;
 * ``frames.csv``   every frame record, with its time since the start of the bag;
 * ``plans.csv``    every planner decision (one row per robot and plan), with its time;
+* ``breakdown.csv`` end-to-end latency broken down (local / uplink / edge) per robot and
+  partition point, for the frames offloaded at that point and those run locally;
 * ``timeline.png`` partition, frequency, bandwidth and latency (with the deadline) over time;
 * ``miss_rate.png`` the miss rate of each robot against its epsilon.
 
@@ -195,6 +197,38 @@ def summarize(frames: list[dict]) -> list[dict]:
     return rows
 
 
+BREAKDOWN_FIELDS = ("robot_id", "partition", "executed_on", "frames", "miss_rate", "local_ms",
+                    "uplink_ms", "edge_ms", "total_ms")
+
+
+def breakdown(frames: list[dict]) -> list[dict]:
+    """Mean latency components per (robot, partition point, where it ran). ``uplink_ms`` is
+    everything that is neither local nor edge compute: air time, DDS hops and queues."""
+    groups = defaultdict(list)
+    for row in frames:
+        groups[(row["robot_id"], row["partition"], row["executed_on"])].append(row)
+    out = []
+    for (robot_id, point, where), group in sorted(
+            groups.items(), key=lambda item: (_natural_key(item[0][0]), item[0][1:])):
+        n = len(group)
+        out.append({"robot_id": robot_id, "partition": point, "executed_on": where, "frames": n,
+                    "miss_rate": sum(not r["deadline_met"] for r in group) / n,
+                    **{key: sum(r[key] for r in group) / n
+                       for key in ("local_ms", "uplink_ms", "edge_ms", "total_ms")}})
+    return out
+
+
+def format_breakdown(rows: list[dict]) -> str:
+    """A readable table of :func:`breakdown` rows."""
+    lines = [f"{'robot':<14}{'m':>3} {'where':<6}{'frames':>7}{'miss %':>8}{'local':>8}"
+             f"{'uplink':>8}{'edge':>8}{'total ms':>10}"]
+    for r in rows:
+        lines.append(f"{r['robot_id']:<14}{r['partition']:>3} {r['executed_on']:<6}"
+                     f"{r['frames']:>7}{100 * r['miss_rate']:>8.1f}{r['local_ms']:>8.1f}"
+                     f"{r['uplink_ms']:>8.1f}{r['edge_ms']:>8.1f}{r['total_ms']:>10.1f}")
+    return "\n".join(lines)
+
+
 def format_summary(rows: list[dict]) -> str:
     """A readable table of :func:`summarize` rows."""
     if not rows:
@@ -320,6 +354,7 @@ def analyze(bag: Path, out: Path | None = None) -> list[dict]:
     _write_csv(out / "summary.csv", SUMMARY_FIELDS, rows)
     _write_csv(out / "frames.csv", FRAME_FIELDS, sorted(frames, key=lambda r: r["t_s"]))
     _write_csv(out / "plans.csv", PLAN_FIELDS, plans)
+    _write_csv(out / "breakdown.csv", BREAKDOWN_FIELDS, breakdown(frames))
     plot_timeline(frames, plans, out / "timeline.png")
     plot_miss_rate(rows, out / "miss_rate.png")
     return rows

@@ -112,10 +112,17 @@ def cmd_fleet(args) -> int:
 
 
 def _analyze(bag: Path, out: Path) -> int:
-    from robust_offload.analysis import analyze, format_summary
+    from robust_offload.analysis import analyze, breakdown, format_breakdown, format_summary
 
     rows = analyze(bag, out)
     print(format_summary(rows))
+    with open(out / "frames.csv", encoding="utf-8") as stream:
+        frames = [{**r, "partition": int(r["partition"]), "deadline_met": r["deadline_met"] ==
+                   "True", **{k: float(r[k]) for k in ("local_ms", "uplink_ms", "edge_ms",
+                                                         "total_ms")}}
+                  for r in csv.DictReader(stream)]
+    print("\nlatency breakdown per partition point (ms):")
+    print(format_breakdown(breakdown(frames)))
     print(f"plots and CSV in {out}")
     return EXIT_OK
 

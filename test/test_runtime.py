@@ -131,3 +131,20 @@ def test_edge_calibration_measures_every_point(profiles):
     stats = edge.edge_profile("alexnet")
     assert list(stats["sample_counts"]) == [3] * 8 + [0]
     assert np.all(np.diff(stats["mean_ms"][:8]) < 0)  # fewer blocks left, less time
+
+
+def test_camera_images_become_normalised_model_inputs():
+    pytest.importorskip("torch")
+    from robust_offload.dnn.preprocess import image_tensor
+
+    rgb = np.zeros((48, 64, 3), np.uint8)
+    rgb[..., 0] = 255                                    # pure red
+    tensor = image_tensor(rgb.tobytes(), 48, 64, "rgb8", 64 * 3)
+    assert tuple(tensor.shape) == (1, 3, 224, 224)
+    assert float(tensor[0, 0].mean()) == pytest.approx((1 - 0.485) / 0.229, rel=1e-5)
+    bgr = image_tensor(rgb[..., ::-1].copy().tobytes(), 48, 64, "bgr8", 64 * 3)
+    assert np.allclose(bgr.numpy(), tensor.numpy())
+    with pytest.raises(ValueError, match="'data' has 9215 bytes"):
+        image_tensor(rgb.tobytes()[:-1], 48, 64, "rgb8", 64 * 3)
+    with pytest.raises(ValueError, match="encoding"):
+        image_tensor(rgb.tobytes(), 48, 64, "yuv422", 64 * 3)

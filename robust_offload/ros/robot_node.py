@@ -24,6 +24,8 @@ import rclpy
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 
+from sensor_msgs.msg import Image
+
 from robust_offload.core.scenario import SHIPPED_PROFILES, ScenarioError, load_profiles
 from robust_offload.dnn.codec import to_payload
 from robust_offload.hw.factory import make_dvfs
@@ -36,7 +38,7 @@ from robust_offload.msg import (
     RobotStatus,
 )
 from robust_offload.ros import topics
-from robust_offload.ros.params import ParameterError, declare_all, stamp, to_time
+from robust_offload.ros.params import ParameterError, declare_all, from_time, stamp, to_time
 from robust_offload.runtime.jetson import MeasuredDevice
 from robust_offload.runtime.robot import Decision, RobotRuntime
 
@@ -50,6 +52,7 @@ PARAMETERS = {
     "compute_mode": ("real", "real: run the DNN head (padded to the model) | modelled"),
     "codec": ("float32", "feature codec: float32 | float16 | int8"),
     "rate_hz": (2.0, "frames per second of the built-in synthetic camera"),
+    "image_topic": ("", "sensor_msgs/Image topic to process ('' = the synthetic camera)"),
     "deadline_ms": (200.0, "end-to-end deadline D_n"),
     "risk": (0.05, "tolerated deadline-violation probability epsilon_n"),
     "kappa": (0.8e-27, "energy coefficient, W/(cycle/s)^3"),
@@ -99,6 +102,10 @@ class RobotNode(Node):
         self.create_subscription(ChannelState, topics.CHANNEL_STATE, self.on_channel,
                                  topics.STATUS_QOS)
         self.create_timer(1.0, self.publish_status)
+        self.camera = threading.Condition()
+        self.latest_image = None
+        if self.p["image_topic"]:
+            self.create_subscription(Image, self.p["image_topic"], self.on_image, 1)
         self.running = True
         self.thread = threading.Thread(target=self.frame_loop, name="frames", daemon=True)
         self.thread.start()
@@ -200,6 +207,29 @@ class RobotNode(Node):
                 self.get_logger().warning(f"channel state ignored: channel_gain = "
                                           f"{state.channel_gain}")
 
+    def on_image(self, msg: Image):
+        """Keep only the newest camera image; the frame thread takes it when it is free."""
+        with self.camera:
+            self.latest_image = msg
+            self.camera.notify()
+
+    def next_image(self):
+        """(tensor, capture time) of the newest camera image, None if none came within 1 s."""
+        from robust_offload.dnn.preprocess import image_tensor
+
+        with self.camera:
+            if self.latest_image is None:
+                self.camera.wait(timeout=1.0)
+            msg, self.latest_image = self.latest_image, None
+        if msg is None:
+            return None
+        try:
+            tensor = image_tensor(msg.data, msg.height, msg.width, msg.encoding, msg.step)
+        except ValueError as err:
+            self.get_logger().warning(f"image ignored: {err}")
+            return None
+        return tensor, from_time(msg.header.stamp)
+
     # -- the frame loop ---------------------------------------------------------------------
     def edge_available(self) -> bool:
         now = time.monotonic()
@@ -213,16 +243,25 @@ class RobotNode(Node):
             time.sleep(0.05)
         next_time = time.monotonic()
         while self.running and rclpy.ok():
-            try:
-                self.one_frame()
-            except Exception as err:  # a bad frame must not stop the robot
-                self.get_logger().error(f"frame failed: {err!r}")
+            if self.p["image_topic"]:
+                image = self.next_image()
+                if image is not None:
+                    self.guarded(self.one_frame, *image)
+                continue
+            self.guarded(self.one_frame)
             next_time += period
             time.sleep(max(0.0, next_time - time.monotonic()))
             next_time = max(next_time, time.monotonic() - period)
 
-    def one_frame(self):
-        frame = self.runtime.next_frame(self.edge_available())
+    def guarded(self, step, *args):
+        """Run one frame; a failure is logged and the robot goes on with the next one."""
+        try:
+            step(*args)
+        except Exception as err:  # a bad frame must not stop the robot
+            self.get_logger().error(f"frame failed: {err!r}")
+
+    def one_frame(self, image=None, capture_time=None):
+        frame = self.runtime.next_frame(self.edge_available(), capture_time, image)
         if frame.executed_on == "local":
             self.publish_record(self.runtime.record(frame, time.time()))
         else:

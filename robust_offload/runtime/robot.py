@@ -118,8 +118,10 @@ class RobotRuntime:
             return 0.0
         return bits / float(rate_bps(bandwidth_hz, self.snr_scale_hz))
 
-    def next_frame(self, edge_available: bool, capture_time: float | None = None) -> Frame:
-        """Run one frame up to the uplink. ``executed_on`` is "local" when it is finished."""
+    def next_frame(self, edge_available: bool, capture_time: float | None = None,
+                   image=None) -> Frame:
+        """Run one frame up to the uplink (on ``image``, a 1x3x224x224 tensor, or a synthetic
+        one). ``executed_on`` is "local" when it is finished."""
         if self._next is not None:
             self.decision, self._next = self._next, None
         capture_time = time.time() if capture_time is None else capture_time
@@ -128,7 +130,7 @@ class RobotRuntime:
         freq = self.decision.freq_ghz if offload else self.device.freq_range_ghz[1]
         applied = self.device.set_freq_ghz(freq)
         decision = self.decision or Decision(0, self.last_point, applied, 0.0)
-        image = self._image()
+        image = self._image() if image is None else image
         if self.compute_mode == "real" and point > 0:
             run = self.device.run_blocks(point, lambda: self.model.head(image, point))
             tensor = run.output

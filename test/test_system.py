@@ -6,6 +6,7 @@ model (compute_mode: modelled) so that the timing is not at the mercy of this 2-
 """
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -53,6 +54,37 @@ class RunningFleet:
         self.fleet = Fleet(specs, tmp_path, env)
         self.fleet.start(robot_delay_s=3.0)
 
+    def wait_for_frames(self, count: int, timeout_s: float) -> dict[str, int]:
+        """Listen on /robust_offload/frames until every robot has ``count`` frame records (or
+        ``timeout_s`` passes); returns the counts. Start-up time varies with this machine's load,
+        so tests wait for frames rather than for a fixed time."""
+        import rclpy
+        from rclpy.node import Node
+
+        from robust_offload.msg import InferenceResult
+        from robust_offload.ros import topics
+
+        robots = [s.parameters["robot_id"] for s in self.fleet.specs if s.executable == "robot"]
+        seen = dict.fromkeys(robots, 0)
+        os.environ.update(ROS_DOMAIN_ID=self.fleet.env["ROS_DOMAIN_ID"],
+                          ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+        rclpy.init()
+        try:
+            node = Node("frame_counter")
+
+            def count_frame(msg):
+                seen[msg.robot_id] = seen.get(msg.robot_id, 0) + 1
+
+            node.create_subscription(InferenceResult, topics.FRAMES, count_frame,
+                                     topics.RESULT_QOS)
+            deadline = time.time() + timeout_s
+            while min(seen.values()) < count and time.time() < deadline:
+                rclpy.spin_once(node, timeout_sec=0.2)
+            node.destroy_node()
+        finally:
+            rclpy.shutdown()
+        return seen
+
     def process(self, label):
         return next((spec, p) for spec, p in self.fleet.processes if spec.label == label)
 
@@ -81,11 +113,11 @@ def run_fleet(tmp_path):
 def test_fleet_plans_offloads_and_meets_its_risk(run_fleet):
     fleet = run_fleet(131, description([robot("robot_1"), robot("robot_2", risk=0.05,
                                                                    deadline_ms=250.0)]))
-    time.sleep(45)
+    fleet.wait_for_frames(100, timeout_s=150)
     rows = fleet.stop()
     for name, risk in (("robot_1", 0.1), ("robot_2", 0.05)):
         row = summary(rows, name)
-        assert row["frames"] >= 80, row
+        assert row["frames"] >= 100, row
         assert row["plans"] >= 1, row                     # every robot got a decision
         assert row["local_share"] < 0.5, row              # features flowed, results came back
         assert row["miss_rate"] <= risk, row              # at or under epsilon
@@ -103,7 +135,7 @@ def _bag_topics(bag: Path) -> dict:
 
 def test_edge_loss_falls_back_to_local_and_recovers(run_fleet):
     fleet = run_fleet(132, description([robot("robot_1")]))
-    time.sleep(25)
+    fleet.wait_for_frames(40, timeout_s=120)      # offloading for a while (4 Hz)
     spec, edge = fleet.process("edge")
     os.killpg(edge.pid, signal.SIGKILL)                   # the edge host disappears
     edge.wait()
@@ -112,14 +144,12 @@ def test_edge_loss_falls_back_to_local_and_recovers(run_fleet):
                                  stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
                                  start_new_session=True)
     fleet.fleet.processes.append((spec, restarted))
-    time.sleep(20)
-    rows = fleet.stop()
-    frames = _frames(fleet.bag.parent / "analysis")
-    gone = [f for f in frames if 27 <= f["t"] <= 35]
-    back = [f for f in frames if f["t"] >= 50]
-    assert gone and all(f["executed_on"] == "local" for f in gone[-10:])
-    assert back and sum(f["executed_on"] == "edge" for f in back) >= len(back) // 2
-    assert summary(rows, "robot_1")["frames"] >= 150
+    time.sleep(25)
+    fleet.stop()
+    where = "".join("E" if f["executed_on"] == "edge" else "L"
+                    for f in _frames(fleet.bag.parent / "analysis"))
+    # offloading, then (edge gone) a run of local frames, then offloading again
+    assert re.search(r"E{20,}.*L{10,}.*E{10,}", where), where
 
 
 def _frames(analysis: Path) -> list[dict]:
@@ -132,7 +162,7 @@ def _frames(analysis: Path) -> list[dict]:
 def test_late_robot_gets_a_plan_and_a_leaving_one_frees_its_bandwidth(run_fleet):
     raw = description([robot("robot_1"), robot("robot_2")])
     fleet = run_fleet(133, raw)
-    time.sleep(20)
+    fleet.wait_for_frames(20, timeout_s=120)
     late = node_specs(description([robot("robot_3")]), CONFIG)[-1]
     joined = subprocess.Popen(command_line(late), env=fleet.fleet.env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,

@@ -18,14 +18,12 @@ import sys
 import threading
 import time
 
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
 from robust_offload.core.scenario import SHIPPED_PROFILES, ScenarioError, load_profiles
 from robust_offload.msg import FeatureTensor, InferenceProfile, InferenceResult
 from robust_offload.ros import topics
-from robust_offload.ros.params import ParameterError, declare_all, from_time, stamp
+from robust_offload.ros.params import ParameterError, declare_all, from_time, run_node, stamp
 from robust_offload.runtime.edge import EdgeRuntime
 
 PARAMETERS = {
@@ -166,23 +164,8 @@ class EdgeNode(Node):
         return super().destroy_node()
 
 
-def main(args=None):
-    rclpy.init(args=args)
-    try:
-        node = EdgeNode()
-    except (ParameterError, ScenarioError) as err:
-        print(f"edge: error: {err}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
-
+def main(args=None) -> int:
+    return run_node("edge", EdgeNode, (ParameterError, ScenarioError), args=args)
 
 if __name__ == "__main__":
     sys.exit(main())

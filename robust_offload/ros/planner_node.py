@@ -17,11 +17,8 @@ import math
 import sys
 import time
 
-import rclpy
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
-from rclpy.executors import ExternalShutdownException
-from rclpy.logging import get_logger
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 
@@ -36,6 +33,7 @@ from robust_offload.msg import (
     OffloadPlan,
     RobotStatus,
 )
+from robust_offload.ros.params import run_node
 from robust_offload.ros.topics import (
     CHANNEL_STATE,
     PLAN,
@@ -271,22 +269,8 @@ class PlannerNode(Node):
 
 
 def main(args=None) -> int:
-    rclpy.init(args=args)
-    try:
-        node = PlannerNode()
-    except (ConfigError, InvalidParameterTypeException, InvalidParameterValueException) as err:
-        get_logger("planner").error(str(err).replace("\n", " "))
-        rclpy.try_shutdown()
-        return 2
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
-
+    return run_node("planner", PlannerNode, (ConfigError, InvalidParameterTypeException,
+                                             InvalidParameterValueException), args=args)
 
 if __name__ == "__main__":
     sys.exit(main())

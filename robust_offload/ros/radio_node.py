@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 
 import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.serialization import deserialize_message
 from std_msgs.msg import Header
@@ -43,6 +42,7 @@ from std_msgs.msg import Header
 from robust_offload.core.mobility import RandomWaypoint, air_time_s, uplink_rate_bps
 from robust_offload.msg import ChannelState, FeatureTensor, OffloadPlan, RobotStatus
 from robust_offload.ros import topics
+from robust_offload.ros.params import run_node
 
 WARN_THROTTLE_S = 5.0
 
@@ -369,24 +369,7 @@ class RadioNode(Node):
 
 
 def main(args=None) -> int:
-    try:
-        with rclpy.init(args=args):
-            try:
-                node = RadioNode()
-            except ValueError as err:
-                rclpy.logging.get_logger("radio").error(str(err))
-                return 2
-            try:
-                rclpy.spin(node)
-            except Exception:
-                if rclpy.ok():
-                    raise  # else: a signal arrived before spin() started and shut rclpy down
-            finally:
-                node.destroy_node()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    return 0
-
+    return run_node("radio", RadioNode, (ValueError,), args=args)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -21,7 +21,6 @@ import threading
 import time
 
 import rclpy
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 
 from sensor_msgs.msg import Image
@@ -38,7 +37,14 @@ from robust_offload.msg import (
     RobotStatus,
 )
 from robust_offload.ros import topics
-from robust_offload.ros.params import ParameterError, declare_all, from_time, stamp, to_time
+from robust_offload.ros.params import (
+    ParameterError,
+    declare_all,
+    from_time,
+    run_node,
+    stamp,
+    to_time,
+)
 from robust_offload.runtime.jetson import MeasuredDevice
 from robust_offload.runtime.robot import Decision, RobotRuntime
 
@@ -334,25 +340,8 @@ class RobotNode(Node):
         return super().destroy_node()
 
 
-def main(args=None):
-    rclpy.init(args=args)
-    try:
-        node = RobotNode()
-    except (ParameterError, ScenarioError) as err:
-        print(f"robot: error: {err}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    executor = MultiThreadedExecutor(num_threads=2)
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
-
+def main(args=None) -> int:
+    return run_node("robot", RobotNode, (ParameterError, ScenarioError), threads=2, args=args)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -13,7 +13,6 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
-import csv  # noqa: E402
 import statistics  # noqa: E402
 
 from tqdm import tqdm  # noqa: E402
@@ -21,6 +20,7 @@ from tqdm import tqdm  # noqa: E402
 from robust_offload.core.generate import random_fleet  # noqa: E402
 from robust_offload.core.policies import plan  # noqa: E402
 from robust_offload.core.scenario import SHIPPED_PROFILES, load_profiles  # noqa: E402
+from robust_offload.tables import write_csv  # noqa: E402
 
 SIZES = (2, 3, 4, 10, 30, 100, 300, 1000)
 LIMITS = {"robust": 1000, "pccp": 30, "exhaustive": 4}
@@ -53,10 +53,7 @@ def main():
         print(f"{r['devices']:>5} {r['policy']:<11}{r['solve_time_s']:>10.4f}"
               f"{r['energy_j']:>13.6f}{r['lower_bound_j']:>13.6f}{r['gap_pct']:>9.5f}")
     if args.csv:
-        with open(args.csv, "w", newline="", encoding="utf-8") as stream:
-            writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        write_csv(args.csv, rows)
 
 
 if __name__ == "__main__":

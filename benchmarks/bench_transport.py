@@ -10,7 +10,6 @@ over a local socket.
 """
 
 import argparse
-import csv
 import os
 import socket
 import struct
@@ -20,6 +19,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from robust_offload.tables import write_csv
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILE = REPO / "config" / "fastdds_large_data.xml"
@@ -148,10 +149,7 @@ def main():
                 print(f"{size:>5} MB {rate:>3} Hz  {transport:<24} {row['received']:>8}  "
                       f"p50 {row['p50_ms']:7.2f} ms  p99 {row['p99_ms']:7.2f} ms", flush=True)
     if args.csv:
-        with open(args.csv, "w", newline="", encoding="utf-8") as stream:
-            writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        write_csv(args.csv, rows)
 
 
 if __name__ == "__main__":

@@ -22,11 +22,12 @@ share/robust_offload/msg, or msg/ of a source checkout); the recorder uses the s
 
 from __future__ import annotations
 
-import csv
 import math
 import re
 from collections import defaultdict
 from pathlib import Path
+
+from robust_offload.tables import write_csv
 
 PACKAGE = "robust_offload"
 # Same names as robust_offload.ros.topics (which needs rclpy; this module does not).
@@ -250,13 +251,6 @@ def format_summary(rows: list[dict]) -> str:
 # Output
 # ------------------------------------------------------------------------------------------------
 
-def _write_csv(path: Path, fields, rows) -> None:
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(fields))
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def _robot_colours(robot_ids):
     from matplotlib import colormaps
 
@@ -351,10 +345,10 @@ def analyze(bag: Path, out: Path | None = None) -> list[dict]:
     rows = summarize(frames)
     out = Path(out) if out is not None else bag / "analysis"
     out.mkdir(parents=True, exist_ok=True)
-    _write_csv(out / "summary.csv", SUMMARY_FIELDS, rows)
-    _write_csv(out / "frames.csv", FRAME_FIELDS, sorted(frames, key=lambda r: r["t_s"]))
-    _write_csv(out / "plans.csv", PLAN_FIELDS, plans)
-    _write_csv(out / "breakdown.csv", BREAKDOWN_FIELDS, breakdown(frames))
+    write_csv(out / "summary.csv", rows, SUMMARY_FIELDS)
+    write_csv(out / "frames.csv", sorted(frames, key=lambda r: r["t_s"]), FRAME_FIELDS)
+    write_csv(out / "plans.csv", plans, PLAN_FIELDS)
+    write_csv(out / "breakdown.csv", breakdown(frames), BREAKDOWN_FIELDS)
     plot_timeline(frames, plans, out / "timeline.png")
     plot_miss_rate(rows, out / "miss_rate.png")
     return rows

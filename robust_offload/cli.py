@@ -82,12 +82,11 @@ def cmd_evaluate(args) -> int:
         print(f"{r.name:<16}{r.distribution:<12}{r.risk:>8.4f}{r.rate:>10.5f}"
               f"{r.ci_high:>10.5f}  {verdict}")
     if args.csv:
-        with open(args.csv, "w", newline="", encoding="utf-8") as stream:
-            writer = csv.writer(stream)
-            writer.writerow(["device", "distribution", "risk", "rate", "ci_low", "ci_high",
-                             "samples"])
-            writer.writerows([r.name, r.distribution, r.risk, r.rate, r.ci_low, r.ci_high,
-                              r.samples] for r in rates)
+        from robust_offload.tables import write_csv
+
+        write_csv(args.csv, [{"device": r.name, "distribution": r.distribution, "risk": r.risk,
+                              "rate": r.rate, "ci_low": r.ci_low, "ci_high": r.ci_high,
+                              "samples": r.samples} for r in rates])
     return EXIT_INFEASIBLE if result.status == "infeasible" else EXIT_OK
 
 

@@ -1,12 +1,10 @@
 """The radio node as a real process over real DDS: air-time delay, channel state, drops."""
 
 import math
-import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -19,21 +17,13 @@ from robust_offload.core.mobility import air_time_s, uplink_rate_bps  # noqa: E4
 from robust_offload.ros import topics  # noqa: E402
 from robust_offload.ros.radio_node import peek_feature_tensor  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO, ros_env  # noqa: E402
+
 DOMAIN_ID = 83
 DISTANCE_M = 100.0           # path loss 98 dB
 BANDWIDTH_HZ = 1.0e6         # 15.3 Mbit/s at 1 W and 100 m
 PAYLOAD_BYTES = 2**20        # 1 MB: 0.55 s on the air
 TOLERANCE_S = 0.02
-
-
-def ros_env(domain_id: int) -> dict:
-    env = dict(os.environ)
-    env.update(ROS_DOMAIN_ID=str(domain_id), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
-               HOME=env.get("HOME") or "/tmp", ROS_LOG_DIR=env.get("ROS_LOG_DIR") or "/tmp/roslog",
-               PYTHONUNBUFFERED="1")
-    return env
 
 
 def tensor(robot_id: str, request_id: int, size: int) -> "msg.FeatureTensor":

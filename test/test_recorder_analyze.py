@@ -1,7 +1,6 @@
 """Recorder node as a real process (rosbag2 bag via rosbags), then analyze() on the bag."""
 
 import math
-import os
 import signal
 import subprocess
 import sys
@@ -28,16 +27,8 @@ from rosbags.rosbag2 import Reader, StoragePlugin, Writer  # noqa: E402
 
 from robust_offload.ros import topics  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO, ros_env  # noqa: E402
 
-
-def ros_env(domain_id: int) -> dict:
-    env = dict(os.environ)
-    env.update(ROS_DOMAIN_ID=str(domain_id), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
-               HOME=env.get("HOME") or "/tmp", ROS_LOG_DIR=env.get("ROS_LOG_DIR") or "/tmp/roslog",
-               PYTHONUNBUFFERED="1")
-    return env
 
 
 class Publisher:

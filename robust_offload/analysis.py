@@ -336,19 +336,24 @@ def analyze(bag: Path, out: Path | None = None) -> list[dict]:
     print them with :func:`format_summary`. Raises :class:`AnalysisError` (one-line message)
     when the bag is missing or unreadable or holds no frame records.
     """
+    return analyze_bag(bag, out)[0]
+
+
+def analyze_bag(bag: Path, out: Path | None = None) -> tuple[list[dict], list[dict]]:
+    """:func:`analyze`, also returning the latency breakdown rows (see :func:`breakdown`)."""
     bag = _bag_dir(Path(bag))
     frames, plans, counts = read_bag(bag)
     if not frames:
         seen = ", ".join(f"{t} ({n})" for t, n in sorted(counts.items())) or "none"
         raise AnalysisError(f"{bag}: no frame records on {FRAMES_TOPIC} to analyse "
                             f"(topics in the bag: {seen})")
-    rows = summarize(frames)
+    rows, parts = summarize(frames), breakdown(frames)
     out = Path(out) if out is not None else bag / "analysis"
     out.mkdir(parents=True, exist_ok=True)
     write_csv(out / "summary.csv", rows, SUMMARY_FIELDS)
     write_csv(out / "frames.csv", sorted(frames, key=lambda r: r["t_s"]), FRAME_FIELDS)
     write_csv(out / "plans.csv", plans, PLAN_FIELDS)
-    write_csv(out / "breakdown.csv", breakdown(frames), BREAKDOWN_FIELDS)
+    write_csv(out / "breakdown.csv", parts, BREAKDOWN_FIELDS)
     plot_timeline(frames, plans, out / "timeline.png")
     plot_miss_rate(rows, out / "miss_rate.png")
-    return rows
+    return rows, parts

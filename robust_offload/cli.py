@@ -7,7 +7,6 @@ and value) or an unwritable output, 3 some devices infeasible (the others still 
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 import time
 from pathlib import Path
@@ -111,17 +110,12 @@ def cmd_fleet(args) -> int:
 
 
 def _analyze(bag: Path, out: Path) -> int:
-    from robust_offload.analysis import analyze, breakdown, format_breakdown, format_summary
+    from robust_offload.analysis import analyze_bag, format_breakdown, format_summary
 
-    rows = analyze(bag, out)
+    rows, parts = analyze_bag(bag, out)
     print(format_summary(rows))
-    with open(out / "frames.csv", encoding="utf-8") as stream:
-        frames = [{**r, "partition": int(r["partition"]), "deadline_met": r["deadline_met"] ==
-                   "True", **{k: float(r[k]) for k in ("local_ms", "uplink_ms", "edge_ms",
-                                                         "total_ms")}}
-                  for r in csv.DictReader(stream)]
     print("\nlatency breakdown per partition point (ms):")
-    print(format_breakdown(breakdown(frames)))
+    print(format_breakdown(parts))
     print(f"plots and CSV in {out}")
     return EXIT_OK
 

@@ -330,14 +330,18 @@ def allocate_batch(priced: PricedProblem, choices: np.ndarray):
     return energy, log_snr
 
 
+def allocation_of(priced: PricedProblem, choice: np.ndarray, log_snr: np.ndarray) -> Allocation:
+    """The dense Allocation of a partition vector at the SNRs :func:`allocate_batch` found."""
+    index = priced.dense(priced.pairs, np.arange(len(priced.pairs.rows)), -1).astype(int)
+    pairs = priced.pairs.take(index[np.arange(len(choice)), choice])
+    values = pairs.evaluate(log_snr) if not np.any(np.isnan(log_snr)) else [np.nan] * 4
+    return Allocation(*(priced.dense(pairs, v, np.nan) for v in values))
+
+
 def allocate_fixed(priced: PricedProblem, choice: np.ndarray) -> tuple[float, Allocation]:
     """Optimal resource allocation (23) for one partition vector: (energy J, allocation)."""
     energy, log_snr = allocate_batch(priced, choice[None, :])
-    index = priced.dense(priced.pairs, np.arange(len(priced.pairs.rows)), -1).astype(int)
-    pairs = priced.pairs.take(index[np.arange(len(choice)), choice])
-    values = pairs.evaluate(log_snr[0]) if np.isfinite(energy[0]) else [np.nan] * 4
-    dense = [priced.dense(pairs, v, np.nan) for v in values]
-    return float(energy[0]), Allocation(*dense)
+    return float(energy[0]), allocation_of(priced, choice, log_snr[0])
 
 
 def fits_budget(priced: PricedProblem, choice: np.ndarray) -> bool:

@@ -21,7 +21,7 @@ from robust_offload.core.lagrangian import (
     PricedProblem,
     PriceResult,
     allocate_batch,
-    allocate_fixed,
+    allocation_of,
     maximize_dual,
 )
 
@@ -40,11 +40,11 @@ class Incumbent:
 
     def offer(self, priced: PricedProblem, choices: np.ndarray):
         """Solve the allocation of each candidate partition vector (rows); keep the best."""
-        energies = allocate_batch(priced, choices)[0]
+        energies, log_snr = allocate_batch(priced, choices)
         best = int(np.argmin(energies))
         if energies[best] < self.energy_j:
-            self.energy_j, allocation = allocate_fixed(priced, choices[best])
-            self.choice, self.allocation = choices[best].copy(), allocation
+            self.energy_j, self.choice = float(energies[best]), choices[best].copy()
+            self.allocation = allocation_of(priced, self.choice, log_snr[best])
 
 
 def _flip_order(result: PriceResult) -> np.ndarray:

@@ -163,3 +163,13 @@ def test_profile_that_sends_nothing_at_m_equals_M(profiles, bandwidth):
     assert ours.status == optimum.status
     assert ours.total_energy_j <= optimum.total_energy_j * (1 + 1e-6)
     assert_plan_feasible(build_problem(scenario), ours)
+
+
+def test_many_identical_robots_close_the_gap_at_the_root(profiles):
+    """All 200 robots flip at the same price: the rounding search must find the best split."""
+    devices = [Device(f"r{i}", "alexnet_nx_cpu", 1e-10, 1.0, 0.8e-27, 0.1, 1.2, 200.0, 0.05)
+               for i in range(200)]
+    result = plan(Scenario(200 * 4e6, -174.0, profiles, devices))
+    assert result.status == "ok" and result.gap <= 1e-5
+    assert result.stats["nodes"] == 1
+    assert len({d.partition for d in result.devices}) == 2  # a mix of two points is optimal

@@ -38,13 +38,15 @@ class Incumbent:
         self.choice = None
         self.allocation = None
 
-    def offer(self, priced: PricedProblem, choices: np.ndarray):
-        """Solve the allocation of each candidate partition vector (rows); keep the best."""
+    def offer(self, priced: PricedProblem, choices: np.ndarray) -> int:
+        """Solve the allocation of each candidate partition vector (rows); keep the best.
+        Returns the row of the best candidate."""
         energies, log_snr = allocate_batch(priced, choices)
         best = int(np.argmin(energies))
         if energies[best] < self.energy_j:
             self.energy_j, self.choice = float(energies[best]), choices[best].copy()
             self.allocation = allocation_of(priced, self.choice, log_snr[best])
+        return best
 
 
 def _flip_order(result: PriceResult) -> np.ndarray:
@@ -57,21 +59,31 @@ def _flip_order(result: PriceResult) -> np.ndarray:
     return flips[np.argsort(-saving / extra, kind="stable")]
 
 
-def _prefix_sizes(count: int) -> list[int]:
-    if count <= MAX_FLIP_CANDIDATES:
-        return list(range(count + 1))
-    return sorted(set(np.linspace(0, count, MAX_FLIP_CANDIDATES).round().astype(int)))
+def _grid(low: int, high: int) -> list[int]:
+    """At most MAX_FLIP_CANDIDATES evenly spaced integers covering [low, high]."""
+    if high - low < MAX_FLIP_CANDIDATES:
+        return list(range(low, high + 1))
+    return sorted(set(np.linspace(low, high, MAX_FLIP_CANDIDATES).round().astype(int)))
 
 
 def round_choices(priced: PricedProblem, result: PriceResult, incumbent: Incumbent):
-    """Offer plans that switch the first j flipping devices to their high-bandwidth choice."""
+    """Offer plans that switch the first j flipping devices to their high-bandwidth choice.
+
+    j is searched on a grid, then on finer grids around the best j so far (the energy is
+    unimodal in j when the flipping devices are alike, e.g. many identical robots).
+    """
     order = _flip_order(result)
-    sizes = _prefix_sizes(len(order))
-    choices = np.repeat(result.choice[None, :], len(sizes), axis=0)
-    for row, size in enumerate(sizes):
-        choices[row, order[:size]] = result.choice_low[order[:size]]
-    incumbent.offer(priced, choices)
-    return order
+    low, high = 0, len(order)
+    while True:
+        sizes = _grid(low, high)
+        choices = np.repeat(result.choice[None, :], len(sizes), axis=0)
+        for row, size in enumerate(sizes):
+            choices[row, order[:size]] = result.choice_low[order[:size]]
+        best = sizes[incumbent.offer(priced, choices)]
+        if len(sizes) == high - low + 1:
+            return order
+        step = -(-(high - low) // (MAX_FLIP_CANDIDATES - 1))
+        low, high = max(0, best - step), min(len(order), best + step)
 
 
 def solve(priced: PricedProblem, gap_tol=DEFAULT_GAP_TOL, max_nodes=DEFAULT_MAX_NODES):

@@ -148,3 +148,37 @@ def test_camera_images_become_normalised_model_inputs():
         image_tensor(rgb.tobytes()[:-1], 48, 64, "rgb8", 64 * 3)
     with pytest.raises(ValueError, match="encoding"):
         image_tensor(rgb.tobytes(), 48, 64, "yuv422", 64 * 3)
+
+
+def test_jetson_robot_runs_real_work_at_the_applied_frequency(tmp_path, profiles):
+    """A robot on a (temporary) Jetson sysfs tree: real DVFS writes, measured time, model energy."""
+    from test_hw_dvfs import cpu_policy_files, write_files
+
+    from robust_offload.hw.factory import make_dvfs
+    from robust_offload.runtime.jetson import MeasuredDevice
+
+    write_files(tmp_path / "sys/devices/system/cpu/cpufreq/policy0", cpu_policy_files("0 1"))
+    profile = fast_profile(profiles)
+    device = MeasuredDevice(make_dvfs("jetson-cpu", root=tmp_path), profile, 0.8e-27)
+    pytest.importorskip("torch")
+
+    class Head:  # stands in for the DNN: its "head" output shows that the real work ran
+        @staticmethod
+        def head(x, m):
+            return np.ones(m)
+
+    robot = RobotRuntime("j1", profile, device, model=Head(), compute_mode="real",
+                         deadline_ms=100.0, risk=0.05, tx_power_w=1.0, noise_w_per_hz=N0)
+    robot.set_decision(Decision(1, 3, 0.7, 1e6))
+    frame = robot.next_frame(edge_available=True)
+    setspeed = tmp_path / "sys/devices/system/cpu/cpufreq/policy0/scaling_setspeed"
+    assert setspeed.read_text().strip() == "729600"         # 0.7 GHz snapped up, in kHz
+    assert frame.decision.freq_ghz == pytest.approx(0.7296)
+    assert list(frame.tensor) == [1.0, 1.0, 1.0]             # the real head ran
+    gcycles = profile.local_gcycles[3]
+    assert frame.energy_j == pytest.approx(local_energy_j(0.8e-27, gcycles, 0.7296))
+    with pytest.raises(ValueError, match="compute_mode"):
+        device.run_blocks(3)
+    device.restore()
+    assert (tmp_path / "sys/devices/system/cpu/cpufreq/policy0/scaling_governor"
+            ).read_text().strip() == "schedutil"

@@ -18,6 +18,7 @@ class MeasuredDevice:
 
     def __init__(self, dvfs, profile: Profile, kappa: float, meter=None):
         self.dvfs, self.profile, self.kappa, self.meter = dvfs, profile, kappa, meter
+        self.applied_ghz = dvfs.freq_range_ghz[1]
 
     def describe(self) -> str:
         energy = "INA3221 measured" if self.meter else "modelled kappa (w/g) f^2"
@@ -28,7 +29,8 @@ class MeasuredDevice:
         return self.dvfs.freq_range_ghz
 
     def set_freq_ghz(self, freq_ghz: float) -> float:
-        return self.dvfs.set_freq_ghz(freq_ghz)
+        self.applied_ghz = self.dvfs.set_freq_ghz(freq_ghz)
+        return self.applied_ghz
 
     def restore(self):
         self.dvfs.restore()
@@ -36,7 +38,7 @@ class MeasuredDevice:
     def run_blocks(self, m: int, work=None) -> EmulatedRun:
         if work is None:
             raise ValueError("a real Jetson runs the DNN: compute_mode must be 'real'")
-        freq = self.dvfs.current_freq_ghz()
+        freq = self.applied_ghz
         gcycles = self.profile.local_gcycles[m]
         start = time.perf_counter()
         if self.meter is None:

@@ -15,18 +15,23 @@ NOT_JETSON_HINT = ("this is probably not a Jetson (or the driver is not loaded);
                    "use the emulated backend: make_dvfs('emulated', ...)")
 
 
+def _error(path: Path, err: OSError, action: str, access: str) -> HardwareError:
+    """The one-line HardwareError of a failed ``action`` ("reading", "writing '5'") on path."""
+    if isinstance(err, FileNotFoundError):
+        return HardwareError(f"{path}: missing; {NOT_JETSON_HINT}")
+    if isinstance(err, PermissionError) or err.errno == errno.EACCES:
+        return HardwareError(f"{path}: permission denied {action}; run as root or grant "
+                             f"{access} access to {path}")
+    return HardwareError(f"{path}: {action} failed: {err.strerror or err}")
+
+
 def read_text(path: Path) -> str:
     """Content of an attribute file, stripped of whitespace and the device tree's NUL bytes."""
     try:
         with open(path, encoding="utf-8") as stream:
             return stream.read().strip().strip("\x00").strip()
-    except FileNotFoundError as err:
-        raise HardwareError(f"{path}: missing; {NOT_JETSON_HINT}") from err
-    except PermissionError as err:
-        raise HardwareError(f"{path}: permission denied reading; run as root or grant read "
-                            f"access to {path}") from err
     except OSError as err:
-        raise HardwareError(f"{path}: cannot read: {err.strerror or err}") from err
+        raise _error(path, err, "reading", "read") from err
 
 
 def read_int(path: Path) -> int:
@@ -55,16 +60,8 @@ def write_text(path: Path, value) -> None:
     try:
         with open(path, "w", encoding="utf-8") as stream:
             stream.write(f"{value}\n")
-    except FileNotFoundError as err:
-        raise HardwareError(f"{path}: missing; {NOT_JETSON_HINT}") from err
-    except PermissionError as err:
-        raise HardwareError(f"{path}: permission denied writing {value!r}; run as root or grant "
-                            f"write access to {path}") from err
     except OSError as err:
-        if err.errno == errno.EACCES:
-            raise HardwareError(f"{path}: permission denied writing {value!r}; run as root or "
-                                f"grant write access to {path}") from err
-        raise HardwareError(f"{path}: writing {value!r} failed: {err.strerror or err}") from err
+        raise _error(path, err, f"writing {value!r}", "write") from err
 
 
 def write_min_max(min_path: Path, max_path: Path, new_min: int, new_max: int) -> None:

@@ -19,17 +19,21 @@ FLEET = REPO / "config" / "fleet.yaml"
 
 
 class RecordedNode:
-    def __init__(self, **kwargs):
-        self.kwargs = kwargs
+    """Stand-in for every launch action/substitution: remembers its arguments."""
+
+    def __init__(self, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
 
 
 @pytest.fixture
 def launch_module(monkeypatch):
     stand_ins = {
         "launch": {"LaunchDescription": list},
-        "launch.actions": {"DeclareLaunchArgument": object, "OpaqueFunction": object,
-                           "SetEnvironmentVariable": object},
-        "launch.substitutions": {"LaunchConfiguration": object},
+        "launch.actions": {"DeclareLaunchArgument": RecordedNode,
+                           "OpaqueFunction": RecordedNode,
+                           "SetEnvironmentVariable": RecordedNode},
+        "launch.substitutions": {"LaunchConfiguration": RecordedNode},
+        "launch.conditions": {"IfCondition": RecordedNode},
         "launch_ros": {},
         "launch_ros.actions": {"Node": RecordedNode},
         "ament_index_python": {},
@@ -39,7 +43,12 @@ def launch_module(monkeypatch):
         module = types.ModuleType(name)
         module.__dict__.update(attrs)
         monkeypatch.setitem(sys.modules, name, module)
-    spec = importlib.util.spec_from_file_location("fleet_launch", REPO / "launch/fleet.launch.py")
+    return load_launch_file("fleet")
+
+
+def load_launch_file(name: str):
+    spec = importlib.util.spec_from_file_location(f"{name}_launch",
+                                                  REPO / f"launch/{name}.launch.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -100,3 +109,19 @@ def test_overrides_are_ros_args_syntax():
 def test_bad_fleet_descriptions(raw, fragment):
     with pytest.raises(ScenarioError, match=fragment.replace("[", r"\[").replace("]", r"\]")):
         node_specs(raw, REPO / "config", "fleet.yaml")
+
+
+@pytest.mark.parametrize("name, executables", [
+    ("robot", ["robot"]), ("edge", ["planner", "edge", "radio", "recorder"])])
+def test_robot_and_edge_launch_files_start_the_documented_nodes(launch_module, name,
+                                                                executables):
+    description = load_launch_file(name).generate_launch_description()
+    nodes = [a.kwargs for a in description if isinstance(a, RecordedNode)
+             and "executable" in a.kwargs]
+    assert [n["executable"] for n in nodes] == executables
+    assert all(n["package"] == "robust_offload" for n in nodes)
+    arguments = [a.args[0] for a in description if isinstance(a, RecordedNode) and a.args]
+    assert "params_file" in arguments
+    for node in nodes:
+        assert set(node) >= {"package", "executable", "name", "parameters"}
+        assert node["executable"] in EXECUTABLES

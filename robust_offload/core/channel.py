@@ -13,6 +13,11 @@ from scipy.special import lambertw
 LN2 = np.log(2.0)
 
 
+def noise_w_per_hz(noise_dbm_per_hz):
+    """Noise power spectral density N0 in W/Hz from dBm/Hz."""
+    return 10.0 ** ((np.asarray(noise_dbm_per_hz, dtype=float) - 30.0) / 10.0)
+
+
 def path_loss_db_from_distance(distance_m):
     """Path loss 38 + 30 log10(r) dB of Sec. VI-A (3GPP TR 36.931 pico cell)."""
     return 38.0 + 30.0 * np.log10(distance_m)

@@ -16,22 +16,22 @@ import math
 
 import numpy as np
 
-from robust_offload.core.channel import gain_from_path_loss_db, path_loss_db_from_distance
+from robust_offload.core.channel import (
+    gain_from_path_loss_db,
+    noise_w_per_hz,
+    path_loss_db_from_distance,
+    rate_bps,
+)
 from robust_offload.core.generate import CELL_SIDE_M, MIN_DISTANCE_M
-
-
-def noise_w_per_hz(noise_dbm_per_hz: float) -> float:
-    """Noise power spectral density N0 in W/Hz from dBm/Hz."""
-    return 10.0 ** ((noise_dbm_per_hz - 30.0) / 10.0)
 
 
 def uplink_rate_bps(bandwidth_hz: float, tx_power_w: float, gain: float,
                     noise_dbm_per_hz: float) -> float:
-    """Shannon rate b log2(1 + p h / (b N0)) in bit/s; 0 when b <= 0."""
+    """Shannon rate b log2(1 + p h / (b N0)) in bit/s (channel.rate_bps); 0 when b <= 0."""
     if not bandwidth_hz > 0:
         return 0.0
-    snr = tx_power_w * gain / (bandwidth_hz * noise_w_per_hz(noise_dbm_per_hz))
-    return bandwidth_hz * math.log2(1.0 + snr)
+    scale = tx_power_w * gain / noise_w_per_hz(noise_dbm_per_hz)
+    return float(rate_bps(bandwidth_hz, scale))
 
 
 def air_time_s(bits: float, bandwidth_hz: float, tx_power_w: float, gain: float,

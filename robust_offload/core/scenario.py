@@ -15,7 +15,11 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from robust_offload.core.channel import gain_from_path_loss_db, path_loss_db_from_distance
+from robust_offload.core.channel import (
+    gain_from_path_loss_db,
+    noise_w_per_hz,
+    path_loss_db_from_distance,
+)
 
 SHIPPED_PROFILES = next(
     (path for path in (Path(__file__).resolve().parents[1] / "data",
@@ -99,7 +103,7 @@ class Scenario:
     @property
     def noise_w_per_hz(self) -> float:
         """N0 in W/Hz."""
-        return 10.0 ** ((self.noise_dbm_per_hz - 30.0) / 10.0)
+        return float(noise_w_per_hz(self.noise_dbm_per_hz))
 
     def with_devices(self, devices: list[Device]) -> Scenario:
         """The same uplink and profiles with another device list."""

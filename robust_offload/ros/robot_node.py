@@ -25,6 +25,7 @@ from rclpy.node import Node
 
 from sensor_msgs.msg import Image
 
+from robust_offload.core.channel import noise_w_per_hz
 from robust_offload.core.scenario import SHIPPED_PROFILES, ScenarioError, load_profiles
 from robust_offload.dnn.codec import to_payload
 from robust_offload.hw.factory import make_dvfs
@@ -152,7 +153,7 @@ class RobotNode(Node):
         return RobotRuntime(
             p["robot_id"], profile, device, model=model, compute_mode=p["compute_mode"],
             codec=p["codec"], deadline_ms=p["deadline_ms"], risk=p["risk"],
-            tx_power_w=p["tx_power_w"], noise_w_per_hz=10 ** ((p["noise_dbm_per_hz"] - 30) / 10),
+            tx_power_w=p["tx_power_w"], noise_w_per_hz=float(noise_w_per_hz(p["noise_dbm_per_hz"])),
             seed=p["seed"], result_grace_s=p["result_grace_s"])
 
     def _load_model(self):

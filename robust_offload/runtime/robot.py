@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from robust_offload.core.channel import rate_bps
+from robust_offload.core.model import offload_energy_j
 from robust_offload.core.scenario import MB_BYTES, Profile
 from robust_offload.runtime.stats import PointStats
 
@@ -45,7 +45,6 @@ class Frame:
     energy_j: float
     executed_on: str
     tensor: object = None
-    payload_bits: int = 0
     extra: dict = field(default_factory=dict)
 
 
@@ -112,12 +111,6 @@ class RobotRuntime:
             self._tensors[point] = self._rng.standard_normal(shape, dtype=np.float32)
         return self._tensors[point]
 
-    def uplink_s(self, bits: float, bandwidth_hz: float) -> float:
-        """Modelled air time d / r(b), eq. (3) (0 without a channel estimate)."""
-        if not bits or not self.snr_scale_hz or bandwidth_hz <= 0:
-            return 0.0
-        return bits / float(rate_bps(bandwidth_hz, self.snr_scale_hz))
-
     def next_frame(self, edge_available: bool, capture_time: float | None = None,
                    image=None) -> Frame:
         """Run one frame up to the uplink (on ``image``, a 1x3x224x224 tensor, or a synthetic
@@ -149,10 +142,12 @@ class RobotRuntime:
         return frame
 
     def account_uplink(self, frame: Frame, payload_bytes: int):
-        """Add the transmit energy p d / r(b), eq. (4), once the payload size is known."""
-        frame.payload_bits = payload_bytes * 8
-        frame.energy_j += self.tx_power_w * self.uplink_s(frame.payload_bits,
-                                                          frame.decision.bandwidth_hz)
+        """Add the transmit energy p d / r(b), eq. (4), once the payload size is known (none
+        without a channel estimate or a bandwidth share)."""
+        if self.snr_scale_hz and frame.decision.bandwidth_hz > 0:
+            frame.energy_j += float(offload_energy_j(self.tx_power_w, payload_bytes * 8,
+                                                     frame.decision.bandwidth_hz,
+                                                     self.snr_scale_hz))
 
     # -- outcomes ---------------------------------------------------------------------------
     def record(self, frame: Frame, done_time: float, edge_ms: float = 0.0,

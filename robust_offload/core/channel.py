@@ -36,11 +36,6 @@ def rate_bps(bandwidth_hz, snr_scale_hz):
     return np.where(bandwidth_hz > 0, rate, 0.0)
 
 
-def max_rate_bps(snr_scale_hz):
-    """Rate with unlimited bandwidth, a / ln 2: no bandwidth can go faster."""
-    return np.asarray(snr_scale_hz) / LN2
-
-
 def snr_for_rate(rate, snr_scale_hz):
     """SNR x = a / b at which the rate r(b) equals ``rate`` (needs 0 < rate < a / ln 2).
 

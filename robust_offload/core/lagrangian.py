@@ -192,7 +192,6 @@ class PriceResult:
     choice_low: np.ndarray    # (N,) point chosen at the low price; differs only for flips
     allocation: Allocation    # all active pairs at the high price (inactive: nan / inf)
     lower_bound_j: float      # best dual value seen: certified lower bound on the energy
-    price_j_per_hz: float     # the high price
     lagrangian: np.ndarray    # (N, K) L_nm at the high price (inf where inactive)
     dual_high_j: float        # the dual value at the high price
 
@@ -262,15 +261,8 @@ def _result(priced, pairs, low: _Solution, high: _Solution, best: float) -> Pric
     freq, bandwidth, uplink, energy = (priced.dense(pairs, v, np.nan) for v in high.values)
     return PriceResult(choice=high.choice, choice_low=low.choice,
                        allocation=Allocation(freq, bandwidth, uplink, energy),
-                       lower_bound_j=best, price_j_per_hz=float(np.exp(high.log_price)),
+                       lower_bound_j=best,
                        lagrangian=high.lagrangian, dual_high_j=high.dual_j)
-
-
-def one_hot(choice: np.ndarray, width: int) -> np.ndarray:
-    """Mask allowing exactly one partition point per device."""
-    mask = np.zeros((len(choice), width), dtype=bool)
-    mask[np.arange(len(choice)), choice] = True
-    return mask
 
 
 def _best_snr(pairs: _Pairs, log_price, floor_h, cap_h):
@@ -342,10 +334,3 @@ def allocate_fixed(priced: PricedProblem, choice: np.ndarray) -> tuple[float, Al
     """Optimal resource allocation (23) for one partition vector: (energy J, allocation)."""
     energy, log_snr = allocate_batch(priced, choice[None, :])
     return float(energy[0]), allocation_of(priced, choice, log_snr[0])
-
-
-def fits_budget(priced: PricedProblem, choice: np.ndarray) -> bool:
-    """Whether the minimum bandwidths of a partition vector fit in B."""
-    rows = np.arange(len(choice))
-    need = priced.bandwidth_min_hz[rows, choice]
-    return bool(np.all(np.isfinite(need)) and np.sum(need) <= priced.problem.bandwidth_hz)

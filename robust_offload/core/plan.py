@@ -8,7 +8,12 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from robust_offload.core.lagrangian import Allocation, PricedProblem
-from robust_offload.core.model import offload_time_s, risk_from_sigma
+from robust_offload.core.model import (
+    latency_bound_s,
+    local_time_s,
+    offload_time_s,
+    risk_from_sigma,
+)
 from robust_offload.core.problem import PlanningProblem
 
 
@@ -107,8 +112,8 @@ def decisions(problem: PlanningProblem, choice, alloc: Allocation) -> list[Decis
     out = []
     for n, m in zip(rows, choice):
         freq = alloc.freq_ghz[n, m]
-        latency = (problem.gcycles[n, m] / freq + alloc.uplink_s[n, m]
-                   + problem.edge_mean_s[n, m] + problem.margin_s[n, m])
+        latency = latency_bound_s(local_time_s(problem.gcycles[n, m], freq), alloc.uplink_s[n, m],
+                                  problem.edge_mean_s[n, m], problem.margin_s[n, m])
         out.append(Decision(problem.names[n], int(m), float(freq),
                             float(alloc.bandwidth_hz[n, m]), float(alloc.energy_j[n, m]),
                             float(latency * 1e3)))

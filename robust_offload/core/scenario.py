@@ -105,10 +105,6 @@ class Scenario:
         """N0 in W/Hz."""
         return float(noise_w_per_hz(self.noise_dbm_per_hz))
 
-    def with_devices(self, devices: list[Device]) -> Scenario:
-        """The same uplink and profiles with another device list."""
-        return Scenario(self.bandwidth_hz, self.noise_dbm_per_hz, self.profiles, list(devices))
-
 
 PROFILE_ARRAYS = ("output_mb", "local_gflops", "flops_per_cycle", "local_var_ms2",
                   "edge_mean_ms", "edge_var_ms2")

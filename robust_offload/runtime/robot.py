@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -45,7 +45,6 @@ class Frame:
     energy_j: float
     executed_on: str
     tensor: object = None
-    extra: dict = field(default_factory=dict)
 
 
 class RobotRuntime:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import binomtest
 
-from robust_offload.core.model import offload_time_s
+from robust_offload.core.model import local_time_s, offload_time_s
 from robust_offload.core.plan import Plan
 from robust_offload.core.problem import PlanningProblem
 
@@ -54,14 +54,19 @@ class ViolationRate:
     samples: int
 
 
+def planned_rows(problem: PlanningProblem, plan: Plan) -> np.ndarray:
+    """Rows of ``problem`` of the plan's devices, in the plan's order."""
+    index = {name: i for i, name in enumerate(problem.names)}
+    return np.array([index[d.name] for d in plan.devices], dtype=int)
+
+
 def simulate_times(problem: PlanningProblem, plan: Plan, kind: str, samples: int, rng):
     """End-to-end times (samples, N) in seconds of the planned devices, eq. (7)."""
-    index = {name: i for i, name in enumerate(problem.names)}
-    rows = np.array([index[d.name] for d in plan.devices])
+    rows = planned_rows(problem, plan)
     points = np.array([d.partition for d in plan.devices])
     freq = np.array([d.freq_ghz for d in plan.devices])
     bandwidth = np.array([d.bandwidth_hz for d in plan.devices])
-    local_mean = problem.gcycles[rows, points] / freq
+    local_mean = local_time_s(problem.gcycles[rows, points], freq)
     edge_mean = problem.edge_mean_s[rows, points]
     uplink = offload_time_s(problem.bits[rows, points], bandwidth,
                             problem.snr_scale_hz[rows, 0])
@@ -84,8 +89,7 @@ def violation_rates(problem: PlanningProblem, plan: Plan, samples=100_000, seed=
                     distributions=DISTRIBUTIONS) -> list[ViolationRate]:
     """Deadline-miss rate P(T_n > D_n) of every planned device under every distribution."""
     rng = np.random.default_rng(seed)
-    index = {name: i for i, name in enumerate(problem.names)}
-    rows = np.array([index[d.name] for d in plan.devices])
+    rows = planned_rows(problem, plan)
     out = []
     for kind in distributions:
         late = simulate_times(problem, plan, kind, samples, rng) > problem.deadline_s[rows]

@@ -7,7 +7,6 @@ Settings not given by the paper are named in the module constants below.
 
 from __future__ import annotations
 
-import csv
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from robust_offload.core.montecarlo import violation_rates  # noqa: E402
 from robust_offload.core.policies import plan  # noqa: E402
 from robust_offload.core.problem import build_problem  # noqa: E402
 from robust_offload.core.scenario import SHIPPED_PROFILES, load_profiles  # noqa: E402
+from robust_offload.tables import write_csv  # noqa: E402
 
 SWEEP_RISK = 0.04  # Figs. 9, 11, 12: the paper does not state eps; we use 0.04
 
@@ -68,10 +68,7 @@ class Reproduction:
                             deadline_ms=deadline_ms, risk=risk, mix=(setting.profile,))
 
     def write(self, name: str, header, rows, draw, grid=(1, 2)):
-        with open(self.outdir / f"{name}.csv", "w", newline="", encoding="utf-8") as stream:
-            writer = csv.writer(stream)
-            writer.writerow(header)
-            writer.writerows(rows)
+        write_csv(self.outdir / f"{name}.csv", [dict(zip(header, row)) for row in rows], header)
         fig, axes = plt.subplots(*grid, figsize=(5.5 * grid[1], 4 * grid[0]))
         axes = np.ravel(axes)
         draw(axes, rows)
@@ -177,12 +174,9 @@ class Reproduction:
         with tqdm(total=sum(totals), desc="reproduce", unit="run") as bar:
             for step in steps:
                 step(bar)
-        with open(self.outdir / "savings_vs_worst_case.csv", "w", newline="",
-                  encoding="utf-8") as stream:
-            writer = csv.writer(stream)
-            writer.writerow(["model", "risk", "ours_robust", "paper_algorithm2_pccp_ours",
-                             "paper_reported"])
-            writer.writerows(self.summary)
+        header = ["model", "risk", "ours_robust", "paper_algorithm2_pccp_ours", "paper_reported"]
+        write_csv(self.outdir / "savings_vs_worst_case.csv",
+                  [dict(zip(header, row)) for row in self.summary], header)
         for row in self.summary:
             print(f"{row[0]} eps={row[1]}: saving over worst case: robust {row[2]:.1%}, "
                   f"pccp {row[3]:.1%}, paper reports {row[4]}")

@@ -75,7 +75,8 @@ def test_results_complete_frames_and_silence_expires_them(robot):
 
 
 def test_online_profile_recovers_g(profiles):
-    profile = fast_profile(profiles, speedup=10.0)  # ~7 ms frames: timer overhead < 1 %
+    profile = fast_profile(profiles, speedup=2.0)  # 35-70 ms frames: scheduler delays of a
+    # loaded 2-core host (a few ms) stay well under the 5 % tolerance
     robot = RobotRuntime("r1", profile, EmulatedDevice(profile, 0.8e-27, (0.1, 1.2), seed=1),
                          deadline_ms=500.0, risk=0.05, tx_power_w=1.0, noise_w_per_hz=N0)
     for point in (2, 5):

@@ -30,7 +30,11 @@ def generate_launch_description():
                               default_value=os.path.join(config, "radio.yaml")),
         DeclareLaunchArgument("recorder_params_file",
                               default_value=os.path.join(config, "recorder.yaml")),
-        DeclareLaunchArgument("use_radio_emulator", default_value="false"),
+        DeclareLaunchArgument(
+            "use_radio_emulator", default_value="true",
+            description="simulated radio, as config/robot.yaml assumes (robots send to "
+                        "/robust_offload/uplink); false on real radios, where robots need "
+                        "uplink_topic: /robust_offload/features and publish_channel_state: true"),
         DeclareLaunchArgument("record", default_value="true"),
         SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE",
                                os.path.join(config, "fastdds_large_data.xml")),

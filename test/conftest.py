@@ -1,6 +1,7 @@
 """Shared fixtures: the shipped profiles and small random fleets."""
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -24,3 +25,32 @@ def ros_env(domain_id: int) -> dict:
                HOME=env.get("HOME") or "/tmp", ROS_LOG_DIR=env.get("ROS_LOG_DIR") or "/tmp/roslog",
                PYTHONUNBUFFERED="1")
     return env
+
+
+def wait_for_frames(domain_id: int, robots, count: int, timeout_s: float) -> dict[str, int]:
+    """Listen on /robust_offload/frames of ``domain_id`` until every robot has ``count`` frame
+    records (or ``timeout_s`` passes); returns the counts. Start-up time varies with this
+    machine's load, so tests wait for frames rather than for a fixed time."""
+    import rclpy
+    from rclpy.node import Node
+
+    from robust_offload.msg import InferenceResult
+    from robust_offload.ros import topics
+
+    seen = dict.fromkeys(robots, 0)
+    os.environ.update(ROS_DOMAIN_ID=str(domain_id), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+    rclpy.init()
+    try:
+        node = Node("frame_counter")
+
+        def count_frame(msg):
+            seen[msg.robot_id] = seen.get(msg.robot_id, 0) + 1
+
+        node.create_subscription(InferenceResult, topics.FRAMES, count_frame, topics.RESULT_QOS)
+        deadline = time.time() + timeout_s
+        while min(seen.values()) < count and time.time() < deadline:
+            rclpy.spin_once(node, timeout_sec=0.2)
+        node.destroy_node()
+    finally:
+        rclpy.shutdown()
+    return seen

@@ -19,7 +19,7 @@ from robust_offload.analysis import analyze
 from robust_offload.fleet import command_line, node_specs
 from robust_offload.fleet_runner import Fleet, fleet_environment, with_bag
 
-from conftest import REPO
+from conftest import REPO, wait_for_frames
 
 CONFIG = REPO / "config"
 ROBOT = {"compute_mode": "modelled", "rate_hz": 4.0, "risk": 0.1, "plan_wait_s": 20.0,
@@ -55,35 +55,8 @@ class RunningFleet:
         self.fleet.start(robot_delay_s=3.0)
 
     def wait_for_frames(self, count: int, timeout_s: float) -> dict[str, int]:
-        """Listen on /robust_offload/frames until every robot has ``count`` frame records (or
-        ``timeout_s`` passes); returns the counts. Start-up time varies with this machine's load,
-        so tests wait for frames rather than for a fixed time."""
-        import rclpy
-        from rclpy.node import Node
-
-        from robust_offload.msg import InferenceResult
-        from robust_offload.ros import topics
-
         robots = [s.parameters["robot_id"] for s in self.fleet.specs if s.executable == "robot"]
-        seen = dict.fromkeys(robots, 0)
-        os.environ.update(ROS_DOMAIN_ID=self.fleet.env["ROS_DOMAIN_ID"],
-                          ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
-        rclpy.init()
-        try:
-            node = Node("frame_counter")
-
-            def count_frame(msg):
-                seen[msg.robot_id] = seen.get(msg.robot_id, 0) + 1
-
-            node.create_subscription(InferenceResult, topics.FRAMES, count_frame,
-                                     topics.RESULT_QOS)
-            deadline = time.time() + timeout_s
-            while min(seen.values()) < count and time.time() < deadline:
-                rclpy.spin_once(node, timeout_sec=0.2)
-            node.destroy_node()
-        finally:
-            rclpy.shutdown()
-        return seen
+        return wait_for_frames(int(self.fleet.env["ROS_DOMAIN_ID"]), robots, count, timeout_s)
 
     def process(self, label):
         return next((spec, p) for spec, p in self.fleet.processes if spec.label == label)

@@ -18,22 +18,19 @@ Run: ``python -m robust_offload.ros.recorder_node --ros-args --params-file confi
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
 import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-from rclpy.signals import SignalHandlerOptions
 
 from robust_offload import msg as ro_msg
 from robust_offload.analysis import PACKAGE, project_typestore
 from robust_offload.ros import topics
+from robust_offload.ros.params import run_node
 
 # topic -> (message type name, contract QoS)
 TOPIC_TYPES = {
@@ -147,6 +144,22 @@ class RecorderNode(Node):
             self._closed = True
             self.writer.close()
 
+    def finish(self, executor) -> int:
+        """On Ctrl-C / SIGTERM (see run_node): the context is still valid, so what the middleware
+        already received is written, then the bag is closed; exit status 1 if closing failed."""
+        code = 0
+        if rclpy.ok():
+            _drain(executor, self)
+        try:
+            self.close()
+        except Exception as err:  # report, but still free the node
+            self.get_logger().error(f"closing {self.path} failed: {err}")
+            code = 1
+        for topic, count in self.counts.items():
+            self.get_logger().info(f"{topic}: {count} messages")
+        self.get_logger().info(f"bag {self.path} closed: {sum(self.counts.values())} messages")
+        return code
+
 
 def _drain(executor, node: RecorderNode, quiet_s: float = 0.3, max_s: float = 5.0) -> None:
     """Write what the subscriptions already hold (e.g. acknowledged just before the signal)."""
@@ -162,47 +175,7 @@ def _drain(executor, node: RecorderNode, quiet_s: float = 0.3, max_s: float = 5.
 
 
 def main(args=None) -> int:
-    # Ctrl-C / SIGTERM only set a flag: the context stays valid, so the messages already received
-    # by the middleware are still written and the bag is closed before the process exits.
-    stop = threading.Event()
-
-    def on_signal(signum, frame):
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    code = 0
-    try:
-        with rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO):
-            try:
-                node = RecorderNode()
-            except (ValueError, OSError) as err:
-                rclpy.logging.get_logger("recorder").error(str(err))
-                return 2
-            executor = SingleThreadedExecutor()
-            executor.add_node(node)
-            try:
-                while not stop.is_set() and rclpy.ok():
-                    executor.spin_once(timeout_sec=0.1)
-                if rclpy.ok():
-                    _drain(executor, node)
-            finally:
-                path, counts = node.path, node.counts
-                try:
-                    node.close()
-                except Exception as err:  # report, but still free the node
-                    node.get_logger().error(f"closing {path} failed: {err}")
-                    code = 1
-                for topic, count in counts.items():
-                    node.get_logger().info(f"{topic}: {count} messages")
-                node.get_logger().info(f"bag {path} closed: {sum(counts.values())} messages")
-                executor.shutdown()
-                node.destroy_node()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return code
+    return run_node("recorder", RecorderNode, (ValueError, OSError), args=args)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,11 @@ SHARE = Path(sys.prefix) / "share" / PACKAGE / "config"
 SIGTERM_TIMEOUT_S = 5.0   # launch's default grace period between SIGINT and SIGTERM
 ROBOT = {"model": "alexnet", "profile": "alexnet_nx_cpu", "compute_mode": "modelled",
          "rate_hz": 4.0, "deadline_ms": 220.0, "risk": 0.1, "plan_wait_s": 30.0}
+# Runs the command with SIGINT at its default: a job started in the background of a
+# non-interactive shell (nohup, CI runners) inherits SIGINT ignored, and launch then never sees
+# the Ctrl-C that the test sends.
+WITH_SIGINT = [sys.executable, "-c", "import os, signal, sys; "
+               "signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])"]
 
 
 class Launch:
@@ -50,7 +55,8 @@ class Launch:
         self.log = tmp_path / f"{launch_file}.log"
         with open(self.log, "w") as out:
             self.process = subprocess.Popen(
-                [str(ROS2), "launch", PACKAGE, launch_file, *args], cwd=tmp_path, env=env,
+                [*WITH_SIGINT, str(ROS2), "launch", PACKAGE, launch_file, *args], cwd=tmp_path,
+                env=env,
                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
     def text(self) -> str:

@@ -205,12 +205,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     from robust_offload.core.policies import PolicyError
-    from robust_offload.core.scenario import ScenarioError
+    from robust_offload.core.checks import InputError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ScenarioError, PolicyError) as err:
+    except (InputError, PolicyError) as err:
         print(f"robust-offload: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except OSError as err:

@@ -13,7 +13,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from robust_offload.core.scenario import ScenarioError, read_yaml
+from robust_offload.core.checks import InputError
+from robust_offload.core.scenario import read_yaml
 
 PACKAGE = "robust_offload"
 # executable (as installed in lib/robust_offload for `ros2 run`) -> Python module
@@ -70,7 +71,7 @@ def _entry(raw, where: str, source: str) -> dict:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        raise ScenarioError(f"{source}: field '{where}' = {raw!r}: must be a mapping")
+        raise InputError(f"{source}: field '{where}' = {raw!r}: must be a mapping")
     return raw
 
 
@@ -82,7 +83,7 @@ def _spec(executable, name, namespace, raw, base: Path, where: str, source: str)
     for item in files:
         path = (base / item).resolve()
         if not path.is_file():
-            raise ScenarioError(f"{source}: field '{where}.params_file' = {item!r}: no such file "
+            raise InputError(f"{source}: field '{where}.params_file' = {item!r}: no such file "
                                 f"({path})")
         resolved.append(str(path))
     parameters = _entry(raw.get("parameters"), f"{where}.parameters", source)
@@ -104,13 +105,13 @@ def node_specs(description: dict, base_dir: Path, source: str = "fleet.yaml") ->
             specs.append(_spec(service, service, "", raw, base_dir, service, source))
     robots = fleet.get("robots") or []
     if not isinstance(robots, list):
-        raise ScenarioError(f"{source}: field 'robots' = {robots!r}: must be a list")
+        raise InputError(f"{source}: field 'robots' = {robots!r}: must be a list")
     seen = set()
     for index, raw in enumerate(robots):
         raw = _entry(raw, f"robots[{index}]", source)
         name = raw.get("name")
         if not isinstance(name, str) or not name.isidentifier() or name in seen:
-            raise ScenarioError(f"{source}: field 'robots[{index}].name' = {name!r}: must be a "
+            raise InputError(f"{source}: field 'robots[{index}].name' = {name!r}: must be a "
                                 "unique identifier (letters, digits, _)")
         seen.add(name)
         spec = _spec("robot", "robot", f"/{name}", raw, base_dir, f"robots[{index}]", source)

@@ -17,6 +17,30 @@ def profiles():
     return load_profiles(SHIPPED_PROFILES / "jetson_xavier_nx.yaml")
 
 
+class FakeClock:
+    """Deterministic stand-in for time.perf_counter / time.sleep: every reading advances 1 us
+    (so busy-waits end), sleep and work advance it by their duration. Emulated compute then
+    takes exactly its modelled time, whatever the load of the host running the tests."""
+
+    def __init__(self):
+        self.now = 100.0
+
+    def perf_counter(self):
+        self.now += 1e-6
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    fake = FakeClock()
+    monkeypatch.setattr(time, "perf_counter", fake.perf_counter)
+    monkeypatch.setattr(time, "sleep", fake.sleep)
+    return fake
+
+
 def ros_env(domain_id: int) -> dict:
     """Environment for node subprocesses of a test: its own DDS domain on this host only."""
     env = dict(os.environ)

@@ -6,12 +6,13 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("torchvision")
 
+from robust_offload.core.checks import MB_BYTES  # noqa: E402
 from robust_offload.dnn import codec  # noqa: E402
 from robust_offload.dnn.blocks import BLOCKS_MD, model_table  # noqa: E402
 from robust_offload.dnn.models import resnet152 as resnet_module  # noqa: E402
 from robust_offload.dnn.registry import (UnknownModelError, available_models,  # noqa: E402
                                          get_model, register_model)
-from robust_offload.dnn.split import (MB_BYTES, SplitModel, choose_boundaries,  # noqa: E402
+from robust_offload.dnn.split import (SplitModel, choose_boundaries,  # noqa: E402
                                       count_block_flops)
 
 torch.set_num_threads(2)

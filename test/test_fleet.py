@@ -10,7 +10,7 @@ import types
 
 import pytest
 
-from robust_offload.core.scenario import ScenarioError
+from robust_offload.core.checks import InputError
 from robust_offload.fleet import EXECUTABLES, command_line, load_fleet, node_specs, param_text
 
 from conftest import REPO
@@ -107,7 +107,7 @@ def test_overrides_are_ros_args_syntax():
     ({"fleet": {"robots": "r1"}}, "'robots'"),
 ])
 def test_bad_fleet_descriptions(raw, fragment):
-    with pytest.raises(ScenarioError, match=fragment.replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(InputError, match=fragment.replace("[", r"\[").replace("]", r"\]")):
         node_specs(raw, REPO / "config", "fleet.yaml")
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from robust_offload.core.scenario import Profile
-from robust_offload.hw import EmulatedDevice, EmulatedDvfs, HardwareError, emulated
+from robust_offload.hw import EmulatedDevice, EmulatedDvfs, HardwareError
 from robust_offload.hw.emulated import MIN_TIME_FRACTION
 
 
@@ -89,29 +89,6 @@ def test_modelled_runs_take_the_profile_time(caplog):
     assert np.all(walls >= targets)
     assert (walls - targets).mean() < 1e-3
     assert "run_blocks mode modelled" in caplog.text
-
-
-class FakeClock:
-    """Deterministic stand-in for time.perf_counter / time.sleep in the emulated module: every
-    reading advances 1 us (so busy-waits end), sleep and work advance it by their duration."""
-
-    def __init__(self):
-        self.now = 100.0
-
-    def perf_counter(self):
-        self.now += 1e-6
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += seconds
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    fake = FakeClock()
-    monkeypatch.setattr(emulated.time, "perf_counter", fake.perf_counter)
-    monkeypatch.setattr(emulated.time, "sleep", fake.sleep)
-    return fake
 
 
 def test_padded_run_executes_work_then_pads(clock):

@@ -10,7 +10,7 @@ from helpers import assert_plan_feasible
 from robust_offload.core import policies
 from robust_offload.core.live import LiveFleet
 from robust_offload.core.problem import build_problem
-from robust_offload.core.scenario import ScenarioError
+from robust_offload.core.checks import InputError
 
 ALEX = dict(profile="alexnet_nx_cpu", model="alexnet", deadline_ms=180.0, risk=0.05,
             kappa=0.8e-27, freq_min_ghz=0.1, freq_max_ghz=1.2, tx_power_w=1.0)
@@ -229,32 +229,32 @@ NAN = float("nan")
 
 @pytest.mark.parametrize("call, fragment", [
     (lambda f: f.update_status("robot_1", 1.0, **{**ALEX, "risk": 1.0}),
-     "RobotStatus from 'robot_1': field 'risk' = 1.0: must be < 1.0"),
+     "RobotStatus from 'robot_1': field 'risk' = 1.0: outside the plausible range (0, 1)"),
     (lambda f: f.update_status("robot_1", 1.0, **{**ALEX, "risk": -0.1}),
      "field 'risk' = -0.1"),
     (lambda f: f.update_status("robot_1", 1.0, **{**ALEX, "deadline_ms": NAN}),
-     "RobotStatus from 'robot_1': field 'deadline_ms' = nan: must be a finite number"),
+     "RobotStatus from 'robot_1': field 'deadline_ms' = nan: must be finite"),
     (lambda f: f.update_status("robot_1", 1.0, **{**ALEX, "profile": "vgg_on_toaster"}),
      "field 'profile' = 'vgg_on_toaster': unknown profile"),
     (lambda f: f.update_status("robot_1", 1.0, **{**ALEX, "freq_max_ghz": 0.05}),
      "field 'freq_max_ghz' = 0.05: must be >= 0.1"),
     (lambda f: f.update_status("", 1.0, **ALEX), "RobotStatus: field 'robot_id' = ''"),
     (lambda f: f.update_channel("robot_1", 1.0, channel_gain=NAN),
-     "ChannelState from 'robot_1': field 'channel_gain' = nan: must be a finite number"),
+     "ChannelState from 'robot_1': field 'channel_gain' = nan: must be finite"),
     (lambda f: f.update_channel("robot_1", 1.0, channel_gain=-1e-9),
-     "field 'channel_gain' = -1e-09: must be >= 0.0"),
+     "field 'channel_gain' = -1e-09: outside the plausible range [1e-25, 1]"),
     (lambda f: f.update_channel("robot_1", 1.0, channel_gain=0.0, path_loss_db=math.inf),
      "field 'path_loss_db' = inf"),
     (lambda f: f.update_channel("robot_1", 1.0),
      "field 'path_loss_db' = 0.0: give channel_gain > 0 or path_loss_db > 0"),
     (lambda f: f.update_robot_profile("robot_1", flops_per_cycle=[1.0] * 3, var_ms2=[1.0] * 9,
                                       sample_counts=[1] * 9),
-     "InferenceProfile from 'robot_1': field 'flops_per_cycle' = [1.0, 1.0, 1.0]: has 3 "
-     "entries, profile 'alexnet_nx_cpu' has 9 partition points"),
+     "InferenceProfile from 'robot_1': field 'flops_per_cycle' = [1.0, 1.0, 1.0]: must have 9 "
+     "entries (one per partition point of profile 'alexnet_nx_cpu'), has 3"),
     (lambda f: f.update_robot_profile("robot_1", flops_per_cycle=[1.0] * 9,
                                       var_ms2=[1.0] * 4 + [-2.0] + [1.0] * 4,
                                       sample_counts=[1] * 9),
-     "field 'var_ms2[4]' = -2.0: must be >= 0"),
+     "field 'var_ms2[4]' = -2.0: outside the plausible range [0, 3.6e+11] ms^2"),
     (lambda f: f.update_robot_profile("robot_1", flops_per_cycle=[1.0] * 8 + [NAN],
                                       var_ms2=[1.0] * 9, sample_counts=[1] * 9),
      "field 'flops_per_cycle[8]' = nan: must be finite"),
@@ -266,7 +266,7 @@ NAN = float("nan")
      "InferenceProfile from 'edge' for model 'vgg': field 'model' = 'vgg': matches no profile"),
     (lambda f: f.update_edge_profile("alexnet", mean_ms=[1.0] * 9, var_ms2=[1.0] * 10,
                                      sample_counts=[1] * 9),
-     "field 'var_ms2' = [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]: has 10 entries"),
+     "field 'var_ms2' = [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]: must have 9 entries"),
     (lambda f: f.update_edge_profile("alexnet", mean_ms=[1.0] * 9, var_ms2=[1.0] * 9,
                                      sample_counts=[1.5] * 9),
      "field 'sample_counts[0]' = 1.5: must be a whole number"),
@@ -275,7 +275,7 @@ def test_rejected_input_is_one_line_and_changes_nothing(fleet, call, fragment):
     add(fleet, "robot_1")
     fleet.mark_planned(0.0)
     before = snapshot(fleet)
-    with pytest.raises(ScenarioError) as err:
+    with pytest.raises(InputError) as err:
         call(fleet)
     message = str(err.value)
     assert fragment in message and "\n" not in message
@@ -285,21 +285,23 @@ def test_rejected_input_is_one_line_and_changes_nothing(fleet, call, fragment):
 
 def test_long_arrays_are_summarised(fleet):
     add(fleet, "robot_1")
-    with pytest.raises(ScenarioError, match=r"= '<40 entries>': has 40 entries"):
+    with pytest.raises(InputError, match=r"= '<40 entries>': must have 9 entries .*, has 40"):
         fleet.update_robot_profile("robot_1", flops_per_cycle=[1.0] * 40, var_ms2=[1.0] * 9,
                                    sample_counts=[1] * 9)
 
 
 @pytest.mark.parametrize("setting, value, fragment", [
-    ("bandwidth_hz", -1.0, "parameter: field 'bandwidth_hz' = -1.0: must be > 0.0"),
+    ("bandwidth_hz", -1.0,
+     "parameter: field 'bandwidth_hz' = -1.0: outside the plausible range [1, 1e+12] Hz"),
     ("bandwidth_hz", NAN, "field 'bandwidth_hz' = nan"),
-    ("default_risk", 1.5, "field 'default_risk' = 1.5: must be < 1.0"),
-    ("robot_timeout_s", 0.0, "field 'robot_timeout_s' = 0.0: must be > 0.0"),
+    ("default_risk", 1.5, "field 'default_risk' = 1.5: outside the plausible range (0, 1)"),
+    ("robot_timeout_s", 0.0, "field 'robot_timeout_s' = 0.0: must be > 0"),
     ("min_samples", 2.5, "field 'min_samples' = 2.5: must be a whole number"),
-    ("hysteresis_db", -1.0, "field 'hysteresis_db' = -1.0: must be >= 0.0"),
+    ("hysteresis_db", -1.0,
+     "field 'hysteresis_db' = -1.0: outside the plausible range [0, 300] dB"),
 ])
 def test_bad_settings(profiles, setting, value, fragment):
-    with pytest.raises(ScenarioError) as err:
+    with pytest.raises(InputError) as err:
         make_fleet(profiles, **{setting: value})
     assert fragment in str(err.value)
 
@@ -307,7 +309,7 @@ def test_bad_settings(profiles, setting, value, fragment):
 def test_from_file_uses_shipped_profiles():
     fleet = LiveFleet.from_file()
     assert {"alexnet_nx_cpu", "resnet152_nx_gpu"} <= set(fleet.profiles)
-    with pytest.raises(ScenarioError, match="cannot read"):
+    with pytest.raises(InputError, match="cannot read"):
         LiveFleet.from_file("/nonexistent/profiles.yaml")
 
 
@@ -339,7 +341,24 @@ def test_robot_sizes_replace_the_profile_at_once(fleet, profiles):
     assert fleet.needs_replan(0.1)
     (profile,) = fleet.scenario().profiles.values()
     np.testing.assert_allclose(profile.output_mb, real)
-    with pytest.raises(ScenarioError, match="output_mb"):
+    with pytest.raises(InputError, match="output_mb"):
         fleet.update_robot_profile("robot_1", flops_per_cycle=live_g(profiles, 1.0),
                                    var_ms2=profiles["alexnet_nx_cpu"].local_var_ms2,
                                    sample_counts=np.zeros(points), output_mb=[1.0, 2.0])
+
+
+@pytest.mark.parametrize("call", [
+    lambda f: add(f, "fake", deadline_ms=1e308),
+    lambda f: add(f, "fake", kappa=1e300),
+    lambda f: f.update_robot_profile("robot_1", flops_per_cycle=[1.0] * 9, var_ms2=[1.0] * 9,
+                                     sample_counts=[1] * 9, output_mb=[5e-324] * 9),
+])
+def test_absurd_but_finite_values_never_reach_a_plan(fleet, call):
+    """Before the physical ranges, one such message made every replan fail (TypeError in
+    plan.py) or planned b = 4.6e-262 Hz and E = 2e262 J."""
+    add(fleet, "robot_1")
+    with pytest.raises(InputError, match="outside the plausible range|must be 0 or at least"):
+        call(fleet)
+    assert fleet.plannable() == ["robot_1"]
+    plan = policies.plan(fleet.scenario(), "robust")
+    assert [d.name for d in plan.devices] == ["robot_1"] and plan.devices[0].energy_j < 1.0

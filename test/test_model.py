@@ -20,7 +20,8 @@ from robust_offload.core.model import (
     sigma_from_risk,
 )
 from robust_offload.core.problem import build_problem
-from robust_offload.core.scenario import MB_BYTES, Device, Scenario
+from robust_offload.core.checks import MB_BYTES
+from robust_offload.core.scenario import Device, Scenario
 
 # AlexNet point 8 (all local) at 1.2 GHz: t = 1.4214 / (7.1037 * 1.2) s, eq. (10);
 # E = 0.8e-27 * (1.4214e9 / 7.1037) * (1.2e9)^2 J, eq. (2)/(15). Worked by hand:

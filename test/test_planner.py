@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from robust_offload.core.generate import random_fleet
 from robust_offload.core.policies import PolicyError, plan
 from robust_offload.core.problem import build_problem, worst_case_margin_s
-from robust_offload.core.scenario import Device, Scenario, ScenarioError, load_scenario
+from robust_offload.core.checks import InputError
+from robust_offload.core.scenario import Device, Scenario, load_scenario
 
 from conftest import DEFAULT_SCENARIO
 
@@ -127,7 +128,7 @@ def test_worst_case_needs_upper_bounds(profiles):
     bare = {name: p.__class__(**{**p.__dict__, "local_excess_ms": None})
             for name, p in profiles.items()}
     scenario = random_fleet(bare, 2, 0)
-    with pytest.raises(ScenarioError, match="local_excess_ms"):
+    with pytest.raises(InputError, match="local_excess_ms"):
         plan(scenario, "worst-case")
 
 

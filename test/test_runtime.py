@@ -74,9 +74,8 @@ def test_results_complete_frames_and_silence_expires_them(robot):
     assert robot.pending == {}
 
 
-def test_online_profile_recovers_g(profiles):
-    profile = fast_profile(profiles, speedup=2.0)  # 35-70 ms frames: scheduler delays of a
-    # loaded 2-core host (a few ms) stay well under the 5 % tolerance
+def test_online_profile_recovers_g(profiles, clock):
+    profile = fast_profile(profiles, speedup=2.0)  # the fake clock: no scheduler delays
     robot = RobotRuntime("r1", profile, EmulatedDevice(profile, 0.8e-27, (0.1, 1.2), seed=1),
                          deadline_ms=500.0, risk=0.05, tx_power_w=1.0, noise_w_per_hz=N0)
     for point in (2, 5):
@@ -95,11 +94,17 @@ def test_bad_decision_is_refused(robot):
         robot.set_decision(Decision(1, 12, 0.5, 1e6))
 
 
-def test_modelled_edge_times_and_profile(profiles):
-    edge = EdgeRuntime("modelled", {"alexnet_nx_cpu": fast_profile(profiles)}, seed=3)
-    times = [edge.serve("alexnet", 2, "float32", (1,), b"\0\0\0\0")[1] for _ in range(20)]
-    expected = fast_profile(profiles).edge_mean_ms[2] / 1e3
-    assert np.mean(times) == pytest.approx(expected, rel=0.3)
+def test_modelled_edge_times_and_profile(profiles, clock):
+    profile = fast_profile(profiles)
+    edge = EdgeRuntime("modelled", {"alexnet_nx_cpu": profile}, seed=3)
+    times = np.array([edge.serve("alexnet", 2, "float32", (1,), b"\0\0\0\0")[1]
+                      for _ in range(20)])
+    # The waits are drawn from the profile with the runtime's seed: replay the draws (the fake
+    # clock makes each wait exactly its draw, to the clock's 1 us reading step).
+    mean, std = profile.edge_mean_ms[2] / 1e3, np.sqrt(profile.edge_var_ms2[2]) / 1e3
+    targets = np.maximum(0.0, mean + std * np.random.default_rng(3).standard_normal(20))
+    np.testing.assert_allclose(times, targets, atol=1e-5)
+    assert times.mean() == pytest.approx(mean, rel=0.3)
     stats = edge.edge_profile("alexnet")
     assert stats["sample_counts"][2] == 20
     with pytest.raises(ValueError, match="partition 9"):

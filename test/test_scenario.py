@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from robust_offload.cli import main
-from robust_offload.core.scenario import ScenarioError, load_scenario, parse_scenario
+from robust_offload.core.checks import InputError
+from robust_offload.core.scenario import load_scenario, parse_scenario
 
 from conftest import DEFAULT_SCENARIO, REPO
 
@@ -73,7 +74,7 @@ def test_malformed_values_are_named(raw, case):
     change, expected = _mutations()[case]
     bad = copy.deepcopy(raw)
     change(bad)
-    with pytest.raises(ScenarioError) as err:
+    with pytest.raises(InputError) as err:
         parse_scenario(bad, "fleet.yaml")
     message = str(err.value)
     assert message.startswith("fleet.yaml: ")
@@ -83,7 +84,7 @@ def test_malformed_values_are_named(raw, case):
 
 def test_wrong_array_length_names_expected_length(raw):
     raw["profiles"]["resnet152_nx_gpu"]["edge_mean_ms"] = [1.0, 0.0]
-    with pytest.raises(ScenarioError, match=r"edge_mean_ms.*must have 10 entries.*has 2"):
+    with pytest.raises(InputError, match=r"edge_mean_ms.*must have 10 entries.*has 2"):
         parse_scenario(raw, "x.yaml")
 
 

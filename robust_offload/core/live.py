@@ -15,8 +15,9 @@ last plan (:meth:`LiveFleet.mark_planned`): membership, requirements, channel ga
 ``hysteresis_db``) and planner profile values (beyond ``profile_tolerance``, relative) replan at
 once; smaller changes wait for ``replan_period_s``.
 
-Every rejected input raises :class:`ScenarioError` with one line naming the source, the field
-and the value, and leaves the fleet unchanged.
+Every rejected input raises :class:`~robust_offload.core.checks.InputError` with one line naming
+the source, the field and the value (plausible physical ranges included: see
+:mod:`robust_offload.core.checks`), and leaves the fleet unchanged.
 """
 
 from __future__ import annotations
@@ -27,67 +28,29 @@ from pathlib import Path
 
 import numpy as np
 
+from robust_offload.core import checks
 from robust_offload.core.channel import gain_from_path_loss_db
 from robust_offload.core.scenario import (
     SHIPPED_PROFILES,
     Device,
     Profile,
     Scenario,
-    ScenarioError,
     load_profiles,
 )
 
 SHIPPED_PROFILE_FILE = SHIPPED_PROFILES / "jetson_xavier_nx.yaml"
 
 
-def _fail(source: str, key: str, value, why: str):
-    if isinstance(value, np.ndarray):
-        value = value.tolist()
-    if isinstance(value, list) and len(value) > 12:
-        value = f"<{len(value)} entries>"
-    raise ScenarioError(f"{source}: field '{key}' = {value!r}: {why}")
+def _points(source: str, field: str, values, profile: Profile, **bounds) -> np.ndarray:
+    """One value per partition point of ``profile``."""
+    return checks.array(source, field, values, length=profile.num_points,
+                        length_why=f"one per partition point of profile '{profile.name}'",
+                        **bounds)
 
 
-def _number(source: str, key: str, value, low=None, high=None, open_low=False,
-            open_high=False) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        _fail(source, key, value, "must be a number")
-    if isinstance(value, bool) or not math.isfinite(number):
-        _fail(source, key, value, "must be a finite number")
-    if low is not None and (number < low or (open_low and number == low)):
-        _fail(source, key, number, f"must be {'>' if open_low else '>='} {low}")
-    if high is not None and (number > high or (open_high and number == high)):
-        _fail(source, key, number, f"must be {'<' if open_high else '<='} {high}")
-    return number
-
-
-def _array(source: str, key: str, values, length: int, profile: str, positive_from=None,
-           non_negative=False) -> np.ndarray:
-    try:
-        array = np.array(values, dtype=float).reshape(-1)
-    except (TypeError, ValueError):
-        _fail(source, key, values, "must be a list of numbers")
-    if len(array) != length:
-        _fail(source, key, array, f"has {len(array)} entries, profile '{profile}' has {length} "
-                                  f"partition points")
-    for m, value in enumerate(array):
-        if not math.isfinite(value):
-            _fail(source, f"{key}[{m}]", float(value), "must be finite")
-        if non_negative and value < 0:
-            _fail(source, f"{key}[{m}]", float(value), "must be >= 0")
-        if positive_from is not None and m >= positive_from and value <= 0:
-            _fail(source, f"{key}[{m}]", float(value), "must be > 0")
-    return array
-
-
-def _counts(source: str, key: str, values, length: int, profile: str) -> np.ndarray:
-    array = _array(source, key, values, length, profile, non_negative=True)
-    for m, value in enumerate(array):
-        if value != int(value):
-            _fail(source, f"{key}[{m}]", float(value), "must be a whole number")
-    return array.astype(np.int64)
+def _point_counts(source: str, field: str, values, profile: Profile) -> np.ndarray:
+    return checks.counts(source, field, values, length=profile.num_points,
+                         length_why=f"one per partition point of profile '{profile.name}'")
 
 
 @dataclass(frozen=True)
@@ -144,28 +107,23 @@ class LiveFleet:
                  hysteresis_db: float = 1.0, profile_tolerance: float = 0.1,
                  robot_timeout_s: float = 3.0, min_samples: int = 30,
                  offload_overhead_ms: float = 0.0):
-        src = "parameter"
+        check = checks.Checker("parameter")
         if not profiles:
-            _fail(src, "profiles", profiles, "needs at least one profile")
+            check.fail("profiles", profiles, "needs at least one profile")
         self.profiles = dict(profiles)
-        self.bandwidth_hz = _number(src, "bandwidth_hz", bandwidth_hz, low=0.0, open_low=True)
-        self.noise_dbm_per_hz = _number(src, "noise_dbm_per_hz", noise_dbm_per_hz)
-        self.default_deadline_ms = _number(src, "default_deadline_ms", default_deadline_ms,
-                                           low=0.0, open_low=True)
-        self.default_risk = _number(src, "default_risk", default_risk, low=0.0, high=1.0,
-                                    open_low=True, open_high=True)
-        self.replan_period_s = _number(src, "replan_period_s", replan_period_s, low=0.0,
-                                       open_low=True)
-        self.hysteresis_db = _number(src, "hysteresis_db", hysteresis_db, low=0.0)
-        self.profile_tolerance = _number(src, "profile_tolerance", profile_tolerance, low=0.0)
-        self.robot_timeout_s = _number(src, "robot_timeout_s", robot_timeout_s, low=0.0,
-                                       open_low=True)
-        samples = _number(src, "min_samples", min_samples, low=1.0)
-        if samples != int(samples):
-            _fail(src, "min_samples", min_samples, "must be a whole number")
-        self.min_samples = int(samples)
-        self.offload_overhead_ms = _number(src, "offload_overhead_ms", offload_overhead_ms,
-                                           low=0.0)
+        self.bandwidth_hz = check.number("bandwidth_hz", bandwidth_hz)
+        self.noise_dbm_per_hz = check.number("noise_dbm_per_hz", noise_dbm_per_hz)
+        self.default_deadline_ms = check.number("default_deadline_ms", default_deadline_ms,
+                                                low=0.0, open_low=True)
+        self.default_risk = check.number("default_risk", default_risk)
+        self.replan_period_s = check.number("replan_period_s", replan_period_s, low=0.0,
+                                            open_low=True)
+        self.hysteresis_db = check.number("hysteresis_db", hysteresis_db)
+        self.profile_tolerance = check.number("profile_tolerance", profile_tolerance)
+        self.robot_timeout_s = check.number("robot_timeout_s", robot_timeout_s, low=0.0,
+                                            open_low=True)
+        self.min_samples = checks.whole("parameter", "min_samples", min_samples)
+        self.offload_overhead_ms = check.number("offload_overhead_ms", offload_overhead_ms)
         self._status: dict[str, tuple[Requirements, float]] = {}     # robot -> (req, last seen)
         self._channel: dict[str, tuple[float, float, float]] = {}    # robot -> (h, p or 0, seen)
         self._robot_live: dict[str, _Live] = {}                       # robot -> g, v_loc
@@ -186,9 +144,7 @@ class LiveFleet:
 
     @staticmethod
     def _robot_id(kind: str, robot_id) -> str:
-        if not isinstance(robot_id, str) or not robot_id.strip():
-            _fail(kind, "robot_id", robot_id, "must be a non-empty string")
-        return robot_id
+        return checks.name(kind, "robot_id", robot_id)
 
     def update_status(self, robot_id: str, now: float, *, profile: str, deadline_ms: float,
                       risk: float, kappa: float, freq_min_ghz: float, freq_max_ghz: float,
@@ -196,21 +152,20 @@ class LiveFleet:
         """A RobotStatus: heartbeat and requirements. deadline_ms = 0 / risk = 0 take the
         defaults. Returns True when the robot is new."""
         robot_id = self._robot_id("RobotStatus", robot_id)
-        src = f"RobotStatus from '{robot_id}'"
+        check = checks.Checker(f"RobotStatus from '{robot_id}'")
         if profile not in self.profiles:
-            _fail(src, "profile", profile,
-                  f"unknown profile (known: {', '.join(sorted(self.profiles))})")
-        deadline = _number(src, "deadline_ms", deadline_ms, low=0.0) or self.default_deadline_ms
-        risk_value = _number(src, "risk", risk, low=0.0, high=1.0, open_high=True)
-        freq_min = _number(src, "freq_min_ghz", freq_min_ghz, low=0.0, open_low=True)
+            check.fail("profile", profile,
+                       f"unknown profile (known: {', '.join(sorted(self.profiles))})")
+        freq_min = check.number("freq_min_ghz", freq_min_ghz)
         requirements = Requirements(
             profile=profile, model=str(model),
-            deadline_ms=deadline,
-            risk=risk_value or self.default_risk,
-            kappa=_number(src, "kappa", kappa, low=0.0, open_low=True),
+            deadline_ms=(check.number("deadline_ms", deadline_ms, low=0.0, open_low=True)
+                         if deadline_ms != 0 else self.default_deadline_ms),
+            risk=check.number("risk", risk) if risk != 0 else self.default_risk,
+            kappa=check.number("kappa", kappa),
             freq_min_ghz=freq_min,
-            freq_max_ghz=_number(src, "freq_max_ghz", freq_max_ghz, low=freq_min),
-            tx_power_w=_number(src, "tx_power_w", tx_power_w, low=0.0, open_low=True))
+            freq_max_ghz=check.number("freq_max_ghz", freq_max_ghz, low=freq_min),
+            tx_power_w=check.number("tx_power_w", tx_power_w))
         new = robot_id not in self._status
         old = None if new else self._status[robot_id][0]
         self._status[robot_id] = (requirements, float(now))
@@ -229,14 +184,14 @@ class LiveFleet:
         """A ChannelState: linear gain if > 0, else the path loss in dB (> 0). tx_power_w > 0
         overrides the robot's status value. Returns the linear gain used."""
         robot_id = self._robot_id("ChannelState", robot_id)
-        src = f"ChannelState from '{robot_id}'"
-        gain = _number(src, "channel_gain", channel_gain, low=0.0)
-        loss = _number(src, "path_loss_db", path_loss_db)
-        power = _number(src, "tx_power_w", tx_power_w, low=0.0)
-        if gain == 0.0:
-            if loss <= 0.0:
-                _fail(src, "path_loss_db", loss, "give channel_gain > 0 or path_loss_db > 0")
-            gain = float(gain_from_path_loss_db(loss))
+        check = checks.Checker(f"ChannelState from '{robot_id}'")
+        power = check.number("tx_power_w", tx_power_w) if tx_power_w != 0 else 0.0
+        if channel_gain != 0:
+            gain = check.number("channel_gain", channel_gain)
+        elif path_loss_db != 0:
+            gain = float(gain_from_path_loss_db(check.number("path_loss_db", path_loss_db)))
+        else:
+            check.fail("path_loss_db", path_loss_db, "give channel_gain > 0 or path_loss_db > 0")
         old = self._channel.get(robot_id)
         self._channel[robot_id] = (gain, power, float(now))
         if old is None:
@@ -254,14 +209,13 @@ class LiveFleet:
         robot_id = self._robot_id("InferenceProfile", robot_id)
         src = f"InferenceProfile from '{robot_id}'"
         if robot_id not in self._status:
-            _fail(src, "source", robot_id, "robot has not sent its RobotStatus yet")
+            checks.fail(src, "source", robot_id, "robot has not sent its RobotStatus yet")
         name = self._status[robot_id][0].profile
-        length = self.profiles[name].num_points
-        g = _array(src, "flops_per_cycle", flops_per_cycle, length, name, positive_from=1)
-        var = _array(src, "var_ms2", var_ms2, length, name, non_negative=True)
-        counts = _counts(src, "sample_counts", sample_counts, length, name)
-        sizes = (_array(src, "output_mb", output_mb, length, name, non_negative=True)
-                 if len(output_mb) else None)
+        base = self.profiles[name]
+        g = _points(src, "flops_per_cycle", flops_per_cycle, base, skip_first=True)
+        var = _points(src, "var_ms2", var_ms2, base)
+        counts = _point_counts(src, "sample_counts", sample_counts, base)
+        sizes = _points(src, "output_mb", output_mb, base) if len(output_mb) else None
         self._robot_live[robot_id] = _Live(name, g, var, counts)
         if sizes is None:
             self._robot_sizes.pop(robot_id, None)
@@ -282,15 +236,14 @@ class LiveFleet:
         src = f"InferenceProfile from 'edge' for model '{model}'"
         names = self.edge_profiles_of(model)
         if not names:
-            _fail(src, "model", model,
-                  f"matches no profile (known: {', '.join(sorted(self.profiles))})")
+            checks.fail(src, "model", model,
+                        f"matches no profile (known: {', '.join(sorted(self.profiles))})")
         updates = {}
         for name in names:
-            length = self.profiles[name].num_points
-            mean = _array(src, "mean_ms", mean_ms, length, name, non_negative=True)
-            var = _array(src, "var_ms2", var_ms2, length, name, non_negative=True)
-            counts = _counts(src, "sample_counts", sample_counts, length, name)
-            updates[name] = _Live(name, mean, var, counts)
+            base = self.profiles[name]
+            updates[name] = _Live(name, _points(src, "mean_ms", mean_ms, base),
+                                  _points(src, "var_ms2", var_ms2, base),
+                                  _point_counts(src, "sample_counts", sample_counts, base))
         self._edge_live.update(updates)
         self._dirty.update(robot for robot, (req, _) in self._status.items()
                            if req.profile in updates)
@@ -298,8 +251,7 @@ class LiveFleet:
 
     def set_bandwidth(self, bandwidth_hz: float) -> None:
         """Change the shared uplink bandwidth B (forces a replan)."""
-        self.bandwidth_hz = _number("parameter", "bandwidth_hz", bandwidth_hz, low=0.0,
-                                    open_low=True)
+        self.bandwidth_hz = checks.number("parameter", "bandwidth_hz", bandwidth_hz)
         self._forced = True
 
     def request_replan(self) -> None:

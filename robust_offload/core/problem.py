@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from robust_offload.core.model import GIGA, chance_margin_s
-from robust_offload.core.scenario import MB_BYTES, Profile, Scenario, ScenarioError
+from robust_offload.core.checks import MB_BYTES, InputError
+from robust_offload.core.scenario import Profile, Scenario
 
 MS = 1e-3
 
@@ -81,7 +82,7 @@ def worst_case_margin_s(profile: Profile, risk: float) -> np.ndarray:
     del risk
     missing = [key for key in ("local_excess_ms", "edge_max_ms") if getattr(profile, key) is None]
     if missing:
-        raise ScenarioError(f"profile '{profile.name}': field '{missing[0]}' = None: the "
+        raise InputError(f"profile '{profile.name}': field '{missing[0]}' = None: the "
                             "worst-case policy needs the profile's upper bounds")
     return (profile.local_excess_ms + profile.edge_max_ms - profile.edge_mean_ms) * MS
 

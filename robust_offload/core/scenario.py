@@ -2,19 +2,20 @@
 
 A scenario holds the shared uplink (bandwidth, noise), the inference profiles (one per DNN and
 device hardware, arrays indexed by partition point m = 0..M) and the devices (robots).
-Every malformed value raises :class:`ScenarioError` with one line naming the file, the device or
-profile, the field and the value.
+Every malformed value raises :class:`~robust_offload.core.checks.InputError` with one line naming
+the file, the device or profile, the field and the value (the vocabulary of
+:mod:`robust_offload.core.checks`, physical ranges included); unknown keys are errors.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import yaml
 
+from robust_offload.core.checks import Checker, InputError, fail
 from robust_offload.core.channel import (
     gain_from_path_loss_db,
     noise_w_per_hz,
@@ -28,14 +29,6 @@ SHIPPED_PROFILES = next(
     Path(__file__).resolve().parents[1] / "data")
 """Directory of the shipped profile files: package data when installed, config/profiles in a
 source checkout."""
-
-MB_BYTES = 2**20
-"""The paper's "MB" is 2^20 bytes (0.574 MB is one 3x224x224 float32 image)."""
-
-
-class ScenarioError(ValueError):
-    """A scenario (or profile) value is missing or invalid; the message is one line."""
-
 
 @dataclass(frozen=True)
 class Profile:
@@ -109,87 +102,24 @@ class Scenario:
 PROFILE_ARRAYS = ("output_mb", "local_gflops", "flops_per_cycle", "local_var_ms2",
                   "edge_mean_ms", "edge_var_ms2")
 OPTIONAL_ARRAYS = ("local_excess_ms", "edge_max_ms")
-NON_NEGATIVE = {"output_mb", "local_gflops", "local_var_ms2", "edge_mean_ms", "edge_var_ms2",
-                "local_excess_ms", "edge_max_ms"}
-
-
-def _as_float(value) -> float | None:
-    """A YAML number as float; also accepts strings like '10.0e6' that YAML 1.1 leaves as text."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
-
-
-class _Checker:
-    """Builds one-line errors that name the file, the owner (device/profile) and the field."""
-
-    def __init__(self, source: str, owner: str = ""):
-        self.source = source
-        self.owner = owner
-
-    def fail(self, key: str, value, why: str):
-        where = f"{self.owner}: " if self.owner else ""
-        raise ScenarioError(f"{self.source}: {where}field '{key}' = {value!r}: {why}")
-
-    def get(self, mapping: dict, key: str):
-        if key not in mapping:
-            self.fail(key, None, "missing")
-        return mapping[key]
-
-    def number(self, mapping: dict, key: str, low=None, high=None, open_low=False,
-               open_high=False) -> float:
-        value = _as_float(self.get(mapping, key))
-        if value is None:
-            self.fail(key, mapping[key], "must be a number")
-        if not math.isfinite(value):
-            self.fail(key, value, "must be finite")
-        if low is not None and (value < low or (open_low and value == low)):
-            self.fail(key, value, f"must be {'>' if open_low else '>='} {low}")
-        if high is not None and (value > high or (open_high and value == high)):
-            self.fail(key, value, f"must be {'<' if open_high else '<='} {high}")
-        return value
-
-    def array(self, mapping: dict, key: str, length: int | None) -> np.ndarray:
-        raw = self.get(mapping, key)
-        if not isinstance(raw, list) or not raw:
-            self.fail(key, raw, "must be a non-empty list")
-        if length is not None and len(raw) != length:
-            self.fail(key, raw, f"must have {length} entries (one per partition point), "
-                                f"has {len(raw)}")
-        values = np.zeros(len(raw))
-        for m, item in enumerate(raw):
-            if item is None and m == 0 and key in ("local_gflops", "flops_per_cycle"):
-                continue
-            value = _as_float(item)
-            if value is None:
-                self.fail(f"{key}[{m}]", item, "must be a number")
-            if not math.isfinite(value):
-                self.fail(f"{key}[{m}]", item, "must be finite")
-            if key in NON_NEGATIVE and value < 0:
-                self.fail(f"{key}[{m}]", item, "must be >= 0")
-            values[m] = value
-        return values
+DEVICE_KEYS = ("name", "profile", "distance_m", "path_loss_db", "channel_gain", "tx_power_w",
+               "kappa", "freq_ghz", "deadline_ms", "risk")
+SCENARIO_KEYS = ("bandwidth_hz", "noise_dbm_per_hz", "profiles", "devices", "profiles_from")
 
 
 def _parse_profile(name: str, raw, source: str) -> Profile:
-    check = _Checker(source, f"profile '{name}'")
-    if not isinstance(raw, dict):
-        check.fail("profile", raw, "must be a mapping")
-    length = len(check.array(raw, "output_mb", None))
-    arrays = {key: check.array(raw, key, length) for key in PROFILE_ARRAYS}
-    optional = {key: check.array(raw, key, length) for key in OPTIONAL_ARRAYS if key in raw}
+    check = Checker(source, f"profile '{name}'")
+    raw = check.mapping("profile", raw, PROFILE_ARRAYS + OPTIONAL_ARRAYS)
+    length = len(check.array("output_mb", check.get(raw, "output_mb")))
     if length < 2:
         check.fail("output_mb", raw["output_mb"], "needs at least two partition points")
-    for m in range(1, length):
-        if arrays["flops_per_cycle"][m] <= 0:
-            check.fail(f"flops_per_cycle[{m}]", raw["flops_per_cycle"][m], "must be > 0")
+    arrays = {key: check.array(key, check.get(raw, key), length=length,
+                               length_why="one per partition point",
+                               skip_first=key in ("local_gflops", "flops_per_cycle"))
+              for key in PROFILE_ARRAYS}
+    optional = {key: check.array(key, raw[key], length=length,
+                                 length_why="one per partition point")
+                for key in OPTIONAL_ARRAYS if key in raw}
     if np.any(np.diff(arrays["local_gflops"]) < 0):
         check.fail("local_gflops", raw["local_gflops"], "must be non-decreasing in m")
     if arrays["edge_mean_ms"][-1] != 0 or arrays["edge_var_ms2"][-1] != 0:
@@ -197,25 +127,24 @@ def _parse_profile(name: str, raw, source: str) -> Profile:
     return Profile(name=name, **arrays, **optional)
 
 
-def _parse_channel_gain(raw: dict, check: _Checker) -> float:
+def _parse_channel_gain(raw: dict, check: Checker) -> float:
     given = [key for key in ("distance_m", "path_loss_db", "channel_gain") if key in raw]
     if len(given) != 1:
         check.fail("distance_m", given, "give exactly one of distance_m, path_loss_db, "
                                         "channel_gain")
     key = given[0]
+    value = check.number(key, raw[key])
     if key == "channel_gain":
-        return check.number(raw, key, low=0.0, open_low=True)
+        return value
     if key == "distance_m":
-        return gain_from_path_loss_db(
-            path_loss_db_from_distance(check.number(raw, key, low=0.0, open_low=True)))
-    return gain_from_path_loss_db(check.number(raw, key))
+        value = path_loss_db_from_distance(value)
+    return gain_from_path_loss_db(value)
 
 
 def _parse_device(index: int, raw, profiles: dict[str, Profile], source: str) -> Device:
     name = raw.get("name") if isinstance(raw, dict) else None
-    check = _Checker(source, f"device '{name}'" if name else f"devices[{index}]")
-    if not isinstance(raw, dict):
-        check.fail("device", raw, "must be a mapping")
+    check = Checker(source, f"device '{name}'" if name else f"devices[{index}]")
+    raw = check.mapping("device", raw, DEVICE_KEYS)
     if not isinstance(name, str) or not name:
         check.fail("name", name, "must be a non-empty string")
     profile = check.get(raw, "profile")
@@ -224,33 +153,35 @@ def _parse_device(index: int, raw, profiles: dict[str, Profile], source: str) ->
     freq = check.get(raw, "freq_ghz")
     if not isinstance(freq, list) or len(freq) != 2:
         check.fail("freq_ghz", freq, "must be [f_min, f_max]")
-    freq_min = check.number({"freq_ghz[0]": freq[0]}, "freq_ghz[0]", low=0.0, open_low=True)
-    freq_max = check.number({"freq_ghz[1]": freq[1]}, "freq_ghz[1]", low=freq_min)
+    freq_min = check.number("freq_ghz[0]", freq[0])
+    freq_max = check.number("freq_ghz[1]", freq[1], low=freq_min)
     return Device(
         name=name,
         profile=profile,
         channel_gain=_parse_channel_gain(raw, check),
-        tx_power_w=check.number(raw, "tx_power_w", low=0.0, open_low=True),
-        kappa=check.number(raw, "kappa", low=0.0, open_low=True),
+        tx_power_w=check.number("tx_power_w", check.get(raw, "tx_power_w")),
+        kappa=check.number("kappa", check.get(raw, "kappa")),
         freq_min_ghz=freq_min,
         freq_max_ghz=freq_max,
-        deadline_ms=check.number(raw, "deadline_ms", low=0.0, open_low=True),
-        risk=check.number(raw, "risk", low=0.0, high=1.0, open_low=True, open_high=True),
+        deadline_ms=check.number("deadline_ms", check.get(raw, "deadline_ms"), low=0.0,
+                                 open_low=True),
+        risk=check.number("risk", check.get(raw, "risk")),
     )
 
 
 def parse_profiles(raw, source: str) -> dict[str, Profile]:
     """Validate a ``profiles:`` mapping (name -> arrays) into :class:`Profile` objects."""
     if not isinstance(raw, dict) or not raw:
-        _Checker(source).fail("profiles", raw, "must be a non-empty mapping")
+        fail(source, "profiles", raw, "must be a non-empty mapping")
     return {str(name): _parse_profile(str(name), body, source) for name, body in raw.items()}
 
 
 def parse_scenario(raw, source: str = "<scenario>") -> Scenario:
     """Validate a scenario mapping (the parsed YAML) into a :class:`Scenario`."""
-    check = _Checker(source)
+    check = Checker(source)
     if not isinstance(raw, dict):
         check.fail("scenario", type(raw).__name__, "must be a mapping")
+    check.mapping("", raw, SCENARIO_KEYS)
     profiles = parse_profiles(check.get(raw, "profiles"), source)
     devices_raw = check.get(raw, "devices")
     if not isinstance(devices_raw, list) or not devices_raw:
@@ -259,34 +190,34 @@ def parse_scenario(raw, source: str = "<scenario>") -> Scenario:
     names = [d.name for d in devices]
     for name in names:
         if names.count(name) > 1:
-            _Checker(source, f"device '{name}'").fail("name", name, "duplicate device name")
+            fail(source, "name", name, "duplicate device name", f"device '{name}'")
     return Scenario(
-        bandwidth_hz=check.number(raw, "bandwidth_hz", low=0.0, open_low=True),
-        noise_dbm_per_hz=check.number(raw, "noise_dbm_per_hz"),
+        bandwidth_hz=check.number("bandwidth_hz", check.get(raw, "bandwidth_hz")),
+        noise_dbm_per_hz=check.number("noise_dbm_per_hz", check.get(raw, "noise_dbm_per_hz")),
         profiles=profiles,
         devices=devices,
     )
 
 
 def read_yaml(path: str | Path):
-    """Parse a YAML file; unreadable or malformed files raise a one-line ScenarioError."""
+    """Parse a YAML file; unreadable or malformed files raise a one-line InputError."""
     try:
         with open(path, encoding="utf-8") as stream:
             return yaml.safe_load(stream)
     except OSError as err:
-        raise ScenarioError(f"{path}: cannot read: {err.strerror}") from err
+        raise InputError(f"{path}: cannot read: {err.strerror}") from err
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        raise ScenarioError(f"{path}: malformed YAML{where}: {getattr(err, 'problem', err)}") \
+        raise InputError(f"{path}: malformed YAML{where}: {getattr(err, 'problem', err)}") \
             from err
 
 
 def load_profiles(path: str | Path) -> dict[str, Profile]:
     """Read and validate a profile file (a YAML mapping with ``profiles:``)."""
     raw = read_yaml(path)
-    return parse_profiles(_Checker(str(path)).get(raw if isinstance(raw, dict) else {},
-                                                  "profiles"), str(path))
+    return parse_profiles(Checker(str(path)).get(raw if isinstance(raw, dict) else {},
+                                                 "profiles"), str(path))
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -300,7 +231,7 @@ def load_scenario(path: str | Path) -> Scenario:
         merged = {}
         for ref in raw.pop("profiles_from") or []:
             ref_path = Path(path).parent / ref
-            merged.update(_Checker(str(ref_path)).get(read_yaml(ref_path) or {}, "profiles"))
+            merged.update(Checker(str(ref_path)).get(read_yaml(ref_path) or {}, "profiles"))
         merged.update(raw.get("profiles") or {})
         raw["profiles"] = merged
     return parse_scenario(raw, str(path))

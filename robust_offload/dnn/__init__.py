@@ -15,7 +15,6 @@ from robust_offload.dnn.codec import (CODECS, CodecError, Payload, decode, encod
 
 _LAZY = {
     "SplitModel": "robust_offload.dnn.split",
-    "MB_BYTES": "robust_offload.dnn.split",
     "get_model": "robust_offload.dnn.registry",
     "available_models": "robust_offload.dnn.registry",
     "register_model": "robust_offload.dnn.registry",

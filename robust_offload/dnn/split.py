@@ -25,8 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-MB_BYTES = 2**20
-"""The paper's "MB" is 2^20 bytes (0.574 MB is one 3x224x224 float32 image)."""
+from robust_offload.core.checks import MB_BYTES
 
 
 def _module_flops(module: nn.Module, inputs: tuple, output: torch.Tensor) -> int:

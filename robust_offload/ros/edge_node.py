@@ -20,7 +20,8 @@ import time
 
 from rclpy.node import Node
 
-from robust_offload.core.scenario import SHIPPED_PROFILES, ScenarioError, load_profiles
+from robust_offload.core.checks import InputError
+from robust_offload.core.scenario import SHIPPED_PROFILES, load_profiles
 from robust_offload.msg import FeatureTensor, InferenceProfile, InferenceResult
 from robust_offload.ros import topics
 from robust_offload.ros.params import ParameterError, declare_all, from_time, run_node, stamp
@@ -165,7 +166,7 @@ class EdgeNode(Node):
 
 
 def main(args=None) -> int:
-    return run_node("edge", EdgeNode, (ParameterError, ScenarioError), args=args)
+    return run_node("edge", EdgeNode, (ParameterError, InputError), args=args)
 
 if __name__ == "__main__":
     sys.exit(main())

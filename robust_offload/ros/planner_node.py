@@ -25,7 +25,8 @@ from rclpy.qos import QoSProfile
 from robust_offload.core import policies
 from robust_offload.core.live import SHIPPED_PROFILE_FILE, LiveFleet
 from robust_offload.core.plan import Plan
-from robust_offload.core.scenario import ScenarioError, load_profiles
+from robust_offload.core.checks import InputError
+from robust_offload.core.scenario import load_profiles
 from robust_offload.msg import (
     ChannelState,
     DeviceDecision,
@@ -116,7 +117,7 @@ class PlannerNode(Node):
             settings = {key: _number_parameter(key, values[key]) for key in FLEET_SETTINGS}
             profiles = load_profiles(values["profiles_file"] or SHIPPED_PROFILE_FILE)
             self.fleet = LiveFleet(profiles, **settings)
-        except ScenarioError as err:
+        except InputError as err:
             raise ConfigError(str(err)) from err
         self.plan_id = 0
         self._last_plan_at: float | None = None
@@ -138,7 +139,7 @@ class PlannerNode(Node):
         """Run one fleet update; a rejected message is one WARN line and changes nothing."""
         try:
             update()
-        except ScenarioError as err:
+        except InputError as err:
             self._warn(f"ignored: {err}")
             return False
         self._maybe_replan(time.monotonic(), from_message=True)

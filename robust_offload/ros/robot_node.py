@@ -26,7 +26,8 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image
 
 from robust_offload.core.channel import noise_w_per_hz
-from robust_offload.core.scenario import SHIPPED_PROFILES, ScenarioError, load_profiles
+from robust_offload.core.checks import InputError
+from robust_offload.core.scenario import SHIPPED_PROFILES, load_profiles
 from robust_offload.dnn.codec import to_payload
 from robust_offload.hw.factory import make_dvfs
 from robust_offload.msg import (
@@ -342,7 +343,7 @@ class RobotNode(Node):
 
 
 def main(args=None) -> int:
-    return run_node("robot", RobotNode, (ParameterError, ScenarioError), threads=2, args=args)
+    return run_node("robot", RobotNode, (ParameterError, InputError), threads=2, args=args)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from robust_offload.core.model import offload_energy_j
-from robust_offload.core.scenario import MB_BYTES, Profile
+from robust_offload.core.checks import MB_BYTES
+from robust_offload.core.scenario import Profile
 from robust_offload.runtime.stats import PointStats
 
 INPUT_SHAPE = (1, 3, 224, 224)

@@ -20,26 +20,28 @@ import time
 
 from rclpy.node import Node
 
-from robust_offload.core.checks import InputError
+from robust_offload.core import checks
 from robust_offload.core.scenario import SHIPPED_PROFILES, load_profiles
 from robust_offload.msg import FeatureTensor, InferenceProfile, InferenceResult
 from robust_offload.ros import topics
-from robust_offload.ros.params import ParameterError, declare_all, from_time, run_node, stamp
+from robust_offload.ros.params import Param, declare_parameters, from_time, run_node, stamp
 from robust_offload.runtime.edge import EdgeRuntime
 
 PARAMETERS = {
-    "compute_mode": ("real", "real: run the DNN tail | modelled: edge time from the profile"),
-    "modelled_models": (["none"], "models whose tails are always modelled (e.g. resnet152 on "
-                                  "a CPU-only edge); ['none'] = no exception"),
-    "device": ("auto", "torch device for the tails: auto (cuda if present) | cpu | cuda"),
-    "profiles_file": ("", "profile YAML ('' = the shipped Jetson Xavier NX profiles)"),
-    "profile_period_s": (1.0, "edge profile (and heartbeat) period"),
-    "queue_depth": (4, "tensors waiting per robot before the oldest is dropped"),
-    "calibration_repeats": (20, "timed passes per real model at start, so the first edge "
-                                "profile is already measured (0 = none)"),
-    "seed": (0, "seed of the models' random weights and the modelled edge times"),
-    "torch_threads": (1, "torch CPU threads per tail"),
-    "hardware": ("", "hardware name in the edge profile ('' = the torch device's name)"),
+    "compute_mode": Param("real", "real: run the DNN tail | modelled: edge time from the profile",
+                          choices=("real", "modelled")),
+    "modelled_models": Param(["none"], "models whose tails are always modelled (e.g. resnet152 "
+                                       "on a CPU-only edge); ['none'] = no exception"),
+    "device": Param("auto", "torch device for the tails (auto: cuda if present)",
+                    choices=("auto", "cpu", "cuda")),
+    "profiles_file": Param("", "profile YAML ('' = the shipped Jetson Xavier NX profiles)"),
+    "profile_period_s": Param(1.0, "edge profile (and heartbeat) period"),
+    "queue_depth": Param(4, "tensors waiting per robot before the oldest is dropped"),
+    "calibration_repeats": Param(20, "timed passes per real model at start, so the first edge "
+                                     "profile is already measured (0 = none)"),
+    "seed": Param(0, "seed of the models' random weights and the modelled edge times"),
+    "torch_threads": Param(1, "torch CPU threads per tail"),
+    "hardware": Param("", "hardware name in the edge profile ('' = the torch device's name)"),
 }
 
 
@@ -48,10 +50,10 @@ class EdgeNode(Node):
 
     def __init__(self):
         super().__init__("edge")
-        self.p = declare_all(self, PARAMETERS)
-        if self.p["compute_mode"] not in ("real", "modelled"):
-            raise ParameterError(f"parameter 'compute_mode' = {self.p['compute_mode']!r} is "
-                                 "invalid (real | modelled)")
+        self.p = declare_parameters(self, PARAMETERS)
+        checks.number("parameter", "profile_period_s", self.p["profile_period_s"], low=0.0,
+                      open_low=True)
+        checks.whole("parameter", "queue_depth", self.p["queue_depth"], low=1)
         path = self.p["profiles_file"] or SHIPPED_PROFILES / "jetson_xavier_nx.yaml"
         device, loader = self._torch_setup()
         modelled = [m for m in self.p["modelled_models"] if m != "none"]
@@ -86,8 +88,8 @@ class EdgeNode(Node):
 
             from robust_offload.dnn.registry import get_model
         except ImportError:
-            raise ParameterError("compute_mode 'real' needs torch: pip install "
-                                 "'robust-offload[dnn]'") from None
+            checks.fail("parameter", "compute_mode", "real",
+                        "needs torch: pip install 'robust-offload[dnn]'")
         torch.set_num_threads(max(1, self.p["torch_threads"]))
         device = self.p["device"]
         if device == "auto":
@@ -166,7 +168,7 @@ class EdgeNode(Node):
 
 
 def main(args=None) -> int:
-    return run_node("edge", EdgeNode, (ParameterError, InputError), args=args)
+    return run_node("edge", EdgeNode, args=args)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -2,7 +2,7 @@
 
 Subscribes RobotStatus (discovery + requirements), ChannelState and InferenceProfile (robots and
 the edge, ``is_edge``); publishes OffloadPlan on PLAN (transient local: late joiners get the last
-plan). All decisions are in :class:`robust_offload.core.live.LiveFleet`; planning is
+plan). All decisions are in :class:`robust_offload.runtime.planner.LiveFleet`; planning is
 :func:`robust_offload.core.policies.plan`. A malformed message is one WARN line and is ignored; a
 planner error is one ERROR line; neither stops the node.
 
@@ -13,17 +13,16 @@ Exit status: 0 after Ctrl-C / shutdown, 2 on a bad parameter (one ERROR line).
 
 from __future__ import annotations
 
-import math
+import inspect
 import sys
 import time
 
-from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
-from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 
 from robust_offload.core import policies
-from robust_offload.core.live import SHIPPED_PROFILE_FILE, LiveFleet
+from robust_offload.runtime.planner import SHIPPED_PROFILE_FILE, LiveFleet
 from robust_offload.core.plan import Plan
 from robust_offload.core.checks import InputError
 from robust_offload.core.scenario import load_profiles
@@ -34,7 +33,13 @@ from robust_offload.msg import (
     OffloadPlan,
     RobotStatus,
 )
-from robust_offload.ros.params import run_node
+from robust_offload.ros.params import (
+    Param,
+    Warnings,
+    changed_parameters,
+    declare_parameters,
+    run_node,
+)
 from robust_offload.ros.topics import (
     CHANNEL_STATE,
     PLAN,
@@ -56,47 +61,29 @@ channel states a second, and none may be lost while a plan is being solved."""
 WARN_REPEAT_S = 10.0
 """The same warning (e.g. a robot repeating a malformed message) is logged at most this often."""
 
-PARAMETERS = {  # name: (default, description, changeable at runtime)
-    "bandwidth_hz": (10e6, "total uplink bandwidth B shared by the robots, Hz", True),
-    "noise_dbm_per_hz": (-174.0, "noise power spectral density N0, dBm/Hz", False),
-    "policy": ("robust", f"planning policy: {', '.join(policies.POLICIES)}", True),
-    "default_deadline_ms": (200.0, "deadline of robots whose status has deadline_ms = 0", False),
-    "default_risk": (0.05, "risk level epsilon of robots whose status has risk = 0", False),
-    "replan_period_s": (1.0, "small changes (below the thresholds) are planned at most this "
-                             "often", False),
-    "hysteresis_db": (1.0, "a channel gain change beyond this many dB since the last plan "
-                           "replans at once", False),
-    "profile_tolerance": (0.1, "a relative change of a profile value used by the planner beyond "
-                               "this replans at once", False),
-    "robot_timeout_s": (3.0, "a robot whose status stops for this long is dropped", False),
-    "min_samples": (30, "live profile values replace the shipped ones once a point has this "
-                        "many samples", False),
-    "offload_overhead_ms": (0.0, "time an offloaded frame spends outside the model (DDS "
-                                 "transport of tensor and result, queues), added to the edge "
-                                 "time of every point m < M", False),
-    "profiles_file": ("", "YAML file with the base profiles ('' = the shipped Jetson Xavier NX "
-                          "profiles)", False),
+DEFAULTS = {name: p.default for name, p in inspect.signature(LiveFleet).parameters.items()}
+"""The fleet settings' defaults are LiveFleet's (one source)."""
+
+DESCRIPTIONS = {
+    "bandwidth_hz": "total uplink bandwidth B shared by the robots",
+    "noise_dbm_per_hz": "noise power spectral density N0",
+    "default_deadline_ms": "deadline of robots whose status has deadline_ms = 0",
+    "default_risk": "risk level epsilon of robots whose status has risk = 0",
+    "replan_period_s": "small changes (below the thresholds) are planned at most this often",
+    "hysteresis_db": "a channel gain change beyond this many dB since the last plan replans",
+    "profile_tolerance": "a relative change of a planner profile value beyond this replans",
+    "robot_timeout_s": "a robot whose status stops for this long is dropped",
+    "min_samples": "live profile values replace the shipped ones from this many samples",
+    "offload_overhead_ms": "time an offloaded frame spends outside the model (DDS transport "
+                           "of tensor and result, queues), added to the edge time of m < M",
 }
-FLEET_SETTINGS = ("bandwidth_hz", "noise_dbm_per_hz", "default_deadline_ms", "default_risk",
-                  "replan_period_s", "hysteresis_db", "profile_tolerance", "robot_timeout_s",
-                  "min_samples", "offload_overhead_ms")
-
-
-class ConfigError(ValueError):
-    """A parameter is invalid (the message is one line)."""
-
-
-def _number_parameter(name: str, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"parameter '{name}' = {value!r}: must be a number")
-    return value
-
-
-def _check_policy(value) -> str:
-    if value not in policies.POLICIES:
-        raise ConfigError(f"parameter 'policy' = {value!r}: unknown policy "
-                          f"(choose from {', '.join(policies.POLICIES)})")
-    return value
+PARAMETERS = {
+    **{name: Param(DEFAULTS[name], text, dynamic=name == "bandwidth_hz")
+       for name, text in DESCRIPTIONS.items()},
+    "policy": Param("robust", "planning policy", dynamic=True, choices=tuple(policies.POLICIES)),
+    "profiles_file": Param("", "YAML file with the base profiles ('' = the shipped Jetson "
+                               "Xavier NX profiles)"),
+}
 
 
 class PlannerNode(Node):
@@ -104,25 +91,14 @@ class PlannerNode(Node):
 
     def __init__(self, **kwargs):
         super().__init__("planner", **kwargs)
-        values = {}
-        for name, (default, description, dynamic) in PARAMETERS.items():
-            descriptor = ParameterDescriptor(description=description, read_only=not dynamic,
-                                             dynamic_typing=not isinstance(default, str))
-            values[name] = self.declare_parameter(name, default, descriptor).value
-        self.policy = _check_policy(values["policy"])
-        if not isinstance(values["profiles_file"], str):
-            raise ConfigError(f"parameter 'profiles_file' = {values['profiles_file']!r}: "
-                              "must be a string")
-        try:
-            settings = {key: _number_parameter(key, values[key]) for key in FLEET_SETTINGS}
-            profiles = load_profiles(values["profiles_file"] or SHIPPED_PROFILE_FILE)
-            self.fleet = LiveFleet(profiles, **settings)
-        except InputError as err:
-            raise ConfigError(str(err)) from err
+        values = declare_parameters(self, PARAMETERS)
+        self.policy = values["policy"]
+        profiles = load_profiles(values["profiles_file"] or SHIPPED_PROFILE_FILE)
+        self.fleet = LiveFleet(profiles, **{key: values[key] for key in DESCRIPTIONS})
         self.plan_id = 0
         self._last_plan_at: float | None = None
         self._retry_at: float | None = None
-        self._warned: dict[str, float] = {}
+        self._warn = Warnings(self.get_logger(), WARN_REPEAT_S)
         self.publisher = self.create_publisher(OffloadPlan, PLAN, PLAN_QOS)
         self.create_subscription(RobotStatus, ROBOT_STATUS, self.on_status, INPUT_QOS)
         self.create_subscription(ChannelState, CHANNEL_STATE, self.on_channel, INPUT_QOS)
@@ -144,14 +120,6 @@ class PlannerNode(Node):
             return False
         self._maybe_replan(time.monotonic(), from_message=True)
         return True
-
-    def _warn(self, text: str):
-        now = time.monotonic()
-        if now - self._warned.get(text, -math.inf) >= WARN_REPEAT_S:
-            if len(self._warned) > 1000:
-                self._warned.clear()
-            self._warned[text] = now
-            self.get_logger().warning(text)
 
     def on_status(self, msg: RobotStatus):
         def update():
@@ -180,19 +148,10 @@ class PlannerNode(Node):
 
     def on_set_parameters(self, parameters) -> SetParametersResult:
         """Runtime changes of bandwidth_hz and policy (the others are read-only)."""
-        changes = {}
-        try:
-            for parameter in parameters:
-                if parameter.name == "bandwidth_hz":
-                    value = _number_parameter("bandwidth_hz", parameter.value)
-                    if not math.isfinite(value) or value <= 0:
-                        raise ConfigError(f"parameter 'bandwidth_hz' = {value!r}: must be > 0")
-                    changes["bandwidth_hz"] = float(value)
-                elif parameter.name == "policy":
-                    changes["policy"] = _check_policy(parameter.value)
-        except ConfigError as err:
-            self.get_logger().warning(f"rejected: {err}")
-            return SetParametersResult(successful=False, reason=str(err))
+        changes, reason = changed_parameters(parameters, PARAMETERS)
+        if reason:
+            self.get_logger().warning(f"rejected: {reason}")
+            return SetParametersResult(successful=False, reason=reason)
         if "bandwidth_hz" in changes:
             self.fleet.set_bandwidth(changes["bandwidth_hz"])
         if "policy" in changes:
@@ -270,8 +229,7 @@ class PlannerNode(Node):
 
 
 def main(args=None) -> int:
-    return run_node("planner", PlannerNode, (ConfigError, InvalidParameterTypeException,
-                                             InvalidParameterValueException), args=args)
+    return run_node("planner", PlannerNode, args=args)
 
 if __name__ == "__main__":
     sys.exit(main())

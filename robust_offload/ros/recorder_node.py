@@ -23,14 +23,14 @@ import time
 from pathlib import Path
 
 import rclpy
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from robust_offload import msg as ro_msg
+from robust_offload.core import checks
 from robust_offload.analysis import PACKAGE, project_typestore
 from robust_offload.ros import topics
-from robust_offload.ros.params import run_node
+from robust_offload.ros.params import Param, declare_parameters, run_node
 
 # topic -> (message type name, contract QoS)
 TOPIC_TYPES = {
@@ -80,6 +80,14 @@ def _rosbags_qos(qos: QoSProfile):
                liveliness_lease_duration=zero, avoid_ros_namespace_conventions=False)
 
 
+PARAMETERS = {
+    "bag_path": Param("", "output directory (must not exist); '' = "
+                          "bags/robust_offload_<timestamp>"),
+    "storage": Param("mcap", "rosbag2 storage plugin", choices=("mcap", "sqlite3")),
+    "exclude_topics": Param([], "topics not to record, e.g. [/robust_offload/uplink]"),
+}
+
+
 class RecorderNode(Node):
     """Writes every project topic it receives into a rosbag2 bag."""
 
@@ -87,16 +95,12 @@ class RecorderNode(Node):
         super().__init__("recorder", **kwargs)
         from rosbags.rosbag2 import StoragePlugin, Writer
 
-        bag_path = self.declare_parameter("bag_path", "").value or str(default_bag_path())
-        storage = str(self.declare_parameter("storage", "mcap").value).lower()
-        exclude = self.declare_parameter(
-            "exclude_topics", [], ParameterDescriptor(dynamic_typing=True)).value or []
+        p = declare_parameters(self, PARAMETERS)
+        bag_path, storage = p["bag_path"] or str(default_bag_path()), p["storage"]
+        exclude = p["exclude_topics"]
         plugins = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
-        if storage not in plugins:
-            raise ValueError(f"parameter storage: expected 'mcap' or 'sqlite3', got {storage!r}")
-        if isinstance(exclude, str) or not all(isinstance(t, str) for t in exclude):
-            raise ValueError(f"parameter exclude_topics: expected a list of topic names, "
-                             f"got {exclude!r}")
+        if not all(isinstance(t, str) for t in exclude):
+            checks.fail("parameter", "exclude_topics", exclude, "must be a list of topic names")
         excluded = {_full_topic(t) for t in exclude if t}
         unknown = excluded - set(topics.ALL_TOPICS)
         if unknown:

@@ -26,7 +26,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image
 
 from robust_offload.core.channel import noise_w_per_hz
-from robust_offload.core.checks import InputError
+from robust_offload.core import checks
 from robust_offload.core.scenario import SHIPPED_PROFILES, load_profiles
 from robust_offload.dnn.codec import to_payload
 from robust_offload.hw.factory import make_dvfs
@@ -40,8 +40,8 @@ from robust_offload.msg import (
 )
 from robust_offload.ros import topics
 from robust_offload.ros.params import (
-    ParameterError,
-    declare_all,
+    Param,
+    declare_parameters,
     from_time,
     run_node,
     stamp,
@@ -51,32 +51,35 @@ from robust_offload.runtime.jetson import MeasuredDevice
 from robust_offload.runtime.robot import Decision, RobotRuntime
 
 PARAMETERS = {
-    "robot_id": ("robot_1", "robot identifier (the fleet runner sets the namespace's name)"),
-    "model": ("alexnet", "DNN model (robust_offload.dnn registry name)"),
-    "profile": ("alexnet_nx_cpu", "planner profile name in profiles_file"),
-    "profiles_file": ("", "profile YAML ('' = the shipped Jetson Xavier NX profiles)"),
-    "hardware": ("jetson-xavier-nx", "hardware description sent to the planner"),
-    "dvfs_backend": ("emulated", "jetson-cpu | jetson-gpu | emulated"),
-    "compute_mode": ("real", "real: run the DNN head (padded to the model) | modelled"),
-    "codec": ("float32", "feature codec: float32 | float16 | int8"),
-    "rate_hz": (2.0, "frames per second of the built-in synthetic camera"),
-    "image_topic": ("", "sensor_msgs/Image topic to process ('' = the synthetic camera)"),
-    "deadline_ms": (200.0, "end-to-end deadline D_n"),
-    "risk": (0.05, "tolerated deadline-violation probability epsilon_n"),
-    "kappa": (0.8e-27, "energy coefficient, W/(cycle/s)^3"),
-    "freq_min_ghz": (0.1, "lowest frequency"),
-    "freq_max_ghz": (1.2, "highest frequency"),
-    "tx_power_w": (1.0, "transmit power p_n"),
-    "noise_dbm_per_hz": (-174.0, "noise PSD N0 (for the modelled uplink energy)"),
-    "uplink_topic": (topics.UPLINK, "where feature tensors go (radio emulator or edge)"),
-    "publish_channel_state": (False, "publish ChannelState from distance_m (no radio emulator)"),
-    "distance_m": (100.0, "distance to the edge for publish_channel_state"),
-    "edge_timeout_s": (3.0, "edge is gone after this long without its profile heartbeat"),
-    "result_grace_s": (0.5, "wait this long past the deadline before a frame counts as lost"),
-    "max_missed": (3, "consecutive lost frames before falling back to local execution"),
-    "plan_wait_s": (15.0, "wait this long for a first plan before running frames locally"),
-    "seed": (0, "seed of the synthetic images and the emulated time noise"),
-    "torch_threads": (1, "torch CPU threads for the DNN head"),
+    "robot_id": Param("robot_1", "robot identifier (the fleet runner sets the namespace's name)"),
+    "model": Param("alexnet", "DNN model (robust_offload.dnn registry name)"),
+    "profile": Param("alexnet_nx_cpu", "planner profile name in profiles_file"),
+    "profiles_file": Param("", "profile YAML ('' = the shipped Jetson Xavier NX profiles)"),
+    "hardware": Param("jetson-xavier-nx", "hardware description sent to the planner"),
+    "dvfs_backend": Param("emulated", "where frequencies are set",
+                          choices=("emulated", "jetson-cpu", "jetson-gpu")),
+    "compute_mode": Param("real", "real: run the DNN head (padded to the model) | modelled",
+                          choices=("real", "modelled")),
+    "codec": Param("float32", "feature codec", choices=("float32", "float16", "int8")),
+    "rate_hz": Param(2.0, "frames per second of the built-in synthetic camera"),
+    "image_topic": Param("", "sensor_msgs/Image topic to process ('' = the synthetic camera)"),
+    "deadline_ms": Param(200.0, "end-to-end deadline D_n"),
+    "risk": Param(0.05, "tolerated deadline-violation probability epsilon_n"),
+    "kappa": Param(0.8e-27, "energy coefficient"),
+    "freq_min_ghz": Param(0.1, "lowest frequency"),
+    "freq_max_ghz": Param(1.2, "highest frequency"),
+    "tx_power_w": Param(1.0, "transmit power p_n"),
+    "noise_dbm_per_hz": Param(-174.0, "noise PSD N0 (for the modelled uplink energy)"),
+    "uplink_topic": Param(topics.UPLINK, "where feature tensors go (radio emulator or edge)"),
+    "publish_channel_state": Param(False, "publish ChannelState from distance_m (no radio "
+                                          "emulator)"),
+    "distance_m": Param(100.0, "distance to the edge for publish_channel_state"),
+    "edge_timeout_s": Param(3.0, "edge is gone after this long without its profile heartbeat"),
+    "result_grace_s": Param(0.5, "wait this long past the deadline before a frame is lost"),
+    "max_missed": Param(3, "consecutive lost frames before falling back to local execution"),
+    "plan_wait_s": Param(15.0, "wait this long for a first plan before running frames locally"),
+    "seed": Param(0, "seed of the synthetic images and the emulated time noise"),
+    "torch_threads": Param(1, "torch CPU threads for the DNN head"),
 }
 
 
@@ -85,7 +88,7 @@ class RobotNode(Node):
 
     def __init__(self):
         super().__init__("robot")
-        self.p = declare_all(self, PARAMETERS)
+        self.p = declare_parameters(self, PARAMETERS)
         self._check_parameters()
         self.robot_id = self.p["robot_id"]
         self.runtime = self._make_runtime()
@@ -120,23 +123,20 @@ class RobotNode(Node):
 
     # -- set-up -----------------------------------------------------------------------------
     def _check_parameters(self):
+        """Relations between parameters (each one alone is checked by declare_parameters)."""
         p = self.p
-        checks = [("rate_hz", p["rate_hz"] > 0), ("deadline_ms", p["deadline_ms"] > 0),
-                  ("risk", 0 < p["risk"] < 1), ("kappa", p["kappa"] > 0),
-                  ("tx_power_w", p["tx_power_w"] > 0),
-                  ("freq_max_ghz", 0 < p["freq_min_ghz"] <= p["freq_max_ghz"]),
-                  ("compute_mode", p["compute_mode"] in ("real", "modelled")),
-                  ("codec", p["codec"] in ("float32", "float16", "int8"))]
-        for name, ok in checks:
-            if not ok:
-                raise ParameterError(f"parameter '{name}' = {p[name]!r} is invalid")
+        checks.number("parameter", "rate_hz", p["rate_hz"], low=0.0, open_low=True)
+        checks.number("parameter", "deadline_ms", p["deadline_ms"], low=0.0, open_low=True)
+        checks.number("parameter", "freq_max_ghz", p["freq_max_ghz"], low=p["freq_min_ghz"])
+        checks.whole("parameter", "max_missed", p["max_missed"], low=1)
+        checks.name("parameter", "robot_id", p["robot_id"])
 
     def _make_runtime(self) -> RobotRuntime:
         p = self.p
         path = p["profiles_file"] or SHIPPED_PROFILES / "jetson_xavier_nx.yaml"
         profiles = load_profiles(path)
         if p["profile"] not in profiles:
-            raise ParameterError(f"parameter 'profile' = {p['profile']!r}: not in {path}")
+            checks.fail("parameter", "profile", p["profile"], f"not in {path}")
         profile = profiles[p["profile"]]
         freq_range = (p["freq_min_ghz"], p["freq_max_ghz"])
         if p["dvfs_backend"] == "emulated":
@@ -164,8 +164,8 @@ class RobotNode(Node):
             from robust_offload.dnn.registry import get_model
         except ImportError:
             if self.p["compute_mode"] == "real":
-                raise ParameterError("compute_mode 'real' needs torch: pip install "
-                                     "'robust-offload[dnn]'") from None
+                checks.fail("parameter", "compute_mode", "real",
+                            "needs torch: pip install 'robust-offload[dnn]'")
             return None
         torch.set_num_threads(max(1, self.p["torch_threads"]))
         return get_model(self.p["model"], seed=self.p["seed"])
@@ -343,7 +343,7 @@ class RobotNode(Node):
 
 
 def main(args=None) -> int:
-    return run_node("robot", RobotNode, (ParameterError, InputError), threads=2, args=args)
+    return run_node("robot", RobotNode, threads=2, args=args)
 
 if __name__ == "__main__":
     sys.exit(main())

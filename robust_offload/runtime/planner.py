@@ -105,8 +105,8 @@ class LiveFleet:
                  noise_dbm_per_hz: float = -174.0, default_deadline_ms: float = 200.0,
                  default_risk: float = 0.05, replan_period_s: float = 1.0,
                  hysteresis_db: float = 1.0, profile_tolerance: float = 0.1,
-                 robot_timeout_s: float = 3.0, min_samples: int = 30,
-                 offload_overhead_ms: float = 0.0):
+                 robot_timeout_s: float = 3.0, min_samples: int = 20,
+                 offload_overhead_ms: float = 15.0):
         check = checks.Checker("parameter")
         if not profiles:
             check.fail("profiles", profiles, "needs at least one profile")

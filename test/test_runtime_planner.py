@@ -8,7 +8,7 @@ import pytest
 
 from helpers import assert_plan_feasible
 from robust_offload.core import policies
-from robust_offload.core.live import LiveFleet
+from robust_offload.runtime.planner import LiveFleet
 from robust_offload.core.problem import build_problem
 from robust_offload.core.checks import InputError
 

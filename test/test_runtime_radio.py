@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from robust_offload.core.mobility import (
+from robust_offload.runtime.radio import (
     RandomWaypoint,
     air_time_s,
     noise_w_per_hz,

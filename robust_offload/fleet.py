@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from robust_offload.core.checks import InputError
+from robust_offload.core import checks
 from robust_offload.core.scenario import read_yaml
 
 PACKAGE = "robust_offload"
@@ -67,26 +67,22 @@ def command_line(spec: NodeSpec, python: str = sys.executable) -> list[str]:
     return argv
 
 
-def _entry(raw, where: str, source: str) -> dict:
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise InputError(f"{source}: field '{where}' = {raw!r}: must be a mapping")
-    return raw
+FLEET_KEYS = (*SERVICES, "robots")
+SERVICE_KEYS = ("enabled", "params_file", "parameters")
+ROBOT_KEYS = ("name", "params_file", "parameters")
 
 
-def _spec(executable, name, namespace, raw, base: Path, where: str, source: str) -> NodeSpec:
-    raw = _entry(raw, where, source)
+def _spec(executable, name, namespace, raw: dict, base: Path, where: str,
+          source: str) -> NodeSpec:
     files = raw.get("params_file")
     files = [files] if isinstance(files, str) else list(files or [])
     resolved = []
     for item in files:
         path = (base / item).resolve()
         if not path.is_file():
-            raise InputError(f"{source}: field '{where}.params_file' = {item!r}: no such file "
-                                f"({path})")
+            checks.fail(source, f"{where}.params_file", item, f"no such file ({path})")
         resolved.append(str(path))
-    parameters = _entry(raw.get("parameters"), f"{where}.parameters", source)
+    parameters = checks.mapping(source, f"{where}.parameters", raw.get("parameters"))
     return NodeSpec(executable, name, namespace, tuple(resolved), dict(parameters))
 
 
@@ -95,24 +91,28 @@ def node_specs(description: dict, base_dir: Path, source: str = "fleet.yaml") ->
 
     Services with ``enabled: false`` are left out (e.g. no radio emulator on real radios).
     Each robot runs node ``robot`` in namespace ``/<name>`` with ``robot_id`` = its name.
+    Unknown keys are errors (``robot:`` for ``robots:`` must not run an empty fleet).
     """
-    fleet = _entry(description.get("fleet") if isinstance(description, dict) else None,
-                   "fleet", source)
+    top = checks.mapping(source, "", description, ("fleet",))
+    fleet = checks.mapping(source, "fleet", checks.get(source, top, "fleet"), FLEET_KEYS)
     specs = []
     for service in SERVICES:
-        raw = _entry(fleet.get(service), service, source)
-        if raw.get("enabled", True):
+        raw = checks.mapping(source, service, fleet.get(service), SERVICE_KEYS)
+        enabled = raw.get("enabled", True)
+        if not isinstance(enabled, bool):
+            checks.fail(source, f"{service}.enabled", enabled, "must be true or false")
+        if enabled:
             specs.append(_spec(service, service, "", raw, base_dir, service, source))
-    robots = fleet.get("robots") or []
-    if not isinstance(robots, list):
-        raise InputError(f"{source}: field 'robots' = {robots!r}: must be a list")
+    robots = fleet.get("robots")
+    if not isinstance(robots, list) or not robots:
+        checks.fail(source, "fleet.robots", robots, "must be a non-empty list")
     seen = set()
     for index, raw in enumerate(robots):
-        raw = _entry(raw, f"robots[{index}]", source)
+        raw = checks.mapping(source, f"robots[{index}]", raw, ROBOT_KEYS)
         name = raw.get("name")
         if not isinstance(name, str) or not name.isidentifier() or name in seen:
-            raise InputError(f"{source}: field 'robots[{index}].name' = {name!r}: must be a "
-                                "unique identifier (letters, digits, _)")
+            checks.fail(source, f"robots[{index}].name", name,
+                        "must be a unique identifier (letters, digits, _)")
         seen.add(name)
         spec = _spec("robot", "robot", f"/{name}", raw, base_dir, f"robots[{index}]", source)
         specs.append(NodeSpec(spec.executable, spec.name, spec.namespace, spec.params_files,
@@ -123,4 +123,4 @@ def node_specs(description: dict, base_dir: Path, source: str = "fleet.yaml") ->
 def load_fleet(path: str | Path) -> list[NodeSpec]:
     """Node specs of a fleet YAML file; params files are relative to the file."""
     path = Path(path)
-    return node_specs(read_yaml(path) or {}, path.parent, str(path))
+    return node_specs(read_yaml(path), path.parent, str(path))

@@ -5,6 +5,7 @@ for those modules that record the Node actions' keyword arguments (the only fake
 """
 
 import importlib.util
+import re
 import sys
 import types
 
@@ -104,10 +105,16 @@ def test_overrides_are_ros_args_syntax():
     ({"fleet": {"robots": [{"name": "r 1"}]}}, "robots[0].name"),
     ({"fleet": {"robots": [{"name": "a"}, {"name": "a"}]}}, "robots[1].name"),
     ({"fleet": {"planner": {"params_file": "nope.yaml"}}}, "planner.params_file"),
-    ({"fleet": {"robots": "r1"}}, "'robots'"),
+    ({"fleet": {"robots": "r1"}}, "'fleet.robots' = 'r1': must be a non-empty list"),
+    ({"fleet": {"robot": [{"name": "r1"}]}}, "field 'fleet.robot' = [{'name': 'r1'}]: unknown key"),
+    ({"fleet": {"planner": {"paramters": {}}, "robots": [{"name": "a"}]}},
+     "field 'planner.paramters' = {}: unknown key (known: enabled, parameters, params_file)"),
+    ({"fleet": {"radio": {"enabled": "no"}, "robots": [{"name": "a"}]}}, "'radio.enabled' = 'no'"),
+    ({"fleet": {"robots": [{"name": "a", "deadline_ms": 10}]}}, "'robots[0].deadline_ms' = 10"),
+    (None, "field 'fleet' = None: missing"),
 ])
 def test_bad_fleet_descriptions(raw, fragment):
-    with pytest.raises(InputError, match=fragment.replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(InputError, match=re.escape(fragment)):
         node_specs(raw, REPO / "config", "fleet.yaml")
 
 

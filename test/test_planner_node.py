@@ -293,3 +293,22 @@ def test_bad_parameter_exits_2(tmp_path, params, fragment):
     output = (tmp_path / "planner.log").read_text()
     errors = [line for line in output.splitlines() if line.strip()]
     assert len(errors) == 1 and "ERROR" in errors[0] and fragment in errors[0], output
+
+
+@pytest.mark.parametrize("content, fragment", [
+    (None, "Error opening YAML file"),                                  # no such file
+    ("planner:\n  ros__parameters: [1, 2\n", "Couldn't parse params file"),
+    ("planner:\n  paramters:\n    bandwidth_hz: 5.0e6\n", "Couldn't parse params file"),
+])
+def test_bad_params_file_is_one_error_line_and_exit_2(tmp_path, content, fragment):
+    path = tmp_path / "planner.yaml"
+    if content is not None:
+        path.write_text(content)
+    result = subprocess.run(
+        [sys.executable, "-m", "robust_offload.ros.planner_node", "--ros-args", "--params-file",
+         str(path)], cwd=REPO, env=node_env(next(DOMAINS)), capture_output=True, text=True,
+        timeout=TIMEOUT_S)
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert "Traceback" not in output and fragment in output, output
+    assert any("[planner]" in line and fragment in line for line in output.splitlines())

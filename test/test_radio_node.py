@@ -56,8 +56,12 @@ class Probe:
                               topics.TENSOR_QOS, raw=True)
 
     def _on_features(self, data):
+        """Keeps the first arrival of each tensor: under heavy load the middleware has been
+        seen to deliver a sample twice (the radio's own count of sent tensors is checked
+        separately, from its log)."""
         robot_id, request_id, _ = peek_feature_tensor(data)
-        self.features.append((time.monotonic(), robot_id, request_id, data))
+        if (robot_id, request_id) not in {(r, q) for _, r, q, _ in self.features}:
+            self.features.append((time.monotonic(), robot_id, request_id, data))
 
     def spin_until(self, condition, timeout_s: float, every=None) -> bool:
         end = time.monotonic() + timeout_s

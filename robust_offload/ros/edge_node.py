@@ -161,8 +161,9 @@ class EdgeNode(Node):
 
 
     def destroy_node(self):
+        # Also called by rclpy's shutdown for a node whose __init__ failed half-way.
         self.running = False
-        for thread in self.threads:
+        for thread in getattr(self, "threads", []):
             thread.join(timeout=5.0)
         return super().destroy_node()
 

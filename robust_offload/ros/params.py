@@ -17,6 +17,7 @@ from rclpy.executors import (
     SingleThreadedExecutor,
 )
 from rclpy.exceptions import ParameterException
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 from std_msgs.msg import Header
@@ -173,7 +174,12 @@ def run_node(name: str, make_node, errors=(), threads: int = 1, args=None) -> in
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     code = 0
     try:
-        with rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO):
+        try:
+            context = rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+        except _rclpy.RCLError as err:  # e.g. a missing or malformed --params-file
+            rclpy.logging.get_logger(name).error(" ".join(str(err).split()))
+            return 2
+        with context:
             try:
                 node = make_node()
             except (ValueError, ParameterException, *errors) as err:

@@ -155,6 +155,8 @@ class RadioNode(Node):
                     self._warn(f"could not publish a tensor: {err}")
 
     def destroy_node(self):
+        if not hasattr(self, "_sender"):   # __init__ failed half-way (rclpy's shutdown)
+            return super().destroy_node()
         pending = self.uplink.stop()
         self._sender.join(timeout=2.0)
         log = rclpy.logging.get_logger(self.get_name())

@@ -336,9 +336,12 @@ class RobotNode(Node):
             tx_power_w=self.p["tx_power_w"]))
 
     def destroy_node(self):
+        # Also called by rclpy's shutdown for a node whose __init__ failed half-way.
         self.running = False
-        self.thread.join(timeout=10.0)
-        self.runtime.device.restore()
+        if hasattr(self, "thread"):
+            self.thread.join(timeout=10.0)
+        if hasattr(self, "runtime"):
+            self.runtime.device.restore()
         return super().destroy_node()
 
 

@@ -20,6 +20,7 @@ import yaml
 from tqdm import tqdm
 
 from robust_offload.core.fitting import fit_flops_per_cycle
+from robust_offload.dnn.timing import head_times, tail_times, time_blocks
 
 
 @dataclass
@@ -28,30 +29,6 @@ class Sweep:
 
     freqs_ghz: list[float]
     block_s: list[np.ndarray]
-
-
-def time_blocks(model, repeats: int, warmup: int, bar=None, seed: int = 0) -> np.ndarray:
-    """Seconds each block takes, (repeats, M), one full pass per repeat after ``warmup``."""
-    import torch
-
-    device = model.device
-    synchronize = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    generator = torch.Generator().manual_seed(seed)
-    x = torch.randn((1, *model.input_shape), generator=generator).to(device)
-    out = np.zeros((repeats, model.num_blocks))
-    with torch.inference_mode():
-        for rep in range(-warmup, repeats):
-            z = x
-            for k, block in enumerate(model.blocks):
-                synchronize()
-                start = time.perf_counter()
-                z = block(z)
-                synchronize()
-                if rep >= 0:
-                    out[rep, k] = time.perf_counter() - start
-            if bar is not None:
-                bar.update()
-    return out
 
 
 def sweep(model, dvfs, freqs_ghz, repeats: int, warmup: int) -> Sweep:
@@ -72,8 +49,7 @@ def profile_entry(model, result: Sweep, codec: str = "float32") -> tuple[dict, d
     """(profile mapping in the scenario schema, fit report) from a sweep."""
     gflops = model.cumulative_gflops()
     points = model.num_blocks + 1
-    local = [np.concatenate([np.zeros((len(t), 1)), np.cumsum(t, axis=1)], axis=1)
-             for t in result.block_s]                        # (repeats, M+1) per frequency
+    local = [head_times(t) for t in result.block_s]          # (repeats, M+1) per frequency
     flops_per_cycle, residuals = [None], [0.0]
     for m in range(1, points):
         freqs = np.concatenate([np.full(len(t), f) for f, t in zip(result.freqs_ghz, local)])
@@ -84,7 +60,7 @@ def profile_entry(model, result: Sweep, codec: str = "float32") -> tuple[dict, d
     variances = np.max([np.var(t, axis=0, ddof=1) for t in local], axis=0)         # eq. (11)
     excess = np.max([t.max(axis=0) - t.mean(axis=0) for t in local], axis=0)
     fastest = result.block_s[int(np.argmax(result.freqs_ghz))]
-    edge = np.stack([fastest[:, m:].sum(axis=1) for m in range(points)], axis=1)
+    edge = tail_times(fastest)
     ms, ms2 = 1e3, 1e6
     entry = {
         "output_mb": [round(float(v), 6) for v in model.output_mb(codec)],

@@ -8,7 +8,8 @@ import pytest
 
 from robust_offload.dnn import codec
 from robust_offload.dnn.codec import (CODECS, CodecError, decode, encode, encoded_bytes,
-                                      from_payload, header_bytes, parse_header, to_payload)
+                                      Payload, from_payload, header_bytes, parse_header,
+                                      to_payload)
 
 SHAPES = [(), (0,), (7,), (3, 5), (2, 64, 9, 11)]
 
@@ -43,8 +44,7 @@ def test_numpy_round_trip(codec_name, shape, relu):
     fields = to_payload(x, codec_name)
     assert bytes(fields.data) == data[offset:]
     assert (fields.scale, fields.zero_point) == (p.scale, p.zero_point)
-    z = from_payload(fields.dtype, fields.shape, fields.data, fields.scale, fields.zero_point,
-                     as_numpy=True)
+    z = from_payload(fields, as_numpy=True)
     assert np.array_equal(y, z)
 
 
@@ -126,7 +126,7 @@ def test_payload_for_ros_message_fields():
     assert isinstance(data, array.array) and data.typecode == "B"
     assert shape.typecode == "I" and list(shape) == [2, 3, 4]
     # what a receiver does with msg.dtype / msg.shape / msg.payload (array.array)
-    y = from_payload("float16", shape, data, as_numpy=True)
+    y = from_payload(Payload("float16", shape, data), as_numpy=True)
     np.testing.assert_allclose(y, x, rtol=2.0**-11)
 
 
@@ -158,19 +158,19 @@ def test_decode_rejects_malformed_bytes():
 def test_from_payload_rejects_inconsistent_fields():
     data = np.zeros(6, np.float32).tobytes()
     with pytest.raises(CodecError, match=r"payload is 24 bytes but shape \(2, 2\) of float32"):
-        from_payload("float32", (2, 2), data)
+        from_payload(Payload("float32", (2, 2), data))
     with pytest.raises(CodecError, match=r"dimension -6 outside"):
-        from_payload("float32", (-6,), data)
+        from_payload(Payload("float32", (-6,), data))
     with pytest.raises(CodecError, match=r"non-integer dimension 2.5"):
-        from_payload("float32", (2.5,), data)
+        from_payload(Payload("float32", (2.5,), data))
     with pytest.raises(CodecError, match=r"unknown codec 'float64'"):
-        from_payload("float64", (3,), data)
+        from_payload(Payload("float64", (3,), data))
     with pytest.raises(CodecError, match=r"int8 payload needs scale and zero_point"):
-        from_payload("int8", (24,), data)
+        from_payload(Payload("int8", (24,), data))
     with pytest.raises(CodecError, match=r"scale must be finite and > 0, got 0.0"):
-        from_payload("int8", (24,), data, 0.0, 0)
+        from_payload(Payload("int8", (24,), data, 0.0, 0))
     with pytest.raises(CodecError, match=r"bytes-like"):
-        from_payload("float32", (6,), [0.0] * 6)
+        from_payload(Payload("float32", (6,), [0.0] * 6))
     with pytest.raises(CodecError, match=r"at most 8"):
         encoded_bytes((1,) * 9)
     with pytest.raises(CodecError, match=r"unknown codec 'bf16'"):

@@ -34,3 +34,13 @@ def test_unknown_model_is_one_line(capsys, tmp_path):
     assert main(["profile", "--model", "vgg99", "--output", str(tmp_path / "x.yaml")]) == 2
     err = capsys.readouterr().err
     assert "vgg99" in err and err.count("\n") == 1
+
+
+def test_head_and_tail_times_split_every_pass():
+    from robust_offload.dnn.timing import head_times, tail_times
+
+    blocks = np.array([[1.0, 2.0, 3.0], [2.0, 2.0, 2.0]])
+    np.testing.assert_allclose(head_times(blocks), [[0, 1, 3, 6], [0, 2, 4, 6]])
+    np.testing.assert_allclose(tail_times(blocks), [[6, 5, 3, 0], [6, 4, 2, 0]])
+    np.testing.assert_allclose(head_times(blocks) + tail_times(blocks),
+                               np.repeat(blocks.sum(axis=1, keepdims=True), 4, axis=1))

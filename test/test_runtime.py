@@ -5,10 +5,10 @@ import pytest
 
 from robust_offload.core.channel import rate_bps
 from robust_offload.core.model import local_energy_j
-from robust_offload.dnn.codec import CodecError, to_payload
+from robust_offload.dnn.codec import CodecError, Payload, to_payload
 from robust_offload.hw.emulated import EmulatedDevice
 from robust_offload.runtime.edge import EdgeRuntime
-from robust_offload.runtime.robot import Decision, RobotRuntime
+from robust_offload.runtime.robot import EdgeWatch, Decision, RobotRuntime
 
 N0 = 10 ** ((-174 - 30) / 10)
 
@@ -44,8 +44,9 @@ def test_decision_applies_at_the_next_frame_and_energy_follows_eq_6(robot):
     assert frame.executed_on == "edge" and frame.request_id in robot.pending
     local = local_energy_j(0.8e-27, robot.profile.local_gcycles[3], 0.6)
     assert frame.energy_j == pytest.approx(local)
-    robot.account_uplink(frame, 100_000)
-    air = 800_000 / rate_bps(2e6, 1.0 * 1e-10 / N0)
+    payload = robot.uplink_payload(frame)
+    assert payload.dtype == "float32" and payload.shape == frame.tensor.shape
+    air = payload.data.nbytes * 8 / rate_bps(2e6, 1.0 * 1e-10 / N0)
     assert frame.energy_j == pytest.approx(local + 1.0 * air)
     assert frame.tensor.size * 4 == pytest.approx(robot.profile.output_mb[3] * 2**20, rel=1e-3)
 
@@ -94,10 +95,13 @@ def test_bad_decision_is_refused(robot):
         robot.set_decision(Decision(1, 12, 0.5, 1e6))
 
 
+EMPTY = Payload("float32", (1,), b"\0\0\0\0")
+
+
 def test_modelled_edge_times_and_profile(profiles, clock):
     profile = fast_profile(profiles)
     edge = EdgeRuntime("modelled", {"alexnet_nx_cpu": profile}, seed=3)
-    times = np.array([edge.serve("alexnet", 2, "float32", (1,), b"\0\0\0\0")[1]
+    times = np.array([edge.serve("alexnet", 2, EMPTY)[1]
                       for _ in range(20)])
     # The waits are drawn from the profile with the runtime's seed: replay the draws (the fake
     # clock makes each wait exactly its draw, to the clock's 1 us reading step).
@@ -108,9 +112,9 @@ def test_modelled_edge_times_and_profile(profiles, clock):
     stats = edge.edge_profile("alexnet")
     assert stats["sample_counts"][2] == 20
     with pytest.raises(ValueError, match="partition 9"):
-        edge.serve("alexnet", 9, "float32", (1,), b"\0\0\0\0")
+        edge.serve("alexnet", 9, EMPTY)
     with pytest.raises(KeyError, match="vgg"):
-        edge.serve("vgg", 1, "float32", (1,), b"\0\0\0\0")
+        edge.serve("vgg", 1, EMPTY)
 
 
 def test_real_edge_runs_the_tail(profiles):
@@ -122,10 +126,10 @@ def test_real_edge_runs_the_tail(profiles):
     x = torch.randn(1, 3, 224, 224)
     head = model.head(x, 5)
     payload = to_payload(head, "float16")
-    class_id, _ = edge.serve("alexnet", 5, payload.dtype, payload.shape, payload.data)
+    class_id, _ = edge.serve("alexnet", 5, payload)
     assert class_id == int(model(x).argmax())
     with pytest.raises(CodecError):
-        edge.serve("alexnet", 5, "float32", payload.shape, payload.data)  # wrong length
+        edge.serve("alexnet", 5, payload._replace(dtype="float32"))  # wrong length
 
 
 def test_edge_calibration_measures_every_point(profiles):
@@ -160,12 +164,12 @@ def test_jetson_robot_runs_real_work_at_the_applied_frequency(tmp_path, profiles
     """A robot on a (temporary) Jetson sysfs tree: real DVFS writes, measured time, model energy."""
     from test_hw_dvfs import cpu_policy_files, write_files
 
-    from robust_offload.hw.factory import make_dvfs
-    from robust_offload.runtime.jetson import MeasuredDevice
+    from robust_offload.runtime.device import MeasuredDevice, make_local_device
 
     write_files(tmp_path / "sys/devices/system/cpu/cpufreq/policy0", cpu_policy_files("0 1"))
     profile = fast_profile(profiles)
-    device = MeasuredDevice(make_dvfs("jetson-cpu", root=tmp_path), profile, 0.8e-27)
+    device = make_local_device("jetson-cpu", profile, 0.8e-27, (0.1, 1.2), sysfs_root=tmp_path)
+    assert isinstance(device, MeasuredDevice) and device.meter is None
     pytest.importorskip("torch")
 
     class Head:  # stands in for the DNN: its "head" output shows that the real work ran
@@ -188,3 +192,45 @@ def test_jetson_robot_runs_real_work_at_the_applied_frequency(tmp_path, profiles
     device.restore()
     assert (tmp_path / "sys/devices/system/cpu/cpufreq/policy0/scaling_governor"
             ).read_text().strip() == "schedutil"
+
+
+def test_plan_entries_become_decisions_or_local_fallback(robot):
+    assert robot.apply_plan(1, []) is None and not robot.has_plan()   # not in the first plan
+    assert robot.apply_plan(2, [(3, 0.6, 2e6, True, "")]) is None
+    assert robot.next_frame(True).decision.partition == 3
+    assert "infeasible" in robot.apply_plan(3, [(3, 0.6, 2e6, False, "deadline")])
+    assert robot.next_frame(True).decision.partition == 8
+    assert "non-finite" in robot.apply_plan(4, [(3, float("nan"), 2e6, True, "")])
+    assert "partition 12" in robot.apply_plan(5, [(12, 0.6, 2e6, True, "")])
+    assert "no decision" in robot.apply_plan(6, [])
+    assert robot.next_frame(True).decision == Decision(6, 8, 1.2, 0.0)
+
+
+def test_edge_watch_falls_back_after_lost_frames_and_comes_back():
+    watch = EdgeWatch(timeout_s=3.0, max_missed=3)
+    assert not watch.available(10.0)                     # never heard
+    watch.heard(10.0)
+    assert watch.available(12.9) and not watch.available(13.0)
+    assert not watch.lost(2, 11.0) and watch.available(11.0)
+    assert watch.lost(1, 11.0) and not watch.available(13.5)   # 3 in a row: local for 3 s
+    watch.heard(14.0)
+    assert watch.available(14.0)
+    watch.lost(2, 14.0)
+    watch.answered()
+    assert not watch.lost(2, 14.0)                       # the run was broken by an answer
+
+
+def test_local_device_factory_refuses_what_cannot_work(tmp_path, profiles):
+    from robust_offload.hw.emulated import EmulatedDevice
+    from robust_offload.hw.errors import HardwareError
+    from robust_offload.runtime.device import make_local_device
+
+    profile = fast_profile(profiles)
+    assert isinstance(make_local_device("emulated", profile, 1e-27, (0.1, 1.2)), EmulatedDevice)
+    with pytest.raises(ValueError, match="emulated device has no rails"):
+        make_local_device("emulated", profile, 1e-27, (0.1, 1.2), power_rail="VDD_IN")
+    with pytest.raises(ValueError, match="unknown device backend 'tpu'"):
+        make_local_device("tpu", profile, 1e-27, (0.1, 1.2))
+    with pytest.raises(HardwareError, match="no INA3221 power monitor"):
+        make_local_device("jetson-cpu", profile, 1e-27, (0.1, 1.2), power_rail="VDD_IN",
+                          sysfs_root=tmp_path)

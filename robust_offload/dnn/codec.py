@@ -66,15 +66,21 @@ class Payload(NamedTuple):
 
     dtype: numpy name of the element type, one of :data:`CODECS`.
     shape: per-tensor shape (C order).
-    data: the raw payload, C order, little endian (a ``memoryview`` of bytes, format "B").
-    scale / zero_point: int8 quantisation parameters (1.0 and 0 for the float codecs).
+    data: the raw payload, C order, little endian (a ``memoryview`` of bytes, format "B"; a
+        received one may be any bytes-like object).
+    scale / zero_point: int8 quantisation parameters (1.0 and 0 for the float codecs; an int8
+        payload without them is refused by :func:`from_payload`).
+
+    The one type of a tensor on the wire, both ways: the robot's runtime makes it
+    (:func:`to_payload`), the node copies it into a FeatureTensor, the edge node makes one of
+    the message and the edge runtime decodes it (:func:`from_payload`).
     """
 
     dtype: str
     shape: tuple[int, ...]
     data: memoryview
-    scale: float = 1.0
-    zero_point: int = 0
+    scale: float | None = None
+    zero_point: int | None = None
 
     def data_array(self) -> array.array:
         """The payload as ``array.array("B")`` (one copy): the fast way to fill a ROS uint8[]
@@ -312,17 +318,16 @@ def _to_output(x: np.ndarray, as_numpy: bool, device):
     return t if device is None else t.to(device)
 
 
-def from_payload(dtype: str, shape, data, scale: float | None = None,
-                 zero_point: int | None = None, *, as_numpy: bool = False, device=None):
-    """Decode separate fields back to a float32 tensor (torch, or numpy with ``as_numpy``).
+def from_payload(payload: Payload, *, as_numpy: bool = False, device=None):
+    """Decode a :class:`Payload` back to a float32 tensor (torch, or numpy with ``as_numpy``).
 
-    ``data`` is any bytes-like object (bytes, bytearray, memoryview, array.array, uint8 array).
-    float32 to numpy is a zero-copy view (read-only for ``bytes``); a torch tensor from a
+    ``payload.data`` is any bytes-like object (bytes, bytearray, memoryview, array.array, uint8
+    array). float32 to numpy is a zero-copy view (read-only for ``bytes``); a torch tensor from a
     read-only buffer is a copy.
     """
-    wire = _view(dtype, shape, data)
-    scale, zp = _check_quant(dtype, scale, zero_point)
-    return _to_output(_dequantize(wire, dtype, scale, zp), as_numpy, device)
+    wire = _view(payload.dtype, payload.shape, payload.data)
+    scale, zp = _check_quant(payload.dtype, payload.scale, payload.zero_point)
+    return _to_output(_dequantize(wire, payload.dtype, scale, zp), as_numpy, device)
 
 
 # -- self-describing bytes -----------------------------------------------------------------------
@@ -372,5 +377,4 @@ def parse_header(data) -> tuple[Payload, int]:
 def decode(data, *, as_numpy: bool = False, device=None):
     """Inverse of :func:`encode`: a float32 tensor (torch, or numpy with ``as_numpy``)."""
     p, _ = parse_header(data)
-    return from_payload(p.dtype, p.shape, p.data, p.scale, p.zero_point,
-                        as_numpy=as_numpy, device=device)
+    return from_payload(p, as_numpy=as_numpy, device=device)

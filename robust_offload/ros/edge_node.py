@@ -21,6 +21,7 @@ import time
 from rclpy.node import Node
 
 from robust_offload.core import checks
+from robust_offload.dnn.codec import Payload
 from robust_offload.core.scenario import SHIPPED_PROFILES, load_profiles
 from robust_offload.msg import FeatureTensor, InferenceProfile, InferenceResult
 from robust_offload.ros import topics
@@ -123,9 +124,9 @@ class EdgeNode(Node):
             except queue.Empty:
                 continue
             try:
-                class_id, edge_s = self.runtime.serve(
-                    msg.model, msg.partition, msg.dtype, msg.shape, msg.payload,
-                    msg.quant_scale, msg.quant_zero_point)
+                class_id, edge_s = self.runtime.serve(msg.model, msg.partition, Payload(
+                    msg.dtype, tuple(msg.shape), msg.payload, msg.quant_scale,
+                    msg.quant_zero_point))
             except (ValueError, KeyError, RuntimeError) as err:
                 self.get_logger().warning(f"{msg.robot_id} request {msg.request_id}: dropped: "
                                           f"{err}")

@@ -28,8 +28,7 @@ from sensor_msgs.msg import Image
 from robust_offload.core.channel import noise_w_per_hz
 from robust_offload.core import checks
 from robust_offload.core.scenario import SHIPPED_PROFILES, load_profiles
-from robust_offload.dnn.codec import to_payload
-from robust_offload.hw.factory import make_dvfs
+from robust_offload.hw.errors import HardwareError
 from robust_offload.msg import (
     ChannelState,
     FeatureTensor,
@@ -47,8 +46,8 @@ from robust_offload.ros.params import (
     stamp,
     to_time,
 )
-from robust_offload.runtime.jetson import MeasuredDevice
-from robust_offload.runtime.robot import Decision, RobotRuntime
+from robust_offload.runtime.device import BACKENDS, make_local_device
+from robust_offload.runtime.robot import EdgeWatch, Newest, RobotRuntime
 
 PARAMETERS = {
     "robot_id": Param("robot_1", "robot identifier (the fleet runner sets the namespace's name)"),
@@ -56,8 +55,9 @@ PARAMETERS = {
     "profile": Param("alexnet_nx_cpu", "planner profile name in profiles_file"),
     "profiles_file": Param("", "profile YAML ('' = the shipped Jetson Xavier NX profiles)"),
     "hardware": Param("jetson-xavier-nx", "hardware description sent to the planner"),
-    "dvfs_backend": Param("emulated", "where frequencies are set",
-                          choices=("emulated", "jetson-cpu", "jetson-gpu")),
+    "dvfs_backend": Param("emulated", "where frequencies are set", choices=BACKENDS),
+    "power_rail": Param("", "INA3221 rail whose energy is measured on a Jetson (e.g. "
+                            "VDD_CPU_GPU_CV); '' = modelled energy"),
     "compute_mode": Param("real", "real: run the DNN head (padded to the model) | modelled",
                           choices=("real", "modelled")),
     "codec": Param("float32", "feature codec", choices=("float32", "float16", "int8")),
@@ -93,9 +93,7 @@ class RobotNode(Node):
         self.robot_id = self.p["robot_id"]
         self.runtime = self._make_runtime()
         self.lock = threading.Lock()
-        self.edge_seen = -math.inf
-        self.fallback_until = -math.inf
-        self.missed_in_row = 0
+        self.edge = EdgeWatch(self.p["edge_timeout_s"], self.p["max_missed"])
         self.status_pub = self.create_publisher(RobotStatus, topics.ROBOT_STATUS,
                                                 topics.STATUS_QOS)
         self.profile_pub = self.create_publisher(InferenceProfile, topics.PROFILE,
@@ -113,8 +111,7 @@ class RobotNode(Node):
         self.create_subscription(ChannelState, topics.CHANNEL_STATE, self.on_channel,
                                  topics.STATUS_QOS)
         self.create_timer(1.0, self.publish_status)
-        self.camera = threading.Condition()
-        self.latest_image = None
+        self.camera = Newest()
         if self.p["image_topic"]:
             self.create_subscription(Image, self.p["image_topic"], self.on_image, 1)
         self.running = True
@@ -138,12 +135,9 @@ class RobotNode(Node):
         if p["profile"] not in profiles:
             checks.fail("parameter", "profile", p["profile"], f"not in {path}")
         profile = profiles[p["profile"]]
-        freq_range = (p["freq_min_ghz"], p["freq_max_ghz"])
-        if p["dvfs_backend"] == "emulated":
-            device = make_dvfs("emulated", profile=profile, kappa=p["kappa"],
-                               freq_range_ghz=freq_range, seed=p["seed"])
-        else:
-            device = MeasuredDevice(make_dvfs(p["dvfs_backend"]), profile, p["kappa"])
+        device = make_local_device(p["dvfs_backend"], profile, p["kappa"],
+                                   (p["freq_min_ghz"], p["freq_max_ghz"]), p["seed"],
+                                   p["power_rail"])
         model = self._load_model()
         mode = ("DNN head runs, padded to the modelled time" if p["compute_mode"] == "real"
                 else "right-sized tensors, modelled delay only")
@@ -172,26 +166,11 @@ class RobotNode(Node):
 
     # -- subscriptions ----------------------------------------------------------------------
     def on_plan(self, plan: OffloadPlan):
-        mine = [d for d in plan.devices if d.robot_id == self.robot_id]
-        if not mine and self.runtime.has_plan():
-            self.get_logger().warning(f"plan #{plan.plan_id} has no decision for this robot: "
-                                      "running locally")
-            self.runtime.set_decision(self.runtime.local_decision(plan.plan_id))
-        for d in mine:
-            if not d.feasible:
-                self.get_logger().warning(f"plan #{plan.plan_id}: infeasible for this robot "
-                                          f"({d.reason}); running locally")
-                self.runtime.set_decision(self.runtime.local_decision(plan.plan_id))
-                return
-            values = (d.partition, d.freq_ghz, d.bandwidth_hz)
-            if not all(math.isfinite(v) for v in values[1:]):
-                self.get_logger().warning(f"plan #{plan.plan_id}: ignored, non-finite "
-                                          f"freq/bandwidth {values}")
-                return
-            try:
-                self.runtime.set_decision(Decision(plan.plan_id, *values))
-            except ValueError as err:
-                self.get_logger().warning(f"plan #{plan.plan_id}: ignored: {err}")
+        mine = [(d.partition, d.freq_ghz, d.bandwidth_hz, d.feasible, d.reason)
+                for d in plan.devices if d.robot_id == self.robot_id]
+        warning = self.runtime.apply_plan(plan.plan_id, mine)
+        if warning:
+            self.get_logger().warning(warning)
 
     def on_result(self, result: InferenceResult):
         if result.robot_id != self.robot_id:
@@ -200,12 +179,12 @@ class RobotNode(Node):
             record = self.runtime.complete(result.request_id, time.time(), result.edge_ms,
                                            result.class_id)
         if record is not None:
-            self.missed_in_row = 0
+            self.edge.answered()
             self.publish_record(record)
 
     def on_profile(self, profile: InferenceProfile):
         if profile.is_edge:
-            self.edge_seen = time.monotonic()
+            self.edge.heard(time.monotonic())
 
     def on_channel(self, state: ChannelState):
         if state.robot_id == self.robot_id:
@@ -217,18 +196,13 @@ class RobotNode(Node):
 
     def on_image(self, msg: Image):
         """Keep only the newest camera image; the frame thread takes it when it is free."""
-        with self.camera:
-            self.latest_image = msg
-            self.camera.notify()
+        self.camera.put(msg)
 
     def next_image(self):
         """(tensor, capture time) of the newest camera image, None if none came within 1 s."""
         from robust_offload.dnn.preprocess import image_tensor
 
-        with self.camera:
-            if self.latest_image is None:
-                self.camera.wait(timeout=1.0)
-            msg, self.latest_image = self.latest_image, None
+        msg = self.camera.take(timeout_s=1.0)
         if msg is None:
             return None
         try:
@@ -240,8 +214,7 @@ class RobotNode(Node):
 
     # -- the frame loop ---------------------------------------------------------------------
     def edge_available(self) -> bool:
-        now = time.monotonic()
-        return now - self.edge_seen < self.p["edge_timeout_s"] and now >= self.fallback_until
+        return self.edge.available(time.monotonic())
 
     def frame_loop(self):
         period = 1.0 / self.p["rate_hz"]
@@ -277,16 +250,13 @@ class RobotNode(Node):
         with self.lock:
             expired = self.runtime.expire(time.time())
         for record in expired:
-            self.missed_in_row += 1
             self.publish_record(record)
-        if self.missed_in_row >= self.p["max_missed"]:
-            self.get_logger().warning(f"{self.missed_in_row} frames lost in a row: running "
-                                      "locally until the edge answers again")
-            self.fallback_until = time.monotonic() + self.p["edge_timeout_s"]
-            self.missed_in_row = 0
+        if expired and self.edge.lost(len(expired), time.monotonic()):
+            self.get_logger().warning(f"{self.p['max_missed']} frames lost in a row: running "
+                                      f"locally for {self.p['edge_timeout_s']:g} s")
 
     def send(self, frame):
-        payload = to_payload(frame.tensor, self.p["codec"])
+        payload = self.runtime.uplink_payload(frame)
         msg = FeatureTensor(robot_id=self.robot_id, request_id=frame.request_id,
                             model=self.p["model"], partition=frame.decision.partition,
                             dtype=payload.dtype, quant_scale=payload.scale,
@@ -296,7 +266,6 @@ class RobotNode(Node):
         msg.payload = payload.data_array()
         msg.capture_time = to_time(frame.capture_time)
         msg.header = stamp(self, time.time())
-        self.runtime.account_uplink(frame, payload.data.nbytes)
         self.tensor_pub.publish(msg)
 
     # -- periodic publications --------------------------------------------------------------
@@ -346,7 +315,7 @@ class RobotNode(Node):
 
 
 def main(args=None) -> int:
-    return run_node("robot", RobotNode, threads=2, args=args)
+    return run_node("robot", RobotNode, (HardwareError,), threads=2, args=args)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from robust_offload.core.scenario import Profile
-from robust_offload.dnn.codec import from_payload
+from robust_offload.dnn.codec import Payload, from_payload
 from robust_offload.hw.emulated import sleep_until
 from robust_offload.runtime.stats import PointStats
 
@@ -56,16 +56,16 @@ class EdgeRuntime:
             return self.model(model).num_blocks + 1
         return self.profile_for(model).num_points
 
-    def serve(self, model: str, partition: int, dtype: str, shape, payload,
-              scale: float = 1.0, zero_point: int = 0) -> tuple[int, float]:
-        """Blocks partition+1..M of ``model`` on the tensor; returns (class id, edge seconds)."""
+    def serve(self, model: str, partition: int, payload: Payload) -> tuple[int, float]:
+        """Blocks partition+1..M of ``model`` on the feature tensor; returns (class id, edge
+        seconds). A modelled model never decodes the payload."""
         points = self._points(model)
         if not 0 <= partition < points:
             raise ValueError(f"partition {partition} outside 0..{points - 1} for {model}")
         start = time.perf_counter()
         if self.mode_of(model) == "real":
             split = self.model(model)
-            tensor = from_payload(dtype, shape, payload, scale, zero_point, device=self.device)
+            tensor = from_payload(payload, device=self.device)
             logits = split.tail(tensor, partition)
             class_id = int(logits.reshape(-1).argmax()) if logits.numel() > 1 else int(logits)
         else:
@@ -81,13 +81,12 @@ class EdgeRuntime:
     def calibrate(self, model: str, repeats: int):
         """Seed the edge statistics of a real model: ``repeats`` timed passes (one per repeat,
         block by block) give the edge time of blocks m+1..M for every point at once."""
-        from robust_offload.profiling import time_blocks
+        from robust_offload.dnn.timing import tail_times, time_blocks
 
-        blocks = time_blocks(self.model(model), repeats, warmup=2)
-        stats = self.stats.setdefault(model, PointStats(blocks.shape[1] + 1))
-        for row in blocks:
-            tails = np.concatenate([np.cumsum(row[::-1])[::-1], [0.0]])
-            for point, seconds in enumerate(tails[:-1]):
+        tails = tail_times(time_blocks(self.model(model), repeats, warmup=2))
+        stats = self.stats.setdefault(model, PointStats(tails.shape[1]))
+        for row in tails:
+            for point, seconds in enumerate(row[:-1]):
                 stats.add(point, seconds)
 
     def edge_profile(self, model: str) -> dict:

@@ -12,6 +12,8 @@ eq. (6): the backend's local energy plus p times the modelled uplink time, eq. (
 from __future__ import annotations
 
 import itertools
+import math
+import threading
 import time
 from dataclasses import dataclass
 
@@ -20,6 +22,7 @@ import numpy as np
 from robust_offload.core.model import offload_energy_j
 from robust_offload.core.checks import MB_BYTES
 from robust_offload.core.scenario import Profile
+from robust_offload.dnn.codec import Payload, to_payload
 from robust_offload.runtime.stats import PointStats
 
 INPUT_SHAPE = (1, 3, 224, 224)
@@ -86,6 +89,28 @@ class RobotRuntime:
         """Run every block locally at f_max, send nothing (no feasible offloading decision)."""
         return Decision(plan_id, self.last_point, self.device.freq_range_ghz[1], 0.0)
 
+    def apply_plan(self, plan_id: int, mine) -> str | None:
+        """This robot's entries of a plan, as (partition, freq_ghz, bandwidth_hz, feasible,
+        reason) tuples: the decision to use from the next frame. Without an entry, or when the
+        planner calls the robot infeasible, it runs locally. Returns a warning, or None."""
+        if not mine:
+            if not self.has_plan():
+                return None
+            self.set_decision(self.local_decision(plan_id))
+            return f"plan #{plan_id} has no decision for this robot: running locally"
+        partition, freq_ghz, bandwidth_hz, feasible, reason = mine[0]
+        if not feasible:
+            self.set_decision(self.local_decision(plan_id))
+            return f"plan #{plan_id}: infeasible for this robot ({reason}); running locally"
+        if not (math.isfinite(freq_ghz) and math.isfinite(bandwidth_hz)):
+            return f"plan #{plan_id}: ignored, non-finite freq/bandwidth " \
+                   f"{(partition, freq_ghz, bandwidth_hz)}"
+        try:
+            self.set_decision(Decision(plan_id, partition, freq_ghz, bandwidth_hz))
+        except ValueError as err:
+            return f"plan #{plan_id}: ignored: {err}"
+        return None
+
     def has_plan(self) -> bool:
         return self.decision is not None or self._next is not None
 
@@ -141,13 +166,15 @@ class RobotRuntime:
             self.pending[frame.request_id] = frame
         return frame
 
-    def account_uplink(self, frame: Frame, payload_bytes: int):
-        """Add the transmit energy p d / r(b), eq. (4), once the payload size is known (none
-        without a channel estimate or a bandwidth share)."""
+    def uplink_payload(self, frame: Frame) -> Payload:
+        """The frame's feature tensor encoded with the robot's codec, its transmit energy
+        p d / r(b), eq. (4), added to the frame (none without a channel estimate or a share)."""
+        payload = to_payload(frame.tensor, self.codec)
         if self.snr_scale_hz and frame.decision.bandwidth_hz > 0:
-            frame.energy_j += float(offload_energy_j(self.tx_power_w, payload_bytes * 8,
+            frame.energy_j += float(offload_energy_j(self.tx_power_w, payload.data.nbytes * 8,
                                                      frame.decision.bandwidth_hz,
                                                      self.snr_scale_hz))
+        return payload
 
     # -- outcomes ---------------------------------------------------------------------------
     def record(self, frame: Frame, done_time: float, edge_ms: float = 0.0,
@@ -200,3 +227,55 @@ class RobotRuntime:
         return {"output_mb": self.output_mb(), "local_gflops": self.profile.local_gflops,
                 "flops_per_cycle": g, "mean_ms": self.local_time.mean * 1e3,
                 "var_ms2": self.local_time.variance * 1e6, "sample_counts": counts}
+
+
+class EdgeWatch:
+    """Whether to offload: the edge's heartbeat is fresh, and no run of ``max_missed`` lost
+    frames has sent the robot local for ``timeout_s``. Times are monotonic seconds."""
+
+    def __init__(self, timeout_s: float, max_missed: int):
+        self.timeout_s, self.max_missed = timeout_s, max_missed
+        self.seen = -math.inf
+        self.fallback_until = -math.inf
+        self.missed_in_row = 0
+
+    def heard(self, now: float) -> None:
+        """The edge's profile heartbeat arrived."""
+        self.seen = now
+
+    def available(self, now: float) -> bool:
+        return now - self.seen < self.timeout_s and now >= self.fallback_until
+
+    def answered(self) -> None:
+        """A result came back."""
+        self.missed_in_row = 0
+
+    def lost(self, count: int, now: float) -> bool:
+        """``count`` more frames got no result in time; True when that starts a fallback."""
+        self.missed_in_row += count
+        if self.missed_in_row < self.max_missed:
+            return False
+        self.fallback_until = now + self.timeout_s
+        self.missed_in_row = 0
+        return True
+
+
+class Newest:
+    """A one-slot mailbox for camera images: ``put`` replaces what is there, ``take`` waits up
+    to ``timeout_s`` for an item and empties the slot (None if nothing came)."""
+
+    def __init__(self):
+        self._slot = None
+        self._ready = threading.Condition()
+
+    def put(self, item) -> None:
+        with self._ready:
+            self._slot = item
+            self._ready.notify()
+
+    def take(self, timeout_s: float):
+        with self._ready:
+            if self._slot is None:
+                self._ready.wait(timeout=timeout_s)
+            item, self._slot = self._slot, None
+        return item

@@ -1,12 +1,40 @@
-"""Local execution on a real Jetson: real DVFS, real timing, measured or modelled energy."""
+"""The robot's local compute device: emulated, or real DVFS with real timing.
+
+:func:`make_local_device` is the one factory the robot uses: ``emulated`` (no hardware: the
+time model, :class:`~robust_offload.hw.emulated.EmulatedDevice`) or a DVFS backend of
+:mod:`robust_offload.hw` (``jetson-cpu`` / ``jetson-gpu``) wrapped in :class:`MeasuredDevice`:
+real work at the applied frequency, measured time, and energy from an INA3221 rail when one is
+named, else the model's kappa (w/g) f^2.
+"""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from robust_offload.core.model import local_energy_j, local_time_s
 from robust_offload.core.scenario import Profile
-from robust_offload.hw.emulated import EmulatedRun
+from robust_offload.hw.emulated import EmulatedDevice, EmulatedRun
+from robust_offload.hw.factory import make_dvfs
+from robust_offload.hw.power import EnergyMeter, make_power_monitor
+
+BACKENDS = ("emulated", "jetson-cpu", "jetson-gpu")
+
+
+def make_local_device(backend: str, profile: Profile, kappa: float, freq_range_ghz,
+                      seed: int = 0, power_rail: str = "", sysfs_root: str | Path = "/"):
+    """The device that runs a robot's blocks 1..m (see the module docstring). ``power_rail``
+    names the INA3221 rail whose energy is measured (e.g. VDD_CPU_GPU_CV on a Xavier NX);
+    "" models the energy. Hardware problems raise HardwareError (one line)."""
+    if backend == "emulated":
+        if power_rail:
+            raise ValueError(f"power_rail = {power_rail!r}: an emulated device has no rails")
+        return EmulatedDevice(profile=profile, kappa=kappa, freq_range_ghz=freq_range_ghz,
+                              seed=seed)
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown device backend {backend!r} (known: {', '.join(BACKENDS)})")
+    meter = EnergyMeter(make_power_monitor(sysfs_root), power_rail) if power_rail else None
+    return MeasuredDevice(make_dvfs(backend, root=sysfs_root), profile, kappa, meter)
 
 
 class MeasuredDevice:

@@ -14,7 +14,8 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironment
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from robust_offload.fleet import PACKAGE, load_fleet
+from robust_offload.contract import PACKAGE
+from robust_offload.fleet import load_fleet
 
 
 def node_actions(fleet_file):

@@ -15,9 +15,8 @@ plans on /robust_offload/plan with the rosbags library (no ROS installation need
 
 Times are the bag's receive times (seconds since the first message of the bag).
 
-The project's message types are registered from the msg/*.msg files (installed
-share/robust_offload/msg, or msg/ of a source checkout); the recorder uses the same type store
-(:func:`project_typestore`).
+The project's message types come from :mod:`robust_offload.bag` (the recorder uses the same
+type store).
 """
 
 from __future__ import annotations
@@ -27,12 +26,12 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
+from robust_offload.bag import BagError, project_typestore
+from robust_offload.contract import FRAMES as FRAMES_TOPIC
+from robust_offload.contract import PLAN as PLAN_TOPIC
+from robust_offload.core.verdict import miss_rate
 from robust_offload.tables import write_csv
 
-PACKAGE = "robust_offload"
-# Same names as robust_offload.ros.topics (which needs rclpy; this module does not).
-FRAMES_TOPIC = "/robust_offload/frames"
-PLAN_TOPIC = "/robust_offload/plan"
 
 FRAME_FIELDS = ("t_s", "robot_id", "request_id", "plan_id", "partition", "freq_ghz",
                 "bandwidth_hz", "energy_j", "deadline_ms", "risk", "total_ms", "local_ms",
@@ -44,51 +43,8 @@ SUMMARY_FIELDS = ("robot_id", "frames", "misses", "miss_rate", "risk", "miss_ci_
                   "latency_p95_ms", "latency_max_ms", "local_share", "plans")
 
 
-class AnalysisError(ValueError):
+class AnalysisError(BagError):
     """The bag cannot be analysed (missing, not a bag, no frame records); one-line message."""
-
-
-# ------------------------------------------------------------------------------------------------
-# Message types
-# ------------------------------------------------------------------------------------------------
-
-def msg_dir() -> Path:
-    """Directory of the project's .msg files: the installed share/ first, else the source tree."""
-    candidates = []
-    try:
-        from ament_index_python.packages import get_package_share_directory
-
-        candidates.append(Path(get_package_share_directory(PACKAGE)) / "msg")
-    except Exception:  # not installed, or no ament index: fall back to the paths below
-        pass
-    import sys
-
-    candidates.append(Path(sys.prefix) / "share" / PACKAGE / "msg")
-    candidates.append(Path(__file__).resolve().parents[1] / "msg")
-    for path in candidates:
-        if path.is_dir() and any(path.glob("*.msg")):
-            return path
-    raise AnalysisError(f"cannot find the {PACKAGE} .msg files (looked in "
-                        + ", ".join(str(p) for p in candidates) + ")")
-
-
-def project_types() -> dict:
-    """rosbags type definitions of robust_offload/msg/* parsed from the .msg text."""
-    from rosbags.typesys import get_types_from_msg
-
-    types = {}
-    for path in sorted(msg_dir().glob("*.msg")):
-        types.update(get_types_from_msg(path.read_text(), f"{PACKAGE}/msg/{path.stem}"))
-    return types
-
-
-def project_typestore():
-    """A rosbags Typestore (ROS 2 Kilted base types) with the project's messages registered."""
-    from rosbags.typesys import Stores, get_typestore
-
-    store = get_typestore(Stores.ROS2_KILTED)
-    store.register(project_types())
-    return store
 
 
 # ------------------------------------------------------------------------------------------------
@@ -162,7 +118,6 @@ def _natural_key(text: str):
 def summarize(frames: list[dict]) -> list[dict]:
     """One summary row per robot (sorted by robot id, robot_2 before robot_10)."""
     import numpy as np
-    from scipy.stats import binomtest
 
     by_robot = defaultdict(list)
     for row in frames:
@@ -171,23 +126,14 @@ def summarize(frames: list[dict]) -> list[dict]:
     for robot_id in sorted(by_robot, key=_natural_key):
         group = sorted(by_robot[robot_id], key=lambda r: r["t_s"])
         n = len(group)
-        misses = sum(not r["deadline_met"] for r in group)
         risks = [r["risk"] for r in group if r["risk"] > 0]
-        risk = risks[-1] if risks else math.nan
-        ci = binomtest(misses, n).proportion_ci(0.95, method="exact")
-        if math.isnan(risk):
-            status = "n/a"
-        elif ci.low > risk:
-            status = "VIOLATED"    # the whole 95 % interval lies above epsilon
-        elif misses / n > risk:
-            status = "above eps"   # above epsilon, not significantly
-        else:
-            status = "ok"
+        measured = miss_rate(sum(not r["deadline_met"] for r in group), n,
+                             risks[-1] if risks else math.nan)
         latency = np.array([r["total_ms"] for r in group])
         rows.append({
-            "robot_id": robot_id, "frames": n, "misses": misses, "miss_rate": misses / n,
-            "risk": risk, "miss_ci_low": float(ci.low), "miss_ci_high": float(ci.high),
-            "status": status,
+            "robot_id": robot_id, "frames": n, "misses": measured.misses,
+            "miss_rate": measured.rate, "risk": measured.risk, "miss_ci_low": measured.ci_low,
+            "miss_ci_high": measured.ci_high, "status": measured.status,
             "energy_mean_j": float(np.mean([r["energy_j"] for r in group])),
             "latency_mean_ms": float(latency.mean()),
             "latency_p95_ms": float(np.percentile(latency, 95)),

@@ -77,9 +77,8 @@ def cmd_evaluate(args) -> int:
     print(f"\ndeadline-violation rate over {args.samples} samples (95 % CI), against eps:")
     print(f"{'device':<16}{'distribution':<12}{'eps':>8}{'rate':>10}{'CI high':>10}  verdict")
     for r in rates:
-        verdict = "OK" if r.ci_low <= r.risk else "VIOLATED"
         print(f"{r.name:<16}{r.distribution:<12}{r.risk:>8.4f}{r.rate:>10.5f}"
-              f"{r.ci_high:>10.5f}  {verdict}")
+              f"{r.ci_high:>10.5f}  {r.status}")
     if args.csv:
         from robust_offload.tables import write_csv
 

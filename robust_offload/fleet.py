@@ -16,7 +16,6 @@ from pathlib import Path
 from robust_offload.core import checks
 from robust_offload.core.scenario import read_yaml
 
-PACKAGE = "robust_offload"
 # executable (as installed in lib/robust_offload for `ros2 run`) -> Python module
 EXECUTABLES = {
     "planner": "robust_offload.ros.planner_node",

@@ -18,30 +18,21 @@ from pathlib import Path
 from tqdm import tqdm
 
 from robust_offload.fleet import NodeSpec, command_line, load_fleet
+from robust_offload.resources import config_dir
 
 STOP_GRACE_S = 10.0
 ROBOT_DELAY_S = 8.0
 FASTDDS_PROFILE = "fastdds_large_data.xml"
 
 
-def _config_dir() -> Path:
-    """config/ of a source checkout, or the installed share/robust_offload/config."""
-    source = Path(__file__).resolve().parents[1] / "config"
-    if source.is_dir():
-        return source
-    import sysconfig
-
-    return Path(sysconfig.get_paths()["data"]) / "share" / "robust_offload" / "config"
-
-
 def default_fleet_file() -> Path:
-    return _config_dir() / "fleet.yaml"
+    return config_dir() / "fleet.yaml"
 
 
 def fleet_environment(out: Path) -> dict:
     """Environment of the fleet's processes: Fast DDS large-data profile, logs under out/."""
     env = dict(os.environ)
-    env.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(_config_dir() / FASTDDS_PROFILE))
+    env.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(config_dir() / FASTDDS_PROFILE))
     env.setdefault("ROS_LOG_DIR", str(out / "ros_log"))
     env.setdefault("HOME", str(out))
     env.setdefault("PYTHONUNBUFFERED", "1")

@@ -22,7 +22,7 @@ from robust_offload.core.generate import random_fleet  # noqa: E402
 from robust_offload.core.montecarlo import violation_rates  # noqa: E402
 from robust_offload.core.policies import plan  # noqa: E402
 from robust_offload.core.problem import build_problem  # noqa: E402
-from robust_offload.core.scenario import SHIPPED_PROFILES, load_profiles  # noqa: E402
+from robust_offload.core.scenario import load_profiles  # noqa: E402
 from robust_offload.tables import write_csv  # noqa: E402
 
 SWEEP_RISK = 0.04  # Figs. 9, 11, 12: the paper does not state eps; we use 0.04
@@ -60,7 +60,7 @@ class Reproduction:
         self.outdir = outdir
         self.quick = quick
         self.seeds = seeds if seeds is not None else (1 if quick else 3)
-        self.profiles = load_profiles(SHIPPED_PROFILES / "jetson_xavier_nx.yaml")
+        self.profiles = load_profiles()
         self.summary = []
 
     def fleet(self, setting: Setting, count, seed, bandwidth_hz, deadline_ms, risk):

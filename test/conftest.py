@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from robust_offload.core.scenario import SHIPPED_PROFILES, load_profiles
+from robust_offload.core.scenario import load_profiles
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SCENARIO = REPO / "config" / "scenarios" / "default.yaml"
@@ -14,7 +14,7 @@ DEFAULT_SCENARIO = REPO / "config" / "scenarios" / "default.yaml"
 
 @pytest.fixture(scope="session")
 def profiles():
-    return load_profiles(SHIPPED_PROFILES / "jetson_xavier_nx.yaml")
+    return load_profiles()
 
 
 class FakeClock:

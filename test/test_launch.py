@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from robust_offload.analysis import analyze
-from robust_offload.fleet import PACKAGE
+from robust_offload.contract import PACKAGE
 
 from conftest import REPO, ros_env, wait_for_frames
 

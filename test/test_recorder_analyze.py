@@ -15,8 +15,8 @@ from robust_offload.analysis import (
     AnalysisError,
     analyze,
     format_summary,
-    project_typestore,
 )
+from robust_offload.bag import project_typestore
 
 msg = pytest.importorskip("robust_offload.msg", reason="interfaces are built by `pip install .`")
 rclpy = pytest.importorskip("rclpy")

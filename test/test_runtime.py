@@ -29,7 +29,7 @@ def robot(profiles):
     profile = fast_profile(profiles)
     device = EmulatedDevice(profile, 0.8e-27, (0.1, 1.2), seed=1)
     runtime = RobotRuntime("r1", profile, device, deadline_ms=50.0, risk=0.05,
-                           tx_power_w=1.0, noise_w_per_hz=N0, result_grace_s=0.05)
+                           tx_power_w=1.0, noise_dbm_per_hz=-174.0, result_grace_s=0.05)
     runtime.set_channel_gain(1e-10)
     return runtime
 
@@ -78,7 +78,7 @@ def test_results_complete_frames_and_silence_expires_them(robot):
 def test_online_profile_recovers_g(profiles, clock):
     profile = fast_profile(profiles, speedup=2.0)  # the fake clock: no scheduler delays
     robot = RobotRuntime("r1", profile, EmulatedDevice(profile, 0.8e-27, (0.1, 1.2), seed=1),
-                         deadline_ms=500.0, risk=0.05, tx_power_w=1.0, noise_w_per_hz=N0)
+                         deadline_ms=500.0, risk=0.05, tx_power_w=1.0, noise_dbm_per_hz=-174.0)
     for point in (2, 5):
         robot.set_decision(Decision(1, point, 0.8, 1e6))
         for _ in range(30):
@@ -178,7 +178,7 @@ def test_jetson_robot_runs_real_work_at_the_applied_frequency(tmp_path, profiles
             return np.ones(m)
 
     robot = RobotRuntime("j1", profile, device, model=Head(), compute_mode="real",
-                         deadline_ms=100.0, risk=0.05, tx_power_w=1.0, noise_w_per_hz=N0)
+                         deadline_ms=100.0, risk=0.05, tx_power_w=1.0, noise_dbm_per_hz=-174.0)
     robot.set_decision(Decision(1, 3, 0.7, 1e6))
     frame = robot.next_frame(edge_available=True)
     setspeed = tmp_path / "sys/devices/system/cpu/cpufreq/policy0/scaling_setspeed"

@@ -21,7 +21,8 @@ LOSS_DB = 38.0 + 30.0 * math.log10(150.0)
 
 def make_fleet(profiles, **settings):
     options = dict(bandwidth_hz=10e6, replan_period_s=1.0, hysteresis_db=1.0,
-                   profile_tolerance=0.1, robot_timeout_s=3.0, min_samples=30)
+                   profile_tolerance=0.1, robot_timeout_s=3.0, min_samples=30,
+                   offload_overhead_ms=0.0)
     options.update(settings)
     return LiveFleet(profiles, **options)
 

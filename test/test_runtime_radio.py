@@ -5,12 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from robust_offload.runtime.radio import (
-    RandomWaypoint,
-    air_time_s,
-    noise_w_per_hz,
-    uplink_rate_bps,
-)
+from robust_offload.core.channel import noise_w_per_hz
+from robust_offload.runtime.radio import RandomWaypoint, air_time_s, uplink_rate_bps
 
 
 def test_positions_stay_in_the_cell_and_distance_is_clipped():

@@ -28,6 +28,11 @@ def gain_from_path_loss_db(path_loss_db):
     return 10.0 ** (-np.asarray(path_loss_db, dtype=float) / 10.0)
 
 
+def snr_scale_hz(tx_power_w, channel_gain, noise_dbm_per_hz):
+    """a = p h / N0 in Hz (N0 given in dBm/Hz): the one place the received SNR scale is formed."""
+    return tx_power_w * channel_gain / noise_w_per_hz(noise_dbm_per_hz)
+
+
 def rate_bps(bandwidth_hz, snr_scale_hz):
     """Shannon uplink rate b log2(1 + a / b) in bit/s, a = p h / N0 (used in eqs. (3)-(4))."""
     bandwidth_hz = np.asarray(bandwidth_hz, dtype=float)

@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import binomtest
 
+from robust_offload.core.verdict import miss_rate
 from robust_offload.core.model import local_time_s, offload_time_s
 from robust_offload.core.plan import Plan
 from robust_offload.core.problem import PlanningProblem
@@ -52,6 +52,7 @@ class ViolationRate:
     ci_low: float
     ci_high: float
     samples: int
+    status: str
 
 
 def planned_rows(problem: PlanningProblem, plan: Plan) -> np.ndarray:
@@ -94,9 +95,9 @@ def violation_rates(problem: PlanningProblem, plan: Plan, samples=100_000, seed=
     for kind in distributions:
         late = simulate_times(problem, plan, kind, samples, rng) > problem.deadline_s[rows]
         for col, row in enumerate(rows):
-            misses = int(late[:, col].sum())
-            ci = binomtest(misses, samples).proportion_ci(0.95)
-            out.append(ViolationRate(problem.names[row], kind, float(problem.risk[row]),
-                                     misses / samples, ci.low, ci.high, samples))
+            measured = miss_rate(int(late[:, col].sum()), samples, float(problem.risk[row]))
+            out.append(ViolationRate(problem.names[row], kind, measured.risk, measured.rate,
+                                     measured.ci_low, measured.ci_high, samples,
+                                     measured.status))
     return out
 

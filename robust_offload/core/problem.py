@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from robust_offload.core.channel import snr_scale_hz
 from robust_offload.core.model import GIGA, chance_margin_s
 from robust_offload.core.checks import MB_BYTES, InputError
 from robust_offload.core.scenario import Profile, Scenario
@@ -115,7 +116,8 @@ def build_problem(scenario: Scenario, margin_rule=robust_margin_s) -> PlanningPr
         bandwidth_hz=scenario.bandwidth_hz,
         valid=valid,
         slack_s=np.where(valid, deadline_s - arrays["edge_mean_s"] - arrays["margin_s"], -np.inf),
-        snr_scale_hz=column("tx_power_w") * column("channel_gain") / scenario.noise_w_per_hz,
+        snr_scale_hz=snr_scale_hz(column("tx_power_w"), column("channel_gain"),
+                                  scenario.noise_dbm_per_hz),
         tx_power_w=column("tx_power_w"),
         energy_coef=column("kappa") * GIGA**3,
         freq_min_ghz=column("freq_min_ghz"),

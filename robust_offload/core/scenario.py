@@ -30,6 +30,9 @@ SHIPPED_PROFILES = next(
 """Directory of the shipped profile files: package data when installed, config/profiles in a
 source checkout."""
 
+DEFAULT_PROFILE_FILE = SHIPPED_PROFILES / "jetson_xavier_nx.yaml"
+"""The profiles used when none are named: Jetson Xavier NX robots, RTX 4080 edge (Sec. VI)."""
+
 @dataclass(frozen=True)
 class Profile:
     """Inference profile of one DNN on one device hardware (Sec. IV, Tables III-IV).
@@ -199,6 +202,17 @@ def parse_scenario(raw, source: str = "<scenario>") -> Scenario:
     )
 
 
+def model_of(profile_name: str) -> str:
+    """The DNN a profile is for: profiles are named ``<model>_<hardware>`` (alexnet_nx_cpu ->
+    alexnet); a name without "_" is the model itself."""
+    return profile_name.split("_", 1)[0]
+
+
+def profiles_of(profile_names, model: str) -> list[str]:
+    """The profiles of ``model``, sorted (the one rule linking model and profile names)."""
+    return sorted(name for name in profile_names if model and model_of(name) == model)
+
+
 def read_yaml(path: str | Path):
     """Parse a YAML file; unreadable or malformed files raise a one-line InputError."""
     try:
@@ -213,8 +227,10 @@ def read_yaml(path: str | Path):
             from err
 
 
-def load_profiles(path: str | Path) -> dict[str, Profile]:
-    """Read and validate a profile file (a YAML mapping with ``profiles:``)."""
+def load_profiles(path: str | Path | None = None) -> dict[str, Profile]:
+    """Read and validate a profile file (a YAML mapping with ``profiles:``); None or "" reads
+    :data:`DEFAULT_PROFILE_FILE`."""
+    path = path or DEFAULT_PROFILE_FILE
     raw = read_yaml(path)
     return parse_profiles(Checker(str(path)).get(raw if isinstance(raw, dict) else {},
                                                  "profiles"), str(path))

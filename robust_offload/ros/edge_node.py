@@ -22,7 +22,7 @@ from rclpy.node import Node
 
 from robust_offload.core import checks
 from robust_offload.dnn.codec import Payload
-from robust_offload.core.scenario import SHIPPED_PROFILES, load_profiles
+from robust_offload.core.scenario import load_profiles
 from robust_offload.msg import FeatureTensor, InferenceProfile, InferenceResult
 from robust_offload.ros import topics
 from robust_offload.ros.params import Param, declare_parameters, from_time, run_node, stamp
@@ -55,13 +55,12 @@ class EdgeNode(Node):
         checks.number("parameter", "profile_period_s", self.p["profile_period_s"], low=0.0,
                       open_low=True)
         checks.whole("parameter", "queue_depth", self.p["queue_depth"], low=1)
-        path = self.p["profiles_file"] or SHIPPED_PROFILES / "jetson_xavier_nx.yaml"
         device, loader = self._torch_setup()
         modelled = [m for m in self.p["modelled_models"] if m != "none"]
-        self.runtime = EdgeRuntime(self.p["compute_mode"], load_profiles(path), device,
-                                   self.p["seed"], loader, modelled)
+        self.runtime = EdgeRuntime(self.p["compute_mode"], load_profiles(self.p["profiles_file"]),
+                                   device, self.p["seed"], loader, modelled)
         self.hardware = self.p["hardware"] or device
-        self.models = sorted({name.split("_")[0] for name in self.runtime.profiles})
+        self.models = self.runtime.models
         for model in self.models:  # load and time before the heartbeat says "ready"
             if self.runtime.mode_of(model) == "real":
                 self.runtime.model(model)

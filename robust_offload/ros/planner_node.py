@@ -22,7 +22,7 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile
 
 from robust_offload.core import policies
-from robust_offload.runtime.planner import SHIPPED_PROFILE_FILE, LiveFleet
+from robust_offload.runtime.planner import LiveFleet
 from robust_offload.core.plan import Plan
 from robust_offload.core.checks import InputError
 from robust_offload.core.scenario import load_profiles
@@ -93,7 +93,7 @@ class PlannerNode(Node):
         super().__init__("planner", **kwargs)
         values = declare_parameters(self, PARAMETERS)
         self.policy = values["policy"]
-        profiles = load_profiles(values["profiles_file"] or SHIPPED_PROFILE_FILE)
+        profiles = load_profiles(values["profiles_file"])
         self.fleet = LiveFleet(profiles, **{key: values[key] for key in DESCRIPTIONS})
         self.plan_id = 0
         self._last_plan_at: float | None = None

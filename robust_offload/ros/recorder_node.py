@@ -28,21 +28,11 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 
 from robust_offload import msg as ro_msg
 from robust_offload.core import checks
-from robust_offload.analysis import PACKAGE, project_typestore
+from robust_offload.bag import project_typestore
+from robust_offload.contract import PACKAGE, TOPIC_TYPES
 from robust_offload.ros import topics
 from robust_offload.ros.params import Param, declare_parameters, run_node
 
-# topic -> (message type name, contract QoS)
-TOPIC_TYPES = {
-    topics.ROBOT_STATUS: ("RobotStatus", topics.STATUS_QOS),
-    topics.CHANNEL_STATE: ("ChannelState", topics.STATUS_QOS),
-    topics.PROFILE: ("InferenceProfile", topics.STATUS_QOS),
-    topics.PLAN: ("OffloadPlan", topics.PLAN_QOS),
-    topics.UPLINK: ("FeatureTensor", topics.TENSOR_QOS),
-    topics.FEATURES: ("FeatureTensor", topics.TENSOR_QOS),
-    topics.RESULTS: ("InferenceResult", topics.RESULT_QOS),
-    topics.FRAMES: ("InferenceResult", topics.RESULT_QOS),
-}
 MIN_DEPTH = 10  # a recorder keeps a little more history than the small contract depths
 
 
@@ -120,7 +110,7 @@ class RecorderNode(Node):
         for topic in topics.ALL_TOPICS:
             if topic in excluded:
                 continue
-            type_name, qos = TOPIC_TYPES[topic]
+            type_name, qos = TOPIC_TYPES[topic], topics.QOS[topic]
             msgtype = f"{PACKAGE}/msg/{type_name}"
             conn = self.writer.add_connection(topic, msgtype, typestore=typestore,
                                               offered_qos_profiles=[_rosbags_qos(qos)])

@@ -25,9 +25,8 @@ from rclpy.node import Node
 
 from sensor_msgs.msg import Image
 
-from robust_offload.core.channel import noise_w_per_hz
 from robust_offload.core import checks
-from robust_offload.core.scenario import SHIPPED_PROFILES, load_profiles
+from robust_offload.core.scenario import DEFAULT_PROFILE_FILE, load_profiles
 from robust_offload.hw.errors import HardwareError
 from robust_offload.msg import (
     ChannelState,
@@ -130,10 +129,10 @@ class RobotNode(Node):
 
     def _make_runtime(self) -> RobotRuntime:
         p = self.p
-        path = p["profiles_file"] or SHIPPED_PROFILES / "jetson_xavier_nx.yaml"
-        profiles = load_profiles(path)
+        profiles = load_profiles(p["profiles_file"])
         if p["profile"] not in profiles:
-            checks.fail("parameter", "profile", p["profile"], f"not in {path}")
+            checks.fail("parameter", "profile", p["profile"],
+                        f"not in {p['profiles_file'] or DEFAULT_PROFILE_FILE}")
         profile = profiles[p["profile"]]
         device = make_local_device(p["dvfs_backend"], profile, p["kappa"],
                                    (p["freq_min_ghz"], p["freq_max_ghz"]), p["seed"],
@@ -148,7 +147,7 @@ class RobotNode(Node):
         return RobotRuntime(
             p["robot_id"], profile, device, model=model, compute_mode=p["compute_mode"],
             codec=p["codec"], deadline_ms=p["deadline_ms"], risk=p["risk"],
-            tx_power_w=p["tx_power_w"], noise_w_per_hz=float(noise_w_per_hz(p["noise_dbm_per_hz"])),
+            tx_power_w=p["tx_power_w"], noise_dbm_per_hz=p["noise_dbm_per_hz"],
             seed=p["seed"], result_grace_s=p["result_grace_s"])
 
     def _load_model(self):

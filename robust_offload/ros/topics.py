@@ -17,17 +17,18 @@ delays them by the modelled air time, /robust_offload/features on a real radio.
 
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
-PREFIX = "/robust_offload"
-ROBOT_STATUS = f"{PREFIX}/robot_status"
-CHANNEL_STATE = f"{PREFIX}/channel_state"
-PROFILE = f"{PREFIX}/profile"
-PLAN = f"{PREFIX}/plan"
-UPLINK = f"{PREFIX}/uplink"
-FEATURES = f"{PREFIX}/features"
-RESULTS = f"{PREFIX}/results"
-FRAMES = f"{PREFIX}/frames"
-
-ALL_TOPICS = (ROBOT_STATUS, CHANNEL_STATE, PROFILE, PLAN, UPLINK, FEATURES, RESULTS, FRAMES)
+from robust_offload.contract import (  # noqa: F401 (the names, re-exported with their QoS)
+    ALL_TOPICS,
+    CHANNEL_STATE,
+    FEATURES,
+    FRAMES,
+    PLAN,
+    PREFIX,
+    PROFILE,
+    RESULTS,
+    ROBOT_STATUS,
+    UPLINK,
+)
 
 
 def _reliable(depth: int, durability=DurabilityPolicy.VOLATILE) -> QoSProfile:
@@ -39,3 +40,7 @@ STATUS_QOS = _reliable(10)
 PLAN_QOS = _reliable(1, DurabilityPolicy.TRANSIENT_LOCAL)  # late joiners get the last plan
 TENSOR_QOS = _reliable(4)
 RESULT_QOS = _reliable(50)
+
+QOS = {ROBOT_STATUS: STATUS_QOS, CHANNEL_STATE: STATUS_QOS, PROFILE: STATUS_QOS, PLAN: PLAN_QOS,
+       UPLINK: TENSOR_QOS, FEATURES: TENSOR_QOS, RESULTS: RESULT_QOS, FRAMES: RESULT_QOS}
+"""The contract QoS of every topic (the recorder subscribes with it)."""

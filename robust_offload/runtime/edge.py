@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from robust_offload.core.scenario import Profile
+from robust_offload.core.scenario import Profile, model_of, profiles_of
 from robust_offload.dnn.codec import Payload, from_payload
 from robust_offload.hw.emulated import sleep_until
 from robust_offload.runtime.stats import PointStats
@@ -41,11 +41,17 @@ class EdgeRuntime:
         return self._models[name]
 
     def profile_for(self, model: str) -> Profile:
-        """The shipped profile of ``model`` (its name starts with the model name)."""
-        for name, profile in self.profiles.items():
-            if name.split("_")[0] == model:
-                return profile
-        raise KeyError(f"no profile for model {model!r} (profiles: {', '.join(self.profiles)})")
+        """The shipped profile of ``model`` (the first of :func:`profiles_of`)."""
+        names = profiles_of(self.profiles, model)
+        if not names:
+            raise KeyError(f"no profile for model {model!r} (profiles: "
+                           f"{', '.join(self.profiles)})")
+        return self.profiles[names[0]]
+
+    @property
+    def models(self) -> list[str]:
+        """The models the profiles describe, sorted."""
+        return sorted({model_of(name) for name in self.profiles})
 
     def mode_of(self, model: str) -> str:
         """"real" or "modelled" for this model (``modelled_models`` are always modelled)."""

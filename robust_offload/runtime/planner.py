@@ -31,14 +31,13 @@ import numpy as np
 from robust_offload.core import checks
 from robust_offload.core.channel import gain_from_path_loss_db
 from robust_offload.core.scenario import (
-    SHIPPED_PROFILES,
     Device,
     Profile,
     Scenario,
     load_profiles,
+    profiles_of,
 )
 
-SHIPPED_PROFILE_FILE = SHIPPED_PROFILES / "jetson_xavier_nx.yaml"
 
 
 def _points(source: str, field: str, values, profile: Profile, **bounds) -> np.ndarray:
@@ -138,7 +137,7 @@ class LiveFleet:
     @classmethod
     def from_file(cls, profiles_file: str | Path | None = None, **settings) -> LiveFleet:
         """A fleet over the profiles of a file (the shipped Jetson Xavier NX file by default)."""
-        return cls(load_profiles(profiles_file or SHIPPED_PROFILE_FILE), **settings)
+        return cls(load_profiles(profiles_file), **settings)
 
     # ----------------------------------------------------------------------------- inputs
 
@@ -224,11 +223,9 @@ class LiveFleet:
         self._dirty.add(robot_id)
 
     def edge_profiles_of(self, model: str) -> list[str]:
-        """Base profiles an edge profile for ``model`` applies to: the profile of that name, or
-        every profile named ``<model>_...`` (alexnet -> alexnet_nx_cpu)."""
-        if model in self.profiles:
-            return [model]
-        return sorted(name for name in self.profiles if model and name.startswith(model + "_"))
+        """Base profiles an edge profile for ``model`` applies to (alexnet -> alexnet_nx_cpu;
+        :func:`~robust_offload.core.scenario.profiles_of`)."""
+        return profiles_of(self.profiles, model)
 
     def update_edge_profile(self, model: str, *, mean_ms, var_ms2, sample_counts) -> list[str]:
         """The edge server's InferenceProfile for one model: mean and variance of the edge time

@@ -25,9 +25,9 @@ import numpy as np
 
 from robust_offload.core.channel import (
     gain_from_path_loss_db,
-    noise_w_per_hz,
     path_loss_db_from_distance,
     rate_bps,
+    snr_scale_hz,
 )
 from robust_offload.core.generate import CELL_SIDE_M, MIN_DISTANCE_M
 
@@ -37,8 +37,7 @@ def uplink_rate_bps(bandwidth_hz: float, tx_power_w: float, gain: float,
     """Shannon rate b log2(1 + p h / (b N0)) in bit/s (channel.rate_bps); 0 when b <= 0."""
     if not bandwidth_hz > 0:
         return 0.0
-    scale = tx_power_w * gain / noise_w_per_hz(noise_dbm_per_hz)
-    return float(rate_bps(bandwidth_hz, scale))
+    return float(rate_bps(bandwidth_hz, snr_scale_hz(tx_power_w, gain, noise_dbm_per_hz)))
 
 
 def air_time_s(bits: float, bandwidth_hz: float, tx_power_w: float, gain: float,

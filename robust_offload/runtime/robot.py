@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from robust_offload.core.channel import snr_scale_hz
 from robust_offload.core.model import offload_energy_j
 from robust_offload.core.checks import MB_BYTES
 from robust_offload.core.scenario import Profile
@@ -56,7 +57,7 @@ class RobotRuntime:
 
     def __init__(self, robot_id: str, profile: Profile, device, *, model=None,
                  compute_mode: str = "modelled", codec: str = "float32", deadline_ms: float,
-                 risk: float, tx_power_w: float, noise_w_per_hz: float, seed: int = 0,
+                 risk: float, tx_power_w: float, noise_dbm_per_hz: float, seed: int = 0,
                  result_grace_s: float = 0.5):
         if compute_mode not in ("real", "modelled"):
             raise ValueError(f"compute_mode must be 'real' or 'modelled', got {compute_mode!r}")
@@ -65,7 +66,7 @@ class RobotRuntime:
         self.robot_id, self.profile, self.device, self.model = robot_id, profile, device, model
         self.compute_mode, self.codec = compute_mode, codec
         self.deadline_s, self.risk = deadline_ms / 1e3, risk
-        self.tx_power_w, self.noise_w_per_hz = tx_power_w, noise_w_per_hz
+        self.tx_power_w, self.noise_dbm_per_hz = tx_power_w, noise_dbm_per_hz
         self.result_grace_s = result_grace_s
         self.last_point = profile.num_points - 1
         self.decision: Decision | None = None
@@ -115,7 +116,7 @@ class RobotRuntime:
         return self.decision is not None or self._next is not None
 
     def set_channel_gain(self, gain: float):
-        self.snr_scale_hz = self.tx_power_w * gain / self.noise_w_per_hz
+        self.snr_scale_hz = float(snr_scale_hz(self.tx_power_w, gain, self.noise_dbm_per_hz))
 
     # -- the frame loop ---------------------------------------------------------------------
     def _image(self):

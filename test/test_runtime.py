@@ -8,7 +8,7 @@ from robust_offload.core.model import local_energy_j
 from robust_offload.dnn.codec import CodecError, Payload, to_payload
 from robust_offload.hw.emulated import EmulatedDevice
 from robust_offload.runtime.edge import EdgeRuntime
-from robust_offload.runtime.robot import EdgeWatch, Decision, RobotRuntime
+from robust_offload.runtime.robot import Decision, EdgeWatch, RobotRuntime, capture_time
 
 N0 = 10 ** ((-174 - 30) / 10)
 
@@ -200,10 +200,25 @@ def test_plan_entries_become_decisions_or_local_fallback(robot):
     assert robot.next_frame(True).decision.partition == 3
     assert "infeasible" in robot.apply_plan(3, [(3, 0.6, 2e6, False, "deadline")])
     assert robot.next_frame(True).decision.partition == 8
-    assert "non-finite" in robot.apply_plan(4, [(3, float("nan"), 2e6, True, "")])
-    assert "partition 12" in robot.apply_plan(5, [(12, 0.6, 2e6, True, "")])
+    for entry, why in [((3, float("nan"), 2e6, True, ""), "'freq_ghz' = nan: must be finite"),
+                       ((3, 50.0, 2e6, True, ""), "'freq_ghz' = 50.0: must be <= 1.2"),
+                       ((3, 0.0, 2e6, True, ""), "'freq_ghz' = 0.0: must be >= 0.1"),
+                       ((3, 0.6, -1.0, True, ""), "'bandwidth_hz' = -1.0: outside"),
+                       ((12, 0.6, 2e6, True, ""), "'partition' = 12.0: must be <= 8")]:
+        robot.apply_plan(1, [(3, 0.6, 2e6, True, "")])
+        assert why in robot.apply_plan(4, [entry])          # refused: local, still recorded
+        frame = robot.next_frame(True)
+        assert frame.decision == Decision(4, 8, 1.2, 0.0) and frame.executed_on == "local"
     assert "no decision" in robot.apply_plan(6, [])
     assert robot.next_frame(True).decision == Decision(6, 8, 1.2, 0.0)
+
+
+def test_unusable_image_stamps_are_replaced_by_the_robot_clock():
+    now = 1.8e9
+    assert capture_time(now - 0.2, now) == now - 0.2
+    assert capture_time(0.0, now) == now                  # a zero stamp (was total_ms = 1.8e12)
+    assert capture_time(now + 3600.0, now) == now         # a clock far off
+    assert capture_time(float("nan"), now) == now
 
 
 def test_edge_watch_falls_back_after_lost_frames_and_comes_back():
@@ -234,3 +249,12 @@ def test_local_device_factory_refuses_what_cannot_work(tmp_path, profiles):
     with pytest.raises(HardwareError, match="no INA3221 power monitor"):
         make_local_device("jetson-cpu", profile, 1e-27, (0.1, 1.2), power_rail="VDD_IN",
                           sysfs_root=tmp_path)
+
+
+def test_edge_serves_only_its_models_by_their_exact_names(profiles):
+    loaded = []
+    edge = EdgeRuntime("real", profiles, model_loader=lambda name, device: loaded.append(name))
+    for name in ("ALEXNET", "alexnet\n", " resnet152", "RESNET152", "vgg"):
+        with pytest.raises(KeyError, match="is not served here"):
+            edge.serve(name, 2, EMPTY)
+    assert loaded == []                                  # no model copy was loaded for them

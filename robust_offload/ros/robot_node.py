@@ -46,7 +46,7 @@ from robust_offload.ros.params import (
     to_time,
 )
 from robust_offload.runtime.device import BACKENDS, make_local_device
-from robust_offload.runtime.robot import EdgeWatch, Newest, RobotRuntime
+from robust_offload.runtime.robot import EdgeWatch, Newest, RobotRuntime, capture_time
 
 PARAMETERS = {
     "robot_id": Param("robot_1", "robot identifier (the fleet runner sets the namespace's name)"),
@@ -209,7 +209,7 @@ class RobotNode(Node):
         except ValueError as err:
             self.get_logger().warning(f"image ignored: {err}")
             return None
-        return tensor, from_time(msg.header.stamp)
+        return tensor, capture_time(from_time(msg.header.stamp), time.time())
 
     # -- the frame loop ---------------------------------------------------------------------
     def edge_available(self) -> bool:

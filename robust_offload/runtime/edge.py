@@ -64,7 +64,12 @@ class EdgeRuntime:
 
     def serve(self, model: str, partition: int, payload: Payload) -> tuple[int, float]:
         """Blocks partition+1..M of ``model`` on the feature tensor; returns (class id, edge
-        seconds). A modelled model never decodes the payload."""
+        seconds). A modelled model never decodes the payload. Only the models of the
+        profiles are served, by their exact names: "ALEXNET" or "alexnet\\n" must not load
+        another copy of a model (or run a modelled one for real)."""
+        if model not in self.models:
+            raise KeyError(f"model {model!r} is not served here (served: "
+                           f"{', '.join(self.models)})")
         points = self._points(model)
         if not 0 <= partition < points:
             raise ValueError(f"partition {partition} outside 0..{points - 1} for {model}")

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from robust_offload.core import checks
 from robust_offload.core.channel import snr_scale_hz
 from robust_offload.core.model import offload_energy_j
 from robust_offload.core.checks import MB_BYTES
@@ -103,13 +104,20 @@ class RobotRuntime:
         if not feasible:
             self.set_decision(self.local_decision(plan_id))
             return f"plan #{plan_id}: infeasible for this robot ({reason}); running locally"
-        if not (math.isfinite(freq_ghz) and math.isfinite(bandwidth_hz)):
-            return f"plan #{plan_id}: ignored, non-finite freq/bandwidth " \
-                   f"{(partition, freq_ghz, bandwidth_hz)}"
+        low, high = self.device.freq_range_ghz
+        source = f"plan #{plan_id}"
         try:
-            self.set_decision(Decision(plan_id, partition, freq_ghz, bandwidth_hz))
-        except ValueError as err:
-            return f"plan #{plan_id}: ignored: {err}"
+            checks.whole(source, "partition", partition, low=0, high=self.last_point)
+            checks.number(source, "freq_ghz", freq_ghz, low=low * (1 - 1e-9),
+                          high=high * (1 + 1e-9))
+            if partition < self.last_point:
+                checks.number(source, "bandwidth_hz", bandwidth_hz)
+        except checks.InputError as err:
+            # A decision this robot cannot apply: run (and record) frames locally instead.
+            self.set_decision(self.local_decision(plan_id))
+            return f"{err}; running locally"
+        self.set_decision(Decision(plan_id, int(partition), min(max(freq_ghz, low), high),
+                                   bandwidth_hz))
         return None
 
     def has_plan(self) -> bool:
@@ -228,6 +236,16 @@ class RobotRuntime:
         return {"output_mb": self.output_mb(), "local_gflops": self.profile.local_gflops,
                 "flops_per_cycle": g, "mean_ms": self.local_time.mean * 1e3,
                 "var_ms2": self.local_time.variance * 1e6, "sample_counts": counts}
+
+
+CLOCK_SKEW_S = 60.0
+"""A capture stamp further than this from the robot's clock is not used (e.g. a zero stamp)."""
+
+
+def capture_time(stamp_s: float, now: float) -> float:
+    """The capture time of a camera image: its header stamp, unless that is unusable (zero,
+    from another epoch, a clock far off), then the time the robot got it."""
+    return stamp_s if math.isfinite(stamp_s) and abs(now - stamp_s) <= CLOCK_SKEW_S else now
 
 
 class EdgeWatch:

@@ -1,5 +1,8 @@
 """Robot and edge logic without ROS: decisions at frame boundaries, fallback, energy, tails."""
 
+import threading
+import time
+
 import numpy as np
 import pytest
 
@@ -258,3 +261,35 @@ def test_edge_serves_only_its_models_by_their_exact_names(profiles):
         with pytest.raises(KeyError, match="is not served here"):
             edge.serve(name, 2, EMPTY)
     assert loaded == []                                  # no model copy was loaded for them
+
+
+def test_edge_workers_serve_in_order_reap_idle_robots_and_cap_the_count():
+    from robust_offload.runtime.workers import Workers
+
+    done, lock = [], threading.Lock()
+
+    def handle(item):
+        with lock:
+            done.append(item)
+
+    workers = Workers(handle, queue_depth=4, idle_s=0.3, max_robots=2)
+    try:
+        assert workers.submit("a", ("a", 1)) is None and workers.submit("b", ("b", 1)) is None
+        assert "refused" in workers.submit("c", ("c", 1))          # the cap: no third thread
+        workers.submit("a", ("a", 2))
+        assert wait_until(lambda: len(done) == 3)
+        assert [i for r, i in done if r == "a"] == [1, 2]
+        threads = threading.active_count()
+        assert wait_until(lambda: workers.robots() == [], timeout_s=5.0)   # idle: reaped
+        assert wait_until(lambda: threading.active_count() <= threads - 2)
+        assert workers.submit("c", ("c", 2)) is None                 # room again
+        assert wait_until(lambda: ("c", 2) in done)
+    finally:
+        workers.stop()
+
+
+def wait_until(condition, timeout_s=10.0):
+    end = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < end:
+        time.sleep(0.02)
+    return condition()

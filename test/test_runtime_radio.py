@@ -104,3 +104,26 @@ def test_air_time_edge_cases():
     cap = 1.0 * 1e-10 / (noise_w_per_hz(-174.0) * math.log(2))
     assert uplink_rate_bps(1e14, 1.0, 1e-10, -174.0) == pytest.approx(cap, rel=1e-3)
     assert uplink_rate_bps(1e14, 1.0, 1e-10, -174.0) < cap
+
+
+def test_fdma_uplink_queues_per_robot_and_forgets_silent_robots():
+    from robust_offload.runtime.radio import FdmaUplink
+
+    uplink = FdmaUplink(RandomWaypoint(seed=1), -174.0, max_queue=2,
+                        initial_distances_m=[100.0, 150.0])
+    assert uplink.join("r1", 1.0, now=0.0) == pytest.approx(100.0)
+    assert uplink.join("r1", 0.5, now=0.5) is None                    # known: power updated
+    assert "no RobotStatus" in uplink.offer("r9", 1, 8e3, b"x", now=0.0)
+    assert "no bandwidth" in uplink.offer("r1", 1, 8e3, b"a", now=0.0)
+    uplink.set_shares({"r1": 1e6, "r2": 0.0})
+    assert uplink.offer("r1", 2, 8e3, b"b", now=0.0) is None
+    assert uplink.offer("r1", 3, 8e3, b"c", now=0.0) is None
+    assert "queue is full" in uplink.offer("r1", 4, 8e3, b"d", now=0.0)
+    assert uplink.await_due(lambda: 1e9) == ([b"b"], [])          # one after the other
+    assert uplink.await_due(lambda: 1e9) == ([b"c"], [])
+    assert uplink.stats() == {"r1": (2, 2)}
+    assert [s.robot_id for s in uplink.states()] == ["r1"] and uplink.states()[0].rate_bps > 0
+    assert uplink.expire(now=2.0, timeout_s=3.0) == []
+    assert uplink.expire(now=4.0, timeout_s=3.0) == ["r1"]           # silent: forgotten
+    assert uplink.states() == [] and "no RobotStatus" in uplink.offer("r1", 5, 8, b"e", 4.0)
+    assert uplink.stop() == 0 and uplink.await_due(lambda: 1e9) is None

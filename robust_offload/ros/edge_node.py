@@ -13,9 +13,7 @@ Run: ``python -m robust_offload.ros.edge_node --ros-args --params-file config/ed
 
 from __future__ import annotations
 
-import queue
 import sys
-import threading
 import time
 
 from rclpy.node import Node
@@ -25,8 +23,18 @@ from robust_offload.dnn.codec import Payload
 from robust_offload.core.scenario import load_profiles
 from robust_offload.msg import FeatureTensor, InferenceProfile, InferenceResult
 from robust_offload.ros import topics
-from robust_offload.ros.params import Param, declare_parameters, from_time, run_node, stamp
+from robust_offload.ros.params import (
+    Param,
+    Warnings,
+    declare_parameters,
+    from_time,
+    run_node,
+    stamp,
+)
 from robust_offload.runtime.edge import EdgeRuntime
+from robust_offload.runtime.workers import Workers
+
+WARN_REPEAT_S = 5.0
 
 PARAMETERS = {
     "compute_mode": Param("real", "real: run the DNN tail | modelled: edge time from the profile",
@@ -38,6 +46,8 @@ PARAMETERS = {
     "profiles_file": Param("", "profile YAML ('' = the shipped Jetson Xavier NX profiles)"),
     "profile_period_s": Param(1.0, "edge profile (and heartbeat) period"),
     "queue_depth": Param(4, "tensors waiting per robot before the oldest is dropped"),
+    "worker_idle_s": Param(30.0, "a robot's worker is removed after this long without tensors"),
+    "max_robots": Param(64, "robots served at once; tensors of further robots are refused"),
     "calibration_repeats": Param(20, "timed passes per real model at start, so the first edge "
                                      "profile is already measured (0 = none)"),
     "seed": Param(0, "seed of the models' random weights and the modelled edge times"),
@@ -55,6 +65,7 @@ class EdgeNode(Node):
         checks.number("parameter", "profile_period_s", self.p["profile_period_s"], low=0.0,
                       open_low=True)
         checks.whole("parameter", "queue_depth", self.p["queue_depth"], low=1)
+        checks.whole("parameter", "max_robots", self.p["max_robots"], low=1)
         device, loader = self._torch_setup()
         modelled = [m for m in self.p["modelled_models"] if m != "none"]
         self.runtime = EdgeRuntime(self.p["compute_mode"], load_profiles(self.p["profiles_file"]),
@@ -66,9 +77,9 @@ class EdgeNode(Node):
                 self.runtime.model(model)
                 if self.p["calibration_repeats"] > 0:
                     self.runtime.calibrate(model, self.p["calibration_repeats"])
-        self.running = True
-        self.threads: list[threading.Thread] = []
-        self.workers: dict[str, queue.Queue] = {}
+        self.workers = Workers(self.serve, self.p["queue_depth"], self.p["worker_idle_s"],
+                               self.p["max_robots"])
+        self._warn = Warnings(self.get_logger(), WARN_REPEAT_S)
         self.result_pub = self.create_publisher(InferenceResult, topics.RESULTS,
                                                 topics.RESULT_QOS)
         self.profile_pub = self.create_publisher(InferenceProfile, topics.PROFILE,
@@ -101,36 +112,22 @@ class EdgeNode(Node):
         return device, loader
 
     def on_tensor(self, msg: FeatureTensor):
-        received = time.time()
-        work = self.workers.get(msg.robot_id)
-        if work is None:
-            work = self.workers[msg.robot_id] = queue.Queue(maxsize=self.p["queue_depth"])
-            thread = threading.Thread(target=self.worker, args=(work,), name=msg.robot_id,
-                                      daemon=True)
-            self.threads.append(thread)
-            thread.start()
-            self.get_logger().info(f"new robot {msg.robot_id}: worker started")
-        if work.full():
-            dropped = work.get_nowait()[0]
-            self.get_logger().warning(f"{msg.robot_id}: queue full, dropped request "
-                                      f"{dropped.request_id}")
-        work.put((msg, received))
+        problem = self.workers.submit(msg.robot_id, (msg, time.time()))
+        if problem:
+            self._warn(problem, key=f"{msg.robot_id} {problem.split(',')[0]}")
 
-    def worker(self, work: queue.Queue):
-        while self.running:
-            try:
-                msg, received = work.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            try:
-                class_id, edge_s = self.runtime.serve(msg.model, msg.partition, Payload(
-                    msg.dtype, tuple(msg.shape), msg.payload, msg.quant_scale,
-                    msg.quant_zero_point))
-            except (ValueError, KeyError, RuntimeError) as err:
-                self.get_logger().warning(f"{msg.robot_id} request {msg.request_id}: dropped: "
-                                          f"{err}")
-                continue
-            self.publish_result(msg, received, class_id, edge_s)
+    def serve(self, item):
+        """Worker thread of one robot: the tail of one tensor, then its result."""
+        msg, received = item
+        try:
+            class_id, edge_s = self.runtime.serve(msg.model, msg.partition, Payload(
+                msg.dtype, tuple(msg.shape), msg.payload, msg.quant_scale,
+                msg.quant_zero_point))
+        except (ValueError, KeyError, RuntimeError) as err:
+            self._warn(f"{msg.robot_id} request {msg.request_id}: dropped: {err}",
+                       key=f"{msg.robot_id} {type(err).__name__}")
+            return
+        self.publish_result(msg, received, class_id, edge_s)
 
     def publish_result(self, msg: FeatureTensor, received: float, class_id: int,
                        edge_s: float):
@@ -162,9 +159,8 @@ class EdgeNode(Node):
 
     def destroy_node(self):
         # Also called by rclpy's shutdown for a node whose __init__ failed half-way.
-        self.running = False
-        for thread in getattr(self, "threads", []):
-            thread.join(timeout=5.0)
+        if hasattr(self, "workers"):
+            self.workers.stop()
         return super().destroy_node()
 
 

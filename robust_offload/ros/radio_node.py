@@ -49,6 +49,7 @@ PARAMETERS = {
     "initial_distances_m": Param([], "optional start distances (m), in order of appearance"),
     "static": Param(False, "true: robots keep their start positions"),
     "max_queue": Param(16, "tensors waiting per robot before new ones are dropped"),
+    "robot_timeout_s": Param(3.0, "a robot whose status stops for this long is forgotten"),
 }
 
 
@@ -67,7 +68,7 @@ class RadioNode(Node):
                                   speed_max_mps=p["speed_max_mps"], pause_s=p["pause_s"],
                                   seed=p["seed"])
         self.uplink = FdmaUplink(mobility, p["noise_dbm_per_hz"], p["max_queue"], distances)
-        self.static = p["static"]
+        self.static, self.robot_timeout_s = p["static"], p["robot_timeout_s"]
         self._warn = Warnings(self.get_logger(), WARN_THROTTLE_S)
         self._last_step = time.monotonic()
         self.channel_pub = self.create_publisher(ChannelState, topics.CHANNEL_STATE,
@@ -97,7 +98,7 @@ class RadioNode(Node):
         except checks.InputError as err:
             self._warn(f"ignored: {err}")
             return
-        distance = self.uplink.join(robot_id, power)
+        distance = self.uplink.join(robot_id, power, time.monotonic())
         if distance is not None:
             self.get_logger().info(f"robot {robot_id}: {distance:.1f} m from the edge, "
                                    f"{power:g} W")
@@ -129,6 +130,9 @@ class RadioNode(Node):
 
     def _on_update(self) -> None:
         now = time.monotonic()
+        for robot_id in self.uplink.expire(now, self.robot_timeout_s):
+            self.get_logger().info(f"robot {robot_id}: no status for {self.robot_timeout_s:g} s, "
+                                   "forgotten")
         if not self.static:
             self.uplink.move(now - self._last_step)
         self._last_step = now

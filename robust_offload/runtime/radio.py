@@ -172,6 +172,7 @@ class _Link:
 
     index: int                    # index in the mobility model
     tx_power_w: float
+    seen: float                   # when its last status came
     queue: deque = field(default_factory=deque)   # (arrival s, request_id, bits, data)
     busy_until: float = 0.0       # time the current transmission ends
     current: tuple | None = None  # (finish s, request_id, data) on the air now
@@ -213,18 +214,18 @@ class FdmaUplink:
         self._shares: dict[str, float] = {}
         self._stopped = False
 
-    def join(self, robot_id: str, tx_power_w: float) -> float | None:
+    def join(self, robot_id: str, tx_power_w: float, now: float) -> float | None:
         """A robot's status: a new robot is placed (the next initial distance, if given) and
         its distance (m) returned; a known one only updates its power (returns None)."""
         with self._lock:
             link = self._links.get(robot_id)
             if link is not None:
-                link.tx_power_w = tx_power_w
+                link.tx_power_w, link.seen = tx_power_w, now
                 return None
             k = len(self._links)
             distance = self.initial_distances_m[k] if k < len(self.initial_distances_m) else None
             index = self.mobility.add_robot(distance)
-            self._links[robot_id] = _Link(index, tx_power_w)
+            self._links[robot_id] = _Link(index, tx_power_w, now)
             return float(self.mobility.distances_m()[index])
 
     def set_shares(self, shares: dict[str, float]) -> None:
@@ -249,6 +250,15 @@ class FdmaUplink:
                 return None
             link.dropped += 1
             return problem
+
+    def expire(self, now: float, timeout_s: float) -> list[str]:
+        """Forget robots whose last status is older than ``timeout_s`` (their queued tensors
+        are dropped, no more channel states for them); returns them, sorted."""
+        with self._lock:
+            gone = sorted(r for r, link in self._links.items() if now - link.seen > timeout_s)
+            for robot_id in gone:
+                del self._links[robot_id]
+            return gone
 
     def move(self, dt_s: float) -> None:
         """Advance the robots' motion by ``dt_s`` seconds."""

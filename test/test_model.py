@@ -12,12 +12,12 @@ from robust_offload.core.channel import (
     rate_bps,
     snr_for_rate,
 )
+from robust_offload.core.bounds import multiplier
 from robust_offload.core.model import (
     chance_margin_s,
     local_energy_j,
     local_time_s,
     offload_time_s,
-    sigma_from_risk,
 )
 from robust_offload.core.problem import build_problem
 from robust_offload.core.checks import MB_BYTES
@@ -50,7 +50,7 @@ def test_uplink_rate_and_time_match_hand_values():
 
 
 def test_sigma_and_margin_of_eq22():
-    assert sigma_from_risk(0.02) == pytest.approx(7.0)
+    assert multiplier("cantelli", 0.02) == pytest.approx(7.0)
     # AlexNet point 8: 7 sqrt(105.886 ms^2) = 72.0306 ms (no edge part at m = M)
     assert chance_margin_s(0.02, 105.886e-6, 0.0) == pytest.approx(72.03064626e-3, rel=1e-9)
 

@@ -8,20 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from robust_offload.core.bounds import multiplier
 from robust_offload.core.channel import rate_bps
 
 GIGA = 1e9
-
-
-def sigma_from_risk(risk):
-    """sigma_n = sqrt((1 - eps) / eps), the Cantelli factor of Theorem 1 / eq. (22)."""
-    risk = np.asarray(risk, dtype=float)
-    return np.sqrt((1.0 - risk) / risk)
-
-
-def risk_from_sigma(sigma):
-    """Inverse of :func:`sigma_from_risk`: eps = 1 / (1 + sigma^2)."""
-    return 1.0 / (1.0 + np.asarray(sigma, dtype=float) ** 2)
 
 
 def local_time_s(gcycles, freq_ghz):
@@ -47,9 +37,10 @@ def offload_energy_j(tx_power_w, bits, bandwidth_hz, snr_scale_hz):
     return tx_power_w * offload_time_s(bits, bandwidth_hz, snr_scale_hz)
 
 
-def chance_margin_s(risk, local_var_s2, edge_var_s2):
-    """Safety margin sigma sqrt(v_loc + v_vm) of eq. (22) (the diagonal case of eq. (28))."""
-    return sigma_from_risk(risk) * np.sqrt(np.asarray(local_var_s2) + np.asarray(edge_var_s2))
+def chance_margin_s(risk, local_var_s2, edge_var_s2, bound: str = "cantelli"):
+    """Safety margin k sqrt(v_loc + v_vm) of eq. (22) (the diagonal case of eq. (28)); k is
+    the paper's Cantelli sigma_n = sqrt((1 - eps) / eps) or another bound's (:mod:`bounds`)."""
+    return multiplier(bound, risk) * np.sqrt(np.asarray(local_var_s2) + np.asarray(edge_var_s2))
 
 
 def latency_bound_s(mean_local_s, offload_s, mean_edge_s, margin_s):

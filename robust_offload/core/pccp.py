@@ -19,7 +19,6 @@ import numpy as np
 
 from robust_offload.core.channel import LN2, rate_bps
 from robust_offload.core.lagrangian import PricedProblem, allocate_fixed
-from robust_offload.core.model import sigma_from_risk
 
 MEGA = 1e6
 MS = 1e-3
@@ -114,7 +113,7 @@ class Partitioning:
         var = p.std_s**2
         scale = np.sqrt(np.maximum(var.max(axis=1), 1e-30))
         var_ms2 = var / scale[:, None] ** 2
-        sigma = sigma_from_risk(p.risk) * scale / MS
+        sigma = p.multiplier * scale / MS
         self.x = cp.Variable(shape)
         self.y = cp.Variable(p.size)
         alpha, beta = cp.Variable(p.size, nonneg=True), cp.Variable(p.size, nonneg=True)

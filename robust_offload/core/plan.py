@@ -8,11 +8,11 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from robust_offload.core.lagrangian import Allocation, PricedProblem
+from robust_offload.core.bounds import risk_of
 from robust_offload.core.model import (
     latency_bound_s,
     local_time_s,
     offload_time_s,
-    risk_from_sigma,
 )
 from robust_offload.core.problem import PlanningProblem
 
@@ -49,6 +49,7 @@ class Plan:
     lower_bound_j: float
     solve_time_s: float
     stats: dict = field(default_factory=dict)
+    bound: str = "cantelli"
 
     @property
     def status(self) -> str:
@@ -73,6 +74,7 @@ class Plan:
             "solve_time_s": self.solve_time_s,
             "devices": [asdict(d) for d in self.devices],
             "infeasible_devices": [asdict(d) for d in self.infeasible_devices],
+            "bound": self.bound,
         }
 
     def to_json(self) -> str:
@@ -88,7 +90,8 @@ class Plan:
         for d in self.infeasible_devices:
             risk = "none" if d.min_risk is None else f"{d.min_risk:.4g}"
             lines.append(f"{d.name:<16} INFEASIBLE: {d.reason} (smallest feasible risk: {risk})")
-        lines.append(f"policy {self.policy}: status {self.status}, total energy "
+        lines.append(f"policy {self.policy} ({self.bound} bound): status {self.status}, "
+                     f"total energy "
                      f"{self.total_energy_j:.6g} J, lower bound {self.lower_bound_j:.6g} J "
                      f"(gap {100 * self.gap:.4f} %), solved in {self.solve_time_s * 1e3:.1f} ms")
         if self.stats:
@@ -128,7 +131,7 @@ def _min_risk(problem: PlanningProblem, row: int, bandwidth_hz: float) -> float 
     spare = np.where(p.valid[row], p.deadline_s[row] - mean, -np.inf)
     std = p.std_s[row]
     with np.errstate(divide="ignore", invalid="ignore"):
-        risks = np.where(spare > 0, np.where(std > 0, risk_from_sigma(spare / std), 0.0), np.inf)
+        risks = np.where(spare > 0, np.where(std > 0, risk_of(p.bound, spare / std), 0.0), np.inf)
     best = float(np.min(risks))
     return best if np.isfinite(best) else None
 

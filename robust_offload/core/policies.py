@@ -16,6 +16,7 @@ import time
 import numpy as np
 
 from robust_offload.core import robust
+from robust_offload.core.bounds import BOUNDS
 from robust_offload.core.lagrangian import (
     PricedProblem,
     allocate_batch,
@@ -68,12 +69,16 @@ MARGINS = {"robust": robust_margin_s, "exhaustive": robust_margin_s, "pccp": rob
            "worst-case": worst_case_margin_s}
 
 
-def plan(scenario: Scenario, policy: str = "robust", **options) -> Plan:
-    """Plan every device of ``scenario`` with ``policy``; options go to the policy's solver."""
+def plan(scenario: Scenario, policy: str = "robust", bound: str = "cantelli",
+         **options) -> Plan:
+    """Plan every device of ``scenario`` with ``policy``, chance margins from ``bound``
+    (:mod:`robust_offload.core.bounds`); options go to the policy's solver."""
     if policy not in RUNNERS:
         raise PolicyError(f"unknown policy {policy!r} (choose from {', '.join(POLICIES)})")
+    if bound not in BOUNDS:
+        raise PolicyError(f"unknown bound {bound!r} (choose from {', '.join(BOUNDS)})")
     start = time.perf_counter()
-    problem = build_problem(scenario, MARGINS[policy])
+    problem = build_problem(scenario, MARGINS[policy], bound)
     kept, infeasible = screen(PricedProblem(problem))
     devices, lower, stats = [], 0.0, {}
     if len(kept):
@@ -84,4 +89,4 @@ def plan(scenario: Scenario, policy: str = "robust", **options) -> Plan:
     elapsed = time.perf_counter() - start
     if lower is None:
         lower = maximize_dual(priced, priced.feasible).lower_bound_j
-    return Plan(policy, devices, infeasible, float(lower), elapsed, stats)
+    return Plan(policy, devices, infeasible, float(lower), elapsed, stats, bound)

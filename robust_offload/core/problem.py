@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from robust_offload.core.channel import snr_scale_hz
+from robust_offload.core.bounds import multiplier
 from robust_offload.core.model import GIGA, chance_margin_s
 from robust_offload.core.checks import MB_BYTES, InputError
 from robust_offload.core.scenario import Profile, Scenario
@@ -45,6 +46,12 @@ class PlanningProblem:
     freq_max_ghz: np.ndarray   # (N, 1)
     deadline_s: np.ndarray     # (N,)
     risk: np.ndarray           # (N,)
+    bound: str = "cantelli"    # the chance bound of the margins (core.bounds)
+
+    @property
+    def multiplier(self) -> np.ndarray:
+        """(N,) k of each device's margin k sqrt(v_loc + v_vm) under the problem's bound."""
+        return multiplier(self.bound, self.risk)
 
     @property
     def std_s(self) -> np.ndarray:
@@ -69,18 +76,19 @@ class PlanningProblem:
         return PlanningProblem(**fields)
 
 
-def robust_margin_s(profile: Profile, risk: float) -> np.ndarray:
+def robust_margin_s(profile: Profile, risk: float, bound: str = "cantelli") -> np.ndarray:
     """Chance margin of eq. (22) for every partition point of a profile."""
-    return chance_margin_s(risk, profile.local_var_ms2 * MS**2, profile.edge_var_ms2 * MS**2)
+    return chance_margin_s(risk, profile.local_var_ms2 * MS**2, profile.edge_var_ms2 * MS**2,
+                           bound)
 
 
-def worst_case_margin_s(profile: Profile, risk: float) -> np.ndarray:
+def worst_case_margin_s(profile: Profile, risk: float, bound: str = "cantelli") -> np.ndarray:
     """Worst-case policy: upper bounds of local and edge time, no violation allowed.
 
     The local upper bound is w/(g f) + local_excess_ms, the edge one edge_max_ms; the margin is
     what they add to the means. ``risk`` is ignored (the deadline may never be violated).
     """
-    del risk
+    del risk, bound
     missing = [key for key in ("local_excess_ms", "edge_max_ms") if getattr(profile, key) is None]
     if missing:
         raise InputError(f"profile '{profile.name}': field '{missing[0]}' = None: the "
@@ -88,8 +96,10 @@ def worst_case_margin_s(profile: Profile, risk: float) -> np.ndarray:
     return (profile.local_excess_ms + profile.edge_max_ms - profile.edge_mean_ms) * MS
 
 
-def build_problem(scenario: Scenario, margin_rule=robust_margin_s) -> PlanningProblem:
-    """Dense arrays of ``scenario``; ``margin_rule(profile, risk)`` gives the margin per point."""
+def build_problem(scenario: Scenario, margin_rule=robust_margin_s,
+                  bound: str = "cantelli") -> PlanningProblem:
+    """Dense arrays of ``scenario``; ``margin_rule(profile, risk, bound)`` gives the margin per
+    point (``bound``: :data:`robust_offload.core.bounds.BOUNDS`)."""
     devices = scenario.devices
     width = max(scenario.profiles[d.profile].num_points for d in devices)
     shape = (len(devices), width)
@@ -103,7 +113,7 @@ def build_problem(scenario: Scenario, margin_rule=robust_margin_s) -> PlanningPr
         arrays["gcycles"][row, span] = profile.local_gcycles
         arrays["bits"][row, span] = profile.output_mb * MB_BYTES * 8
         arrays["edge_mean_s"][row, span] = profile.edge_mean_ms * MS
-        arrays["margin_s"][row, span] = margin_rule(profile, device.risk)
+        arrays["margin_s"][row, span] = margin_rule(profile, device.risk, bound)
         arrays["local_var_s2"][row, span] = profile.local_var_ms2 * MS**2
         arrays["edge_var_s2"][row, span] = profile.edge_var_ms2 * MS**2
 
@@ -124,5 +134,6 @@ def build_problem(scenario: Scenario, margin_rule=robust_margin_s) -> PlanningPr
         freq_max_ghz=column("freq_max_ghz"),
         deadline_s=deadline_s[:, 0],
         risk=column("risk")[:, 0],
+        bound=bound,
         **arrays,
     )

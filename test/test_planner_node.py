@@ -248,6 +248,12 @@ def test_bandwidth_and_policy_change_at_runtime(setup):
                                            if p.policy == "exhaustive"), None),
                              "a plan of the exhaustive policy")
     assert exact.total_energy_j == pytest.approx(wider.total_energy_j, rel=1e-5)
+    assert set_parameter(fleet, "bound", "unimodal").successful           # a narrower margin
+    after = len(fleet.plans)
+    narrower = fleet.spin_until(lambda: next((p for _, p in fleet.plans[after:]), None),
+                                "a plan with the unimodal bound")
+    assert narrower.total_energy_j < exact.total_energy_j
+    assert not set_parameter(fleet, "bound", "chernoff").successful
 
 
 def test_malformed_messages_are_logged_and_ignored(setup):

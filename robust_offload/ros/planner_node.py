@@ -22,6 +22,7 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile
 
 from robust_offload.core import policies
+from robust_offload.core.bounds import BOUNDS
 from robust_offload.runtime.planner import LiveFleet
 from robust_offload.core.plan import Plan
 from robust_offload.core.checks import InputError
@@ -81,6 +82,8 @@ PARAMETERS = {
     **{name: Param(DEFAULTS[name], text, dynamic=name == "bandwidth_hz")
        for name, text in DESCRIPTIONS.items()},
     "policy": Param("robust", "planning policy", dynamic=True, choices=tuple(policies.POLICIES)),
+    "bound": Param("cantelli", "chance bound of the margins (core/bounds.py)", dynamic=True,
+                   choices=BOUNDS),
     "profiles_file": Param("", "YAML file with the base profiles ('' = the shipped Jetson "
                                "Xavier NX profiles)"),
 }
@@ -92,7 +95,7 @@ class PlannerNode(Node):
     def __init__(self, **kwargs):
         super().__init__("planner", **kwargs)
         values = declare_parameters(self, PARAMETERS)
-        self.policy = values["policy"]
+        self.policy, self.bound = values["policy"], values["bound"]
         profiles = load_profiles(values["profiles_file"])
         self.fleet = LiveFleet(profiles, **{key: values[key] for key in DESCRIPTIONS})
         self.plan_id = 0
@@ -106,7 +109,8 @@ class PlannerNode(Node):
         self.add_on_set_parameters_callback(self.on_set_parameters)
         self.timer = self.create_timer(CHECK_PERIOD_S, self.on_timer)
         self.get_logger().info(
-            f"planning with policy {self.policy}, B = {self.fleet.bandwidth_hz:.4g} Hz, "
+            f"planning with policy {self.policy} ({self.bound} bound), "
+            f"B = {self.fleet.bandwidth_hz:.4g} Hz, "
             f"profiles {', '.join(sorted(self.fleet.profiles))}")
 
     # ---------------------------------------------------------------------------- messages
@@ -147,7 +151,7 @@ class PlannerNode(Node):
                 sample_counts=msg.sample_counts, output_mb=msg.output_mb))
 
     def on_set_parameters(self, parameters) -> SetParametersResult:
-        """Runtime changes of bandwidth_hz and policy (the others are read-only)."""
+        """Runtime changes of bandwidth_hz, policy and bound (the others are read-only)."""
         changes, reason = changed_parameters(parameters, PARAMETERS)
         if reason:
             self.get_logger().warning(f"rejected: {reason}")
@@ -156,6 +160,9 @@ class PlannerNode(Node):
             self.fleet.set_bandwidth(changes["bandwidth_hz"])
         if "policy" in changes:
             self.policy = changes["policy"]
+            self.fleet.request_replan()
+        if "bound" in changes:
+            self.bound = changes["bound"]
             self.fleet.request_replan()
         if changes:
             self.get_logger().info("parameters changed: " + ", ".join(
@@ -188,7 +195,7 @@ class PlannerNode(Node):
         self._last_plan_at = now
         try:
             if scenario.devices:
-                plan = policies.plan(scenario, self.policy)
+                plan = policies.plan(scenario, self.policy, self.bound)
             else:
                 plan = Plan(self.policy, [], [], 0.0, 0.0)
             msg = self._plan_message(plan, scenario)

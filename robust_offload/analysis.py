@@ -11,7 +11,8 @@ plans on /robust_offload/plan with the rosbags library (no ROS installation need
 * ``breakdown.csv`` end-to-end latency broken down (local / uplink / edge) per robot and
   partition point, for the frames offloaded at that point and those run locally;
 * ``timeline.png`` partition, frequency, bandwidth and latency (with the deadline) over time;
-* ``miss_rate.png`` the miss rate of each robot against its epsilon.
+* ``miss_rate.png`` the miss rate of each robot against its epsilon;
+* ``margin_k.png`` the chance margin multiplier k each plan gave each robot (calibrated or not).
 
 Times are the bag's receive times (seconds since the first message of the bag).
 
@@ -37,7 +38,7 @@ FRAME_FIELDS = ("t_s", "robot_id", "request_id", "plan_id", "partition", "freq_g
                 "bandwidth_hz", "energy_j", "deadline_ms", "risk", "total_ms", "local_ms",
                 "uplink_ms", "edge_ms", "deadline_met", "executed_on", "class_id")
 PLAN_FIELDS = ("t_s", "plan_id", "policy", "robot_id", "partition", "freq_ghz", "bandwidth_hz",
-               "energy_j", "latency_bound_ms", "deadline_ms", "risk", "feasible")
+               "energy_j", "latency_bound_ms", "deadline_ms", "risk", "feasible", "margin_k")
 SUMMARY_FIELDS = ("robot_id", "frames", "misses", "miss_rate", "risk", "miss_ci_low",
                   "miss_ci_high", "status", "energy_mean_j", "latency_mean_ms",
                   "latency_p95_ms", "latency_max_ms", "local_share", "plans")
@@ -104,7 +105,8 @@ def _plan_rows(msg, t_s: float) -> list[dict]:
              "robot_id": d.robot_id, "partition": int(d.partition), "freq_ghz": float(d.freq_ghz),
              "bandwidth_hz": float(d.bandwidth_hz), "energy_j": float(d.energy_j),
              "latency_bound_ms": float(d.latency_bound_ms), "deadline_ms": float(d.deadline_ms),
-             "risk": float(d.risk), "feasible": bool(d.feasible)} for d in msg.devices]
+             "risk": float(d.risk), "feasible": bool(d.feasible),
+             "margin_k": float(getattr(d, "margin_k", math.nan))} for d in msg.devices]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -275,6 +277,28 @@ def plot_miss_rate(rows: list[dict], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def plot_margin(plans: list[dict], path: Path) -> None:
+    """The chance margin multiplier k_n of every robot over time (constant unless the planner
+    calibrates it from the robots' hits and misses)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 3.5), layout="constrained")
+    ax = fig.subplots()
+    colours = _robot_colours(sorted({p["robot_id"] for p in plans}, key=_natural_key))
+    for robot_id, colour in colours.items():
+        points = [(p["t_s"], p["margin_k"]) for p in plans
+                  if p["robot_id"] == robot_id and p["feasible"] and math.isfinite(p["margin_k"])]
+        if points:
+            ax.step(*zip(*points), where="post", color=colour, label=robot_id)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("margin multiplier k")
+    ax.set_title("E[T] + k sd(T) <= D: the margin each plan gave each robot")
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+    fig.savefig(path, dpi=110)
+
+
 def analyze(bag: Path, out: Path | None = None) -> list[dict]:
     """Summarise a recorded bag per robot; write CSVs and PNGs into ``out``.
 
@@ -302,4 +326,5 @@ def analyze_bag(bag: Path, out: Path | None = None) -> tuple[list[dict], list[di
     write_csv(out / "breakdown.csv", parts, BREAKDOWN_FIELDS)
     plot_timeline(frames, plans, out / "timeline.png")
     plot_miss_rate(rows, out / "miss_rate.png")
+    plot_margin(plans, out / "margin_k.png")
     return rows, parts

@@ -363,3 +363,28 @@ def test_absurd_but_finite_values_never_reach_a_plan(fleet, call):
     assert fleet.plannable() == ["robot_1"]
     plan = policies.plan(fleet.scenario(), "robust")
     assert [d.name for d in plan.devices] == ["robot_1"] and plan.devices[0].energy_j < 1.0
+
+
+def test_calibrated_fleet_plans_each_robot_with_its_working_margin(profiles):
+    from robust_offload.core.bounds import multiplier
+    from robust_offload.core.calibration import BASE_BOUND
+
+    fleet = make_fleet(profiles, calibrated=True)
+    add(fleet, "robot_1")
+    assert fleet.record_outcome("robot_9", True) is None          # unknown robot: nothing
+    start = fleet.scenario().devices[0].risk                      # Cantelli's margin, as eps
+    assert float(multiplier(BASE_BOUND, start)) == pytest.approx(
+        float(multiplier("cantelli", ALEX["risk"])))
+    fleet.mark_planned(0.0)
+    for _ in range(50):                                           # hits: a narrower margin
+        fleet.record_outcome("robot_1", False)
+    assert fleet.scenario().devices[0].risk > start
+    assert fleet.needs_replan(0.5) is False and fleet.needs_replan(1.0)   # minor: periodic
+    fleet.mark_planned(1.0)
+    before = fleet.scenario().devices[0].risk
+    fleet.record_outcome("robot_1", True)                         # a miss: replan at once
+    assert fleet.scenario().devices[0].risk < before and fleet.needs_replan(1.01)
+    cheap = policies.plan(fleet.scenario(), "robust", BASE_BOUND).total_energy_j
+    fleet.set_calibrated(False)
+    assert fleet.scenario().devices[0].risk == ALEX["risk"]
+    assert cheap < policies.plan(fleet.scenario(), "robust").total_energy_j

@@ -22,7 +22,8 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile
 
 from robust_offload.core import policies
-from robust_offload.core.bounds import BOUNDS
+from robust_offload.core.bounds import BOUNDS, multiplier
+from robust_offload.core.calibration import BASE_BOUND
 from robust_offload.runtime.planner import LiveFleet
 from robust_offload.core.plan import Plan
 from robust_offload.core.checks import InputError
@@ -31,6 +32,7 @@ from robust_offload.msg import (
     ChannelState,
     DeviceDecision,
     InferenceProfile,
+    InferenceResult,
     OffloadPlan,
     RobotStatus,
 )
@@ -43,6 +45,7 @@ from robust_offload.ros.params import (
 )
 from robust_offload.ros.topics import (
     CHANNEL_STATE,
+    FRAMES,
     PLAN,
     PLAN_QOS,
     PROFILE,
@@ -82,8 +85,13 @@ PARAMETERS = {
     **{name: Param(DEFAULTS[name], text, dynamic=name == "bandwidth_hz")
        for name, text in DESCRIPTIONS.items()},
     "policy": Param("robust", "planning policy", dynamic=True, choices=tuple(policies.POLICIES)),
-    "bound": Param("cantelli", "chance bound of the margins (core/bounds.py)", dynamic=True,
-                   choices=BOUNDS),
+    "bound": Param("cantelli", "chance bound of the margins (core/bounds.py), or calibrated: "
+                               "each robot's margin adapted to its own hits and misses",
+                   dynamic=True, choices=(*BOUNDS, "calibrated")),
+    "calibration_window": Param(DEFAULTS["calibration_window"], "frames over which a "
+                                "calibrated robot's miss rate must stay under eps"),
+    "calibration_eta": Param(DEFAULTS["calibration_eta"], "calibrated: change of the margin "
+                             "multiplier k per missed frame"),
     "profiles_file": Param("", "YAML file with the base profiles ('' = the shipped Jetson "
                                "Xavier NX profiles)"),
 }
@@ -97,7 +105,10 @@ class PlannerNode(Node):
         values = declare_parameters(self, PARAMETERS)
         self.policy, self.bound = values["policy"], values["bound"]
         profiles = load_profiles(values["profiles_file"])
-        self.fleet = LiveFleet(profiles, **{key: values[key] for key in DESCRIPTIONS})
+        self.fleet = LiveFleet(profiles, **{key: values[key] for key in DESCRIPTIONS},
+                               calibrated=self.bound == "calibrated",
+                               calibration_window=values["calibration_window"],
+                               calibration_eta=values["calibration_eta"])
         self.plan_id = 0
         self._last_plan_at: float | None = None
         self._retry_at: float | None = None
@@ -106,6 +117,7 @@ class PlannerNode(Node):
         self.create_subscription(RobotStatus, ROBOT_STATUS, self.on_status, INPUT_QOS)
         self.create_subscription(ChannelState, CHANNEL_STATE, self.on_channel, INPUT_QOS)
         self.create_subscription(InferenceProfile, PROFILE, self.on_profile, INPUT_QOS)
+        self.create_subscription(InferenceResult, FRAMES, self.on_frame, INPUT_QOS)
         self.add_on_set_parameters_callback(self.on_set_parameters)
         self.timer = self.create_timer(CHECK_PERIOD_S, self.on_timer)
         self.get_logger().info(
@@ -163,7 +175,7 @@ class PlannerNode(Node):
             self.fleet.request_replan()
         if "bound" in changes:
             self.bound = changes["bound"]
-            self.fleet.request_replan()
+            self.fleet.set_calibrated(self.bound == "calibrated")
         if changes:
             self.get_logger().info("parameters changed: " + ", ".join(
                 f"{key} = {value}" for key, value in changes.items()))
@@ -195,7 +207,7 @@ class PlannerNode(Node):
         self._last_plan_at = now
         try:
             if scenario.devices:
-                plan = policies.plan(scenario, self.policy, self.bound)
+                plan = policies.plan(scenario, self.policy, self._planning_bound)
             else:
                 plan = Plan(self.policy, [], [], 0.0, 0.0)
             msg = self._plan_message(plan, scenario)
@@ -212,6 +224,15 @@ class PlannerNode(Node):
             f"plan #{self.plan_id}: {len(scenario.devices)} robots{extra}, "
             f"{plan.total_energy_j:.4g} J, solved in {plan.solve_time_s * 1e3:.1f} ms")
 
+    @property
+    def _planning_bound(self) -> str:
+        """The bound that turns each robot's planning eps into its margin."""
+        return BASE_BOUND if self.bound == "calibrated" else self.bound
+
+    def on_frame(self, msg: InferenceResult):
+        """A robot's frame record: its hit or miss calibrates its margin (bound calibrated)."""
+        self.fleet.record_outcome(msg.robot_id, not msg.deadline_met)
+
     def _plan_message(self, plan: Plan, scenario) -> OffloadPlan:
         devices = {device.name: device for device in scenario.devices}
         msg = OffloadPlan(policy=plan.policy, total_energy_j=plan.total_energy_j,
@@ -224,14 +245,16 @@ class PlannerNode(Node):
                 robot_id=d.name, partition=d.partition, freq_ghz=d.freq_ghz,
                 bandwidth_hz=d.bandwidth_hz, energy_j=d.energy_j,
                 latency_bound_ms=d.latency_bound_ms, deadline_ms=device.deadline_ms,
-                risk=device.risk, feasible=True))
+                risk=self.fleet.requirements(d.name).risk, feasible=True,
+                margin_k=float(multiplier(self._planning_bound, device.risk))))
         for d in plan.infeasible_devices:
             device = devices[d.name]
             risk = ("no risk level helps" if d.min_risk is None
                     else f"min risk {d.min_risk:.4g}")
             msg.devices.append(DeviceDecision(
-                robot_id=d.name, deadline_ms=device.deadline_ms, risk=device.risk,
-                feasible=False, reason=f"{d.reason}; {risk}"))
+                robot_id=d.name, deadline_ms=device.deadline_ms,
+                risk=self.fleet.requirements(d.name).risk, feasible=False,
+                reason=f"{d.reason}; {risk}"))
         return msg
 
 

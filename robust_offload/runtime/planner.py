@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from robust_offload.core import checks
+from robust_offload.core.calibration import Calibration
 from robust_offload.core.channel import gain_from_path_loss_db
 from robust_offload.core.scenario import (
     Device,
@@ -88,6 +89,7 @@ class _Snapshot:
     edge_mean_ms: np.ndarray
     edge_var_ms2: np.ndarray
     output_mb: np.ndarray
+    planning_risk: float          # eps the planner uses: the robot's, or its calibrated one
 
     def arrays(self):
         return (self.flops_per_cycle, self.local_var_ms2, self.edge_mean_ms, self.edge_var_ms2,
@@ -105,7 +107,8 @@ class LiveFleet:
                  default_risk: float = 0.05, replan_period_s: float = 1.0,
                  hysteresis_db: float = 1.0, profile_tolerance: float = 0.1,
                  robot_timeout_s: float = 3.0, min_samples: int = 20,
-                 offload_overhead_ms: float = 15.0):
+                 offload_overhead_ms: float = 15.0, calibrated: bool = False,
+                 calibration_window: int = 600, calibration_eta: float = 0.1):
         check = checks.Checker("parameter")
         if not profiles:
             check.fail("profiles", profiles, "needs at least one profile")
@@ -123,6 +126,12 @@ class LiveFleet:
                                             open_low=True)
         self.min_samples = checks.whole("parameter", "min_samples", min_samples)
         self.offload_overhead_ms = check.number("offload_overhead_ms", offload_overhead_ms)
+        self.calibrated = bool(calibrated)
+        self.calibration_window = checks.whole("parameter", "calibration_window",
+                                               calibration_window, low=10)
+        self.calibration_eta = check.number("calibration_eta", calibration_eta, low=0.0,
+                                            high=10.0, open_low=True)
+        self._calibration: dict[str, Calibration] = {}             # robot -> working eps
         self._status: dict[str, tuple[Requirements, float]] = {}     # robot -> (req, last seen)
         self._channel: dict[str, tuple[float, float, float]] = {}    # robot -> (h, p or 0, seen)
         self._robot_live: dict[str, _Live] = {}                       # robot -> g, v_loc
@@ -176,7 +185,41 @@ class LiveFleet:
             self._membership_changed |= robot_id in self._channel
         elif old != requirements:
             self._dirty.add(robot_id)
+            if old.risk != requirements.risk:
+                self._calibration.pop(robot_id, None)   # a new eps: calibrate afresh
         return new
+
+    def record_outcome(self, robot_id: str, missed: bool) -> float | None:
+        """One frame's deadline hit or miss (from the robot's frame record). With
+        ``calibrated``, moves the robot's working eps (:mod:`robust_offload.core.calibration`)
+        and returns it; otherwise, or for an unknown robot, does nothing (None)."""
+        if not self.calibrated or robot_id not in self._status:
+            return None
+        calibration = self._calibration.get(robot_id)
+        if calibration is None:
+            calibration = self._calibration[robot_id] = Calibration.start(
+                self._status[robot_id][0].risk, self.calibration_window, self.calibration_eta)
+        calibration.update(bool(missed))
+        self._dirty.add(robot_id)
+        return calibration.eps
+
+    def set_calibrated(self, calibrated: bool) -> None:
+        """Switch the closed loop on or off (forces a replan); switching on starts afresh."""
+        self.calibrated = bool(calibrated)
+        self._calibration.clear()
+        self._forced = True
+
+    def planning_risk(self, robot_id: str) -> float:
+        """The eps the planner uses for a robot: its working eps while calibrated (Cantelli's
+        margin expressed in the calibration's base bound before its first frame)."""
+        requirements = self._status[robot_id][0]
+        if not self.calibrated:
+            return requirements.risk
+        calibration = self._calibration.get(robot_id)
+        if calibration is None:
+            return Calibration.start(requirements.risk, self.calibration_window,
+                                     self.calibration_eta).eps
+        return calibration.eps
 
     def update_channel(self, robot_id: str, now: float, *, channel_gain: float = 0.0,
                        path_loss_db: float = 0.0, tx_power_w: float = 0.0) -> float:
@@ -265,6 +308,7 @@ class LiveFleet:
             self._membership_changed |= self._channel.pop(name, None) is not None
             self._robot_live.pop(name, None)
             self._robot_sizes.pop(name, None)
+            self._calibration.pop(name, None)
             self._dirty.discard(name)
         for name in [n for n, (_, _, seen) in self._channel.items()
                      if n not in self._status and seen < limit]:
@@ -311,7 +355,8 @@ class LiveFleet:
             local_var_ms2=self._merge(base.local_var_ms2, robot, "var"),
             edge_mean_ms=self._merge(base.edge_mean_ms, edge, "edge_mean"),
             edge_var_ms2=self._merge(base.edge_var_ms2, edge, "edge_var"),
-            output_mb=self._robot_sizes.get(name, base.output_mb))
+            output_mb=self._robot_sizes.get(name, base.output_mb),
+            planning_risk=self.planning_risk(name))
 
     def effective_profile(self, robot_id: str) -> Profile:
         """The profile the planner uses for this robot (shipped values, live ones where they
@@ -353,7 +398,7 @@ class LiveFleet:
                                   channel_gain=snap.channel_gain, tx_power_w=snap.tx_power_w,
                                   kappa=req.kappa, freq_min_ghz=req.freq_min_ghz,
                                   freq_max_ghz=req.freq_max_ghz, deadline_ms=req.deadline_ms,
-                                  risk=req.risk))
+                                  risk=snap.planning_risk))
         return Scenario(self.bandwidth_hz, self.noise_dbm_per_hz, profiles, devices)
 
     # ----------------------------------------------------------------------------- replanning
@@ -374,7 +419,12 @@ class LiveFleet:
         """'significant', 'minor' or '' (no change) between two snapshots of one robot."""
         if old.requirements != new.requirements or old.tx_power_w != new.tx_power_w:
             return "significant"
-        minor = old.channel_gain != new.channel_gain
+        if old.planning_risk != new.planning_risk:
+            ratio = new.planning_risk / old.planning_risk
+            if abs(ratio - 1.0) > self.profile_tolerance:
+                return "significant"
+        minor = (old.channel_gain != new.channel_gain
+                 or old.planning_risk != new.planning_risk)
         if abs(10.0 * math.log10(new.channel_gain / old.channel_gain)) > self.hysteresis_db:
             return "significant"
         for before, after in zip(old.arrays(), new.arrays()):

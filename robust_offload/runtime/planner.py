@@ -12,8 +12,9 @@ A live value replaces the shipped one per point only once that point has ``min_s
 samples. :meth:`LiveFleet.scenario` builds the core :class:`Scenario` of the robots that have both
 a status and a channel. :meth:`LiveFleet.needs_replan` compares the fleet with the state of the
 last plan (:meth:`LiveFleet.mark_planned`): membership, requirements, channel gains (beyond
-``hysteresis_db``) and planner profile values (beyond ``profile_tolerance``, relative) replan at
-once; smaller changes wait for ``replan_period_s``.
+``hysteresis_db``), planner profile values (beyond ``profile_tolerance``, relative) and a wider
+calibrated margin (a robot missed, see :meth:`LiveFleet.record_outcome`) replan at once; smaller
+changes (and a calibrated margin that narrowed) wait for ``replan_period_s``.
 
 Every rejected input raises :class:`~robust_offload.core.checks.InputError` with one line naming
 the source, the field and the value (plausible physical ranges included: see
@@ -419,10 +420,8 @@ class LiveFleet:
         """'significant', 'minor' or '' (no change) between two snapshots of one robot."""
         if old.requirements != new.requirements or old.tx_power_w != new.tx_power_w:
             return "significant"
-        if old.planning_risk != new.planning_risk:
-            ratio = new.planning_risk / old.planning_risk
-            if abs(ratio - 1.0) > self.profile_tolerance:
-                return "significant"
+        if new.planning_risk < old.planning_risk:
+            return "significant"     # a wider margin (a calibrated robot missed): at once
         minor = (old.channel_gain != new.channel_gain
                  or old.planning_risk != new.planning_risk)
         if abs(10.0 * math.log10(new.channel_gain / old.channel_gain)) > self.hysteresis_db:

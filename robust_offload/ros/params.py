@@ -152,7 +152,8 @@ def stamp(node: Node, seconds: float) -> Header:
     return Header(stamp=to_time(seconds), frame_id=node.get_name())
 
 
-def run_node(name: str, make_node, errors=(), threads: int = 1, args=None) -> int:
+def run_node(name: str, make_node, errors=(), threads: int = 1, args=None,
+             interrupt_build: bool = True) -> int:
     """The ``main()`` of every node: init rclpy, build the node, spin until Ctrl-C or SIGTERM,
     clean up. A bad parameter while building (ValueError -- InputError included --, an rclpy
     parameter exception, or one of ``errors``) is one ERROR line and exit status 2.
@@ -161,14 +162,16 @@ def run_node(name: str, make_node, errors=(), threads: int = 1, args=None) -> in
     ``finish(executor)`` runs if it has one (its return value is the exit status) and the node
     is destroyed -- its threads stopped -- while the context is still valid, and only then does
     rclpy shut down. So no thread of the node publishes on a dead context, and shutdown takes one
-    spin period. A signal while the node is still being built (loading models) ends it at once.
+    spin period. A signal while the node is still being built (loading models) ends it at once,
+    unless ``interrupt_build`` is False (the recorder: its bag, opened while building, must be
+    closed; it stops right after building instead).
     """
     stop = threading.Event()
     building = True
 
     def on_signal(signum, frame):
         stop.set()
-        if building:
+        if building and interrupt_build:
             raise KeyboardInterrupt
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -169,7 +169,8 @@ def _drain(executor, node: RecorderNode, quiet_s: float = 0.3, max_s: float = 5.
 
 
 def main(args=None) -> int:
-    return run_node("recorder", RecorderNode, (ValueError, OSError), args=args)
+    return run_node("recorder", RecorderNode, (ValueError, OSError), args=args,
+                    interrupt_build=False)
 
 
 if __name__ == "__main__":

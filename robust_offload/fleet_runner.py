@@ -2,8 +2,9 @@
 
 Starts every node of the fleet description (:func:`robust_offload.fleet.load_fleet`) as a process
 with its ``--ros-args``, writes each node's output to ``<out>/logs/<node>.log``, shows progress for
-the run's duration, stops everything cleanly (SIGINT, then SIGTERM/SIGKILL after a grace period;
-Ctrl-C does the same early), and analyses the recorded bag.
+the run's duration, stops everything cleanly (SIGINT, then SIGKILL after a grace period; Ctrl-C
+or SIGTERM to the runner does the same early, also while the nodes are still starting), and
+analyses the recorded bag.
 """
 
 from __future__ import annotations
@@ -92,8 +93,9 @@ def run_fleet(fleet_file: Path, duration_s: float, bag: Path, out: Path) -> Path
     print(f"starting {len(specs)} nodes: {', '.join(s.label for s in specs)}")
     print(f"node logs in {out / 'logs'}; bag in {bag}")
     print(f"services first; robots start {ROBOT_DELAY_S:.0f} s later")
-    fleet.start(ROBOT_DELAY_S)
+    previous = signal.signal(signal.SIGTERM, _interrupt)   # systemd, docker, timeout: as Ctrl-C
     try:
+        fleet.start(ROBOT_DELAY_S)
         with tqdm(total=int(duration_s), desc="fleet running", unit="s") as bar:
             for _ in range(int(duration_s)):
                 time.sleep(1.0)
@@ -105,5 +107,15 @@ def run_fleet(fleet_file: Path, duration_s: float, bag: Path, out: Path) -> Path
     except KeyboardInterrupt:
         print("\ninterrupted: stopping the fleet")
     finally:
+        # A second Ctrl-C / SIGTERM must not cut the stop short (the recorder closes its bag).
+        ignored = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT,
+                                                                       signal.SIGTERM)}
         fleet.stop()
+        ignored[signal.SIGTERM] = previous
+        for sig, handler in ignored.items():
+            signal.signal(sig, handler)
     return bag
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt

@@ -318,3 +318,23 @@ def test_bad_params_file_is_one_error_line_and_exit_2(tmp_path, content, fragmen
     assert result.returncode == 2, output
     assert "Traceback" not in output and fragment in output, output
     assert any("[planner]" in line and fragment in line for line in output.splitlines())
+
+
+def test_a_second_robot_with_the_same_id_is_detected_and_ignored(setup):
+    """Two participants publishing RobotStatus for one robot_id: the planner keeps the first
+    one's requirements (no flipping between them) and warns about the other."""
+    proc, fleet = setup()
+    fleet.add("robot_1", ALEX, 120.0)
+    first = fleet.plan_with({"robot_1"})
+    twin = fleet.node.create_publisher(msg.RobotStatus, topics.ROBOT_STATUS, topics.STATUS_QOS)
+    other = dict(ALEX, deadline_ms=400.0)
+    fleet.node.create_timer(0.3, lambda: twin.publish(msg.RobotStatus(robot_id="robot_1",
+                                                                      **other)))
+    fleet.spin_until(lambda: "already used by another participant" in fleet.log(),
+                     "the duplicate robot_id warning")
+    end = time.monotonic() + 2.0                       # more statuses of both, more plans
+    while time.monotonic() < end:
+        fleet.executor.spin_once(timeout_sec=0.05)
+    assert all(d.deadline_ms == first.devices[0].deadline_ms
+               for _, plan in fleet.plans for d in plan.devices)
+    assert proc.poll() is None

@@ -388,3 +388,15 @@ def test_calibrated_fleet_plans_each_robot_with_its_working_margin(profiles):
     fleet.set_calibrated(False)
     assert fleet.scenario().devices[0].risk == ALEX["risk"]
     assert cheap < policies.plan(fleet.scenario(), "robust").total_energy_j
+
+
+def test_a_second_participant_with_the_same_robot_id_is_refused(fleet):
+    add(fleet, "robot_1", sender="gid-a")
+    before = snapshot(fleet)
+    with pytest.raises(InputError, match=r"field 'robot_id' = 'robot_1': already used by "
+                                         r"another participant \(gid-a\)"):
+        fleet.update_status("robot_1", 0.1, **{**ALEX, "risk": 0.2}, sender="gid-b")
+    assert snapshot(fleet) == before
+    fleet.expire(10.0)                                           # the first one is gone
+    add(fleet, "robot_1", now=10.0, sender="gid-b")
+    assert fleet.plannable() == ["robot_1"]

@@ -137,13 +137,16 @@ class PlannerNode(Node):
         self._maybe_replan(time.monotonic(), from_message=True)
         return True
 
-    def on_status(self, msg: RobotStatus):
+    def on_status(self, msg: RobotStatus, info):
+        gid = info.get("publisher_gid") or {}
+        sender = bytes(gid.get("data", b"")).hex()   # the publisher (its participant and writer)
+
         def update():
             if self.fleet.update_status(
                     msg.robot_id, time.monotonic(), profile=msg.profile, model=msg.model,
                     deadline_ms=msg.deadline_ms, risk=msg.risk, kappa=msg.kappa,
                     freq_min_ghz=msg.freq_min_ghz, freq_max_ghz=msg.freq_max_ghz,
-                    tx_power_w=msg.tx_power_w):
+                    tx_power_w=msg.tx_power_w, sender=sender):
                 self.get_logger().info(f"robot '{msg.robot_id}' joined ({msg.profile})")
         self._accept(update)
 

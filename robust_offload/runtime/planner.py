@@ -133,6 +133,7 @@ class LiveFleet:
         self.calibration_eta = check.number("calibration_eta", calibration_eta, low=0.0,
                                             high=10.0, open_low=True)
         self._calibration: dict[str, Calibration] = {}             # robot -> working eps
+        self._senders: dict[str, str] = {}                          # robot -> its publisher
         self._status: dict[str, tuple[Requirements, float]] = {}     # robot -> (req, last seen)
         self._channel: dict[str, tuple[float, float, float]] = {}    # robot -> (h, p or 0, seen)
         self._robot_live: dict[str, _Live] = {}                       # robot -> g, v_loc
@@ -157,11 +158,19 @@ class LiveFleet:
 
     def update_status(self, robot_id: str, now: float, *, profile: str, deadline_ms: float,
                       risk: float, kappa: float, freq_min_ghz: float, freq_max_ghz: float,
-                      tx_power_w: float, model: str = "") -> bool:
+                      tx_power_w: float, model: str = "", sender: str = "") -> bool:
         """A RobotStatus: heartbeat and requirements. deadline_ms = 0 / risk = 0 take the
-        defaults. Returns True when the robot is new."""
+        defaults. Returns True when the robot is new.
+
+        ``sender`` identifies the publishing participant (e.g. the DDS publisher GID): while a
+        robot is alive, statuses for its robot_id from another sender are refused (two robots
+        with one id must not merge into one share)."""
         robot_id = self._robot_id("RobotStatus", robot_id)
         check = checks.Checker(f"RobotStatus from '{robot_id}'")
+        owner = self._senders.get(robot_id)
+        if sender and owner and owner != sender and robot_id in self._status:
+            check.fail("robot_id", robot_id, f"already used by another participant ({owner}); "
+                                             f"this one ({sender}) is ignored")
         if profile not in self.profiles:
             check.fail("profile", profile,
                        f"unknown profile (known: {', '.join(sorted(self.profiles))})")
@@ -178,6 +187,8 @@ class LiveFleet:
         new = robot_id not in self._status
         old = None if new else self._status[robot_id][0]
         self._status[robot_id] = (requirements, float(now))
+        if sender:
+            self._senders[robot_id] = sender
         live = self._robot_live.get(robot_id)
         if live is not None and live.profile != profile:
             del self._robot_live[robot_id]       # measured for another model/hardware
@@ -310,6 +321,7 @@ class LiveFleet:
             self._robot_live.pop(name, None)
             self._robot_sizes.pop(name, None)
             self._calibration.pop(name, None)
+            self._senders.pop(name, None)
             self._dirty.discard(name)
         for name in [n for n, (_, _, seen) in self._channel.items()
                      if n not in self._status and seen < limit]:

@@ -57,8 +57,6 @@ class Calibration:
     eta: float
     k_max: float
     k: float
-    frames: int = 0
-    misses: int = 0
 
     @classmethod
     def start(cls, risk: float, window: int = 600, eta: float = 0.1) -> Calibration:
@@ -73,8 +71,6 @@ class Calibration:
 
     def update(self, missed: bool) -> float:
         """One frame's outcome; returns the new multiplier k."""
-        self.frames += 1
-        self.misses += bool(missed)
         self.k = min(self.k_max, max(0.0, self.k + self.eta * (float(bool(missed))
                                                                - self.target)))
         return self.k

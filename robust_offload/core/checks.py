@@ -124,9 +124,9 @@ def as_float(value) -> float | None:
 
 
 def number(source: str, field: str, value, *, low=None, high=None, open_low=False,
-           open_high=False, owner: str = "", plausible: bool = True) -> float:
+           open_high=False, owner: str = "") -> float:
     """A finite number within [low, high] (open ends where asked) and within the plausible
-    range of its quantity (``plausible=False`` skips that, for values with no physical unit)."""
+    range of its quantity (none for names without a unit)."""
     result = as_float(value)
     if result is None:
         fail(source, field, value, "must be a number", owner)
@@ -136,7 +136,7 @@ def number(source: str, field: str, value, *, low=None, high=None, open_low=Fals
         fail(source, field, result, f"must be {'>' if open_low else '>='} {low:g}", owner)
     if high is not None and (result > high or (open_high and result == high)):
         fail(source, field, result, f"must be {'<' if open_high else '<='} {high:g}", owner)
-    bounds = quantity(field) if plausible else None
+    bounds = quantity(field)
     why = bounds.why_not(result) if bounds else None
     if why:
         fail(source, field, result, why, owner)
@@ -238,9 +238,6 @@ class Checker:
 
     def array(self, field: str, values, **options) -> np.ndarray:
         return array(self.source, field, values, owner=self.owner, **options)
-
-    def counts(self, field: str, values, **options) -> np.ndarray:
-        return counts(self.source, field, values, owner=self.owner, **options)
 
     def mapping(self, field: str, value, allowed=None) -> dict:
         return mapping(self.source, field, value, allowed, self.owner)

@@ -71,7 +71,7 @@ def _descriptor(name: str, param: Param, read_only: bool, ranged: bool) -> Param
     if ranged and bounds is not None and isinstance(param.default, float):
         descriptor.floating_point_range = [FloatingPointRange(from_value=bounds.low,
                                                               to_value=bounds.high)]
-        descriptor.additional_constraints = f"{bounds.unit}".strip()
+        descriptor.additional_constraints = bounds.unit
     if param.choices:
         descriptor.additional_constraints = f"one of: {', '.join(param.choices)}"
     return descriptor

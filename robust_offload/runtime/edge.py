@@ -29,6 +29,7 @@ class EdgeRuntime:
         self.compute_mode, self.device = compute_mode, device
         self.modelled_models = set(modelled_models)
         self.profiles = profiles
+        self.models = sorted({model_of(name) for name in profiles})   # served, by exact name
         self._load = model_loader
         self._models = {}
         self._rng = np.random.default_rng(seed)
@@ -48,10 +49,6 @@ class EdgeRuntime:
                            f"{', '.join(self.profiles)})")
         return self.profiles[names[0]]
 
-    @property
-    def models(self) -> list[str]:
-        """The models the profiles describe, sorted."""
-        return sorted({model_of(name) for name in self.profiles})
 
     def mode_of(self, model: str) -> str:
         """"real" or "modelled" for this model (``modelled_models`` are always modelled)."""

@@ -207,13 +207,18 @@ class LiveFleet:
         and returns it; otherwise, or for an unknown robot, does nothing (None)."""
         if not self.calibrated or robot_id not in self._status:
             return None
+        calibration = self._calibration_of(robot_id)
+        calibration.update(bool(missed))
+        self._dirty.add(robot_id)
+        return calibration.eps
+
+    def _calibration_of(self, robot_id: str) -> Calibration:
+        """The robot's calibration, started (at Cantelli's margin) on first use."""
         calibration = self._calibration.get(robot_id)
         if calibration is None:
             calibration = self._calibration[robot_id] = Calibration.start(
                 self._status[robot_id][0].risk, self.calibration_window, self.calibration_eta)
-        calibration.update(bool(missed))
-        self._dirty.add(robot_id)
-        return calibration.eps
+        return calibration
 
     def set_calibrated(self, calibrated: bool) -> None:
         """Switch the closed loop on or off (forces a replan); switching on starts afresh."""
@@ -224,14 +229,9 @@ class LiveFleet:
     def planning_risk(self, robot_id: str) -> float:
         """The eps the planner uses for a robot: its working eps while calibrated (Cantelli's
         margin expressed in the calibration's base bound before its first frame)."""
-        requirements = self._status[robot_id][0]
         if not self.calibrated:
-            return requirements.risk
-        calibration = self._calibration.get(robot_id)
-        if calibration is None:
-            return Calibration.start(requirements.risk, self.calibration_window,
-                                     self.calibration_eta).eps
-        return calibration.eps
+            return self._status[robot_id][0].risk
+        return self._calibration_of(robot_id).eps
 
     def update_channel(self, robot_id: str, now: float, *, channel_gain: float = 0.0,
                        path_loss_db: float = 0.0, tx_power_w: float = 0.0) -> float:

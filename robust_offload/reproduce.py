@@ -1,7 +1,8 @@
 """``robust-offload reproduce OUTDIR``: the paper's Figs. 9-14 as PNG + CSV.
 
 Random fleets are placed in the 400 m x 400 m cell of Sec. VI-A with the shipped Jetson Xavier NX
-profiles. Each point averages ``seeds`` fleets; the same fleets are used for every policy.
+profiles and the paper's (derived) RTX 4080 edge, ``config/profiles/paper_rtx4080.yaml``. Each
+point averages ``seeds`` fleets; the same fleets are used for every policy.
 Settings not given by the paper are named in the module constants below.
 """
 
@@ -22,7 +23,7 @@ from robust_offload.core.generate import random_fleet  # noqa: E402
 from robust_offload.core.montecarlo import violation_rates  # noqa: E402
 from robust_offload.core.policies import plan  # noqa: E402
 from robust_offload.core.problem import build_problem  # noqa: E402
-from robust_offload.core.scenario import load_profiles  # noqa: E402
+from robust_offload.core.scenario import PAPER_PROFILE_FILE, load_profiles  # noqa: E402
 from robust_offload.tables import write_csv  # noqa: E402
 
 SWEEP_RISK = 0.04  # Figs. 9, 11, 12: the paper does not state eps; we use 0.04
@@ -60,7 +61,7 @@ class Reproduction:
         self.outdir = outdir
         self.quick = quick
         self.seeds = seeds if seeds is not None else (1 if quick else 3)
-        self.profiles = load_profiles()
+        self.profiles = load_profiles(PAPER_PROFILE_FILE)
         self.summary = []
 
     def fleet(self, setting: Setting, count, seed, bandwidth_hz, deadline_ms, risk):

@@ -5,12 +5,14 @@ import math
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import yaml
 
 from robust_offload.cli import main
 from robust_offload.core.checks import InputError
-from robust_offload.core.scenario import load_scenario, parse_scenario
+from robust_offload.core.scenario import (PAPER_PROFILE_FILE, load_profiles, load_scenario,
+                                          parse_scenario)
 
 from conftest import DEFAULT_SCENARIO, REPO
 
@@ -116,3 +118,35 @@ def test_broken_yaml_files(tmp_path, text, fragment):
 def test_missing_file(tmp_path, capsys):
     assert main(["plan", str(tmp_path / "nope.yaml")]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_profile_file_overrides_only_the_fields_it_names(tmp_path):
+    """``profiles_from`` + a profile named again: the paper's RTX 4080 file changes only the edge
+    part of the shipped Jetson profiles; a scenario can do the same."""
+    shipped = load_profiles()
+    paper = load_profiles(PAPER_PROFILE_FILE)
+    for name in ("alexnet_nx_cpu", "resnet152_nx_gpu"):
+        assert np.array_equal(paper[name].local_var_ms2, shipped[name].local_var_ms2)
+        assert np.array_equal(paper[name].output_mb, shipped[name].output_mb)
+        assert not np.array_equal(paper[name].edge_mean_ms, shipped[name].edge_mean_ms)
+    assert paper["resnet152_nx_gpu"].edge_mean_ms[0] == pytest.approx(6.2266)
+    raw = yaml.safe_load(DEFAULT_SCENARIO.read_text())
+    raw["profiles_from"] = [str(PAPER_PROFILE_FILE)]
+    raw["profiles"] = {"alexnet_nx_cpu": {"edge_var_ms2": [0.5] * 8 + [0]}}
+    path = tmp_path / "scenario.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    merged = load_scenario(path).profiles
+    assert merged["alexnet_nx_cpu"].edge_var_ms2[0] == 0.5
+    assert merged["alexnet_nx_cpu"].edge_mean_ms[0] == pytest.approx(0.7554)
+
+
+@pytest.mark.parametrize("body, fragment", [
+    ({"profiles_from": ["self.yaml"], "profiles": {}}, "includes itself"),
+    ({"profile": {}}, "unknown key"),
+    ({"profiles_from": ["missing.yaml"], "profiles": {}}, "cannot read"),
+])
+def test_bad_profile_files_are_one_line(tmp_path, body, fragment):
+    path = tmp_path / "self.yaml"
+    path.write_text(yaml.safe_dump(body))
+    with pytest.raises(InputError, match=fragment):
+        load_profiles(path)

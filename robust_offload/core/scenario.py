@@ -31,7 +31,11 @@ SHIPPED_PROFILES = next(
 source checkout."""
 
 DEFAULT_PROFILE_FILE = SHIPPED_PROFILES / "jetson_xavier_nx.yaml"
-"""The profiles used when none are named: Jetson Xavier NX robots, RTX 4080 edge (Sec. VI)."""
+"""The profiles used when none are named: Jetson Xavier NX robots (Sec. VI), edge measured on an
+NVIDIA H100."""
+
+PAPER_PROFILE_FILE = SHIPPED_PROFILES / "paper_rtx4080.yaml"
+"""The paper's setting (``reproduce``): the same robots, edge derived for its RTX 4080."""
 
 @dataclass(frozen=True)
 class Profile:
@@ -227,27 +231,54 @@ def read_yaml(path: str | Path):
             from err
 
 
+def _overlay(base: dict, raw, source: str) -> dict:
+    """``raw``'s profiles over ``base``: a profile named in both keeps the base's fields that
+    ``raw`` does not give (so a file can change, say, only the edge part of a profile)."""
+    merged = dict(base)
+    for name, body in Checker(source).mapping("profiles", raw).items():
+        old = merged.get(name)
+        both = isinstance(old, dict) and isinstance(body, dict)
+        merged[name] = {**old, **body} if both else body
+    return merged
+
+
+def _profiles_from(raw: dict, path: str | Path, seen: tuple = ()) -> dict:
+    """The raw profiles of the ``profiles_from`` files of ``raw`` (paths relative to
+    ``path``), each over the ones before it."""
+    merged = {}
+    for ref in raw.get("profiles_from") or []:
+        ref_path = Path(path).parent / ref
+        if ref_path.resolve() in seen:
+            fail(str(path), "profiles_from", str(ref), "includes itself")
+        ref_raw = read_yaml(ref_path)
+        ref_raw = ref_raw if isinstance(ref_raw, dict) else {}
+        inner = _profiles_from(ref_raw, ref_path, (*seen, ref_path.resolve()))
+        merged = _overlay(inner, ref_raw.get("profiles"), str(ref_path))
+    return merged
+
+
 def load_profiles(path: str | Path | None = None) -> dict[str, Profile]:
-    """Read and validate a profile file (a YAML mapping with ``profiles:``); None or "" reads
+    """Read and validate a profile file (a YAML mapping with ``profiles:``, optionally over the
+    profiles of ``profiles_from: [file.yaml, ...]``); None or "" reads
     :data:`DEFAULT_PROFILE_FILE`."""
     path = path or DEFAULT_PROFILE_FILE
     raw = read_yaml(path)
-    return parse_profiles(Checker(str(path)).get(raw if isinstance(raw, dict) else {},
-                                                 "profiles"), str(path))
+    raw = raw if isinstance(raw, dict) else {}
+    Checker(str(path)).mapping("", raw, ("profiles", "profiles_from"))
+    base = _profiles_from(raw, path, (Path(path).resolve(),))
+    return parse_profiles(_overlay(base, Checker(str(path)).get(raw, "profiles"), str(path)),
+                          str(path))
 
 
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario YAML file.
 
     Profiles may also be given as ``profiles_from: [file.yaml, ...]`` (paths relative to the
-    scenario) whose ``profiles:`` mappings are merged in before the scenario's own.
+    scenario) whose ``profiles:`` are merged in before the scenario's own (a profile named
+    again keeps the fields the scenario does not give).
     """
     raw = read_yaml(path)
     if isinstance(raw, dict) and "profiles_from" in raw:
-        merged = {}
-        for ref in raw.pop("profiles_from") or []:
-            ref_path = Path(path).parent / ref
-            merged.update(Checker(str(ref_path)).get(read_yaml(ref_path) or {}, "profiles"))
-        merged.update(raw.get("profiles") or {})
-        raw["profiles"] = merged
+        raw["profiles"] = _overlay(_profiles_from(raw, path), raw.get("profiles"), str(path))
+        raw.pop("profiles_from")
     return parse_scenario(raw, str(path))

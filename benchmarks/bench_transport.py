@@ -52,7 +52,7 @@ def ros_run(size_mb: float, rate_hz: float, seconds: float, env: dict) -> np.nda
 
     from robust_offload.msg import FeatureTensor
     from robust_offload.ros import topics
-    from robust_offload.ros.params import to_time
+    from robust_offload.ros.node_main import to_time
 
     sub = subprocess.Popen([sys.executable, "-c", SUBSCRIBER, str(seconds + 4)], env=env,
                            stdout=subprocess.PIPE, text=True)

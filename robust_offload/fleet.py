@@ -25,6 +25,9 @@ EXECUTABLES = {
     "robot": "robust_offload.ros.robot_node",
 }
 SERVICES = ("planner", "edge", "radio", "recorder")
+SHARED = {"noise_dbm_per_hz": ("planner", "radio", "robot")}
+"""Fleet-wide facts (``fleet.shared`` in a fleet file) and the executables that need them: set
+once, given to each of those nodes (a node's own ``parameters`` still win)."""
 
 
 @dataclass(frozen=True)
@@ -66,13 +69,13 @@ def command_line(spec: NodeSpec, python: str = sys.executable) -> list[str]:
     return argv
 
 
-FLEET_KEYS = (*SERVICES, "robots")
+FLEET_KEYS = (*SERVICES, "robots", "shared")
 SERVICE_KEYS = ("enabled", "params_file", "parameters")
 ROBOT_KEYS = ("name", "params_file", "parameters")
 
 
 def _spec(executable, name, namespace, raw: dict, base: Path, where: str,
-          source: str) -> NodeSpec:
+          source: str, shared: dict) -> NodeSpec:
     files = raw.get("params_file")
     files = [files] if isinstance(files, str) else list(files or [])
     resolved = []
@@ -82,7 +85,8 @@ def _spec(executable, name, namespace, raw: dict, base: Path, where: str,
             checks.fail(source, f"{where}.params_file", item, f"no such file ({path})")
         resolved.append(str(path))
     parameters = checks.mapping(source, f"{where}.parameters", raw.get("parameters"))
-    return NodeSpec(executable, name, namespace, tuple(resolved), dict(parameters))
+    fleet_wide = {key: value for key, value in shared.items() if executable in SHARED[key]}
+    return NodeSpec(executable, name, namespace, tuple(resolved), {**fleet_wide, **parameters})
 
 
 def node_specs(description: dict, base_dir: Path, source: str = "fleet.yaml") -> list[NodeSpec]:
@@ -90,10 +94,12 @@ def node_specs(description: dict, base_dir: Path, source: str = "fleet.yaml") ->
 
     Services with ``enabled: false`` are left out (e.g. no radio emulator on real radios).
     Each robot runs node ``robot`` in namespace ``/<name>`` with ``robot_id`` = its name.
+    ``shared`` parameters (:data:`SHARED`) go to every node that needs them.
     Unknown keys are errors (``robot:`` for ``robots:`` must not run an empty fleet).
     """
     top = checks.mapping(source, "", description, ("fleet",))
     fleet = checks.mapping(source, "fleet", checks.get(source, top, "fleet"), FLEET_KEYS)
+    shared = checks.mapping(source, "fleet.shared", fleet.get("shared"), tuple(SHARED))
     specs = []
     for service in SERVICES:
         raw = checks.mapping(source, service, fleet.get(service), SERVICE_KEYS)
@@ -101,7 +107,7 @@ def node_specs(description: dict, base_dir: Path, source: str = "fleet.yaml") ->
         if not isinstance(enabled, bool):
             checks.fail(source, f"{service}.enabled", enabled, "must be true or false")
         if enabled:
-            specs.append(_spec(service, service, "", raw, base_dir, service, source))
+            specs.append(_spec(service, service, "", raw, base_dir, service, source, shared))
     robots = fleet.get("robots")
     if not isinstance(robots, list) or not robots:
         checks.fail(source, "fleet.robots", robots, "must be a non-empty list")
@@ -113,7 +119,8 @@ def node_specs(description: dict, base_dir: Path, source: str = "fleet.yaml") ->
             checks.fail(source, f"robots[{index}].name", name,
                         "must be a unique identifier (letters, digits, _)")
         seen.add(name)
-        spec = _spec("robot", "robot", f"/{name}", raw, base_dir, f"robots[{index}]", source)
+        spec = _spec("robot", "robot", f"/{name}", raw, base_dir, f"robots[{index}]", source,
+                     shared)
         specs.append(NodeSpec(spec.executable, spec.name, spec.namespace, spec.params_files,
                               {"robot_id": name, **spec.parameters}))
     return specs

@@ -101,7 +101,22 @@ def test_overrides_are_ros_args_syntax():
         assert expected in argv
 
 
+def test_shared_parameters_reach_every_node_that_needs_them():
+    """N0 is set once for the fleet: planner, radio and robots get it, the edge and recorder do
+    not; a node's own parameters still win."""
+    specs = node_specs({"fleet": {"shared": {"noise_dbm_per_hz": -170.0}, "robots": [
+        {"name": "a"}, {"name": "b", "parameters": {"noise_dbm_per_hz": -160.0}}]}}, REPO)
+    noise = {s.label: s.parameters.get("noise_dbm_per_hz") for s in specs}
+    assert noise == {"planner": -170.0, "edge": None, "radio": -170.0, "recorder": None,
+                     "a/robot": -170.0, "b/robot": -160.0}
+    assert "noise_dbm_per_hz:=-170.0" in command_line(specs[0], python="python3")
+    shipped = {s.label: s.parameters.get("noise_dbm_per_hz") for s in load_fleet(FLEET)}
+    assert shipped["planner"] == shipped["radio"] == shipped["robot_1/robot"] == -174.0
+
+
 @pytest.mark.parametrize("raw, fragment", [
+    ({"fleet": {"shared": {"bandwidth": 1}, "robots": [{"name": "a"}]}},
+     "field 'fleet.shared.bandwidth' = 1: unknown key (known: noise_dbm_per_hz)"),
     ({"fleet": {"robots": [{"name": "r 1"}]}}, "robots[0].name"),
     ({"fleet": {"robots": [{"name": "a"}, {"name": "a"}]}}, "robots[1].name"),
     ({"fleet": {"planner": {"params_file": "nope.yaml"}}}, "planner.params_file"),

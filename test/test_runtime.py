@@ -11,7 +11,8 @@ from robust_offload.core.model import local_energy_j
 from robust_offload.dnn.codec import CodecError, Payload, to_payload
 from robust_offload.hw.emulated import EmulatedDevice
 from robust_offload.runtime.edge import EdgeRuntime
-from robust_offload.runtime.robot import Decision, EdgeWatch, RobotRuntime, capture_time
+from robust_offload.runtime.robot import AppliedDecision, EdgeWatch, RobotRuntime, capture_time
+from robust_offload.runtime.robot_loop import FrameLoop
 
 N0 = 10 ** ((-174 - 30) / 10)
 
@@ -40,7 +41,7 @@ def robot(profiles):
 def test_decision_applies_at_the_next_frame_and_energy_follows_eq_6(robot):
     first = robot.next_frame(edge_available=True)
     assert first.executed_on == "local" and first.decision.partition == 8  # no plan yet
-    robot.set_decision(Decision(7, 3, 0.6, 2e6))
+    robot.set_decision(AppliedDecision(7, 3, 0.6, 2e6))
     frame = robot.next_frame(edge_available=True)
     assert (frame.decision.plan_id, frame.decision.partition) == (7, 3)
     assert frame.decision.freq_ghz == pytest.approx(0.6)
@@ -55,7 +56,7 @@ def test_decision_applies_at_the_next_frame_and_energy_follows_eq_6(robot):
 
 
 def test_without_the_edge_frames_run_locally_at_fmax(robot):
-    robot.set_decision(Decision(1, 2, 0.3, 1e6))
+    robot.set_decision(AppliedDecision(1, 2, 0.3, 1e6))
     frame = robot.next_frame(edge_available=False)
     assert frame.executed_on == "local" and frame.decision.partition == 8
     assert frame.decision.freq_ghz == pytest.approx(1.2)
@@ -65,7 +66,7 @@ def test_without_the_edge_frames_run_locally_at_fmax(robot):
 
 
 def test_results_complete_frames_and_silence_expires_them(robot):
-    robot.set_decision(Decision(1, 2, 0.5, 1e6))
+    robot.set_decision(AppliedDecision(1, 2, 0.5, 1e6))
     answered = robot.next_frame(True)
     lost = robot.next_frame(True)
     record = robot.complete(answered.request_id, answered.capture_time + 0.03, 1.5, 42)
@@ -83,7 +84,7 @@ def test_online_profile_recovers_g(profiles, clock):
     robot = RobotRuntime("r1", profile, EmulatedDevice(profile, 0.8e-27, (0.1, 1.2), seed=1),
                          deadline_ms=500.0, risk=0.05, tx_power_w=1.0, noise_dbm_per_hz=-174.0)
     for point in (2, 5):
-        robot.set_decision(Decision(1, point, 0.8, 1e6))
+        robot.set_decision(AppliedDecision(1, point, 0.8, 1e6))
         for _ in range(30):
             robot.next_frame(True)
     online = robot.online_profile()
@@ -95,7 +96,7 @@ def test_online_profile_recovers_g(profiles, clock):
 
 def test_bad_decision_is_refused(robot):
     with pytest.raises(ValueError, match="partition 12"):
-        robot.set_decision(Decision(1, 12, 0.5, 1e6))
+        robot.set_decision(AppliedDecision(1, 12, 0.5, 1e6))
 
 
 EMPTY = Payload("float32", (1,), b"\0\0\0\0")
@@ -182,7 +183,7 @@ def test_jetson_robot_runs_real_work_at_the_applied_frequency(tmp_path, profiles
 
     robot = RobotRuntime("j1", profile, device, model=Head(), compute_mode="real",
                          deadline_ms=100.0, risk=0.05, tx_power_w=1.0, noise_dbm_per_hz=-174.0)
-    robot.set_decision(Decision(1, 3, 0.7, 1e6))
+    robot.set_decision(AppliedDecision(1, 3, 0.7, 1e6))
     frame = robot.next_frame(edge_available=True)
     setspeed = tmp_path / "sys/devices/system/cpu/cpufreq/policy0/scaling_setspeed"
     assert setspeed.read_text().strip() == "729600"         # 0.7 GHz snapped up, in kHz
@@ -201,8 +202,11 @@ def test_plan_entries_become_decisions_or_local_fallback(robot):
     assert robot.apply_plan(1, []) is None and not robot.has_plan()   # not in the first plan
     assert robot.apply_plan(2, [(3, 0.6, 2e6, True, "")]) is None
     assert robot.next_frame(True).decision.partition == 3
-    assert "infeasible" in robot.apply_plan(3, [(3, 0.6, 2e6, False, "deadline")])
+    assert "infeasible" in robot.apply_plan(3, [(0, 0.0, 0.0, False, "deadline")])
     assert robot.next_frame(True).decision.partition == 8
+    # degraded: infeasible at its eps, but the planner sent the decision of its lowest risk
+    assert "degraded" in robot.apply_plan(4, [(5, 0.9, 3e6, False, "degraded: risk 0.06")])
+    assert robot.next_frame(True).decision == AppliedDecision(4, 5, 0.9, 3e6)
     for entry, why in [((3, float("nan"), 2e6, True, ""), "'freq_ghz' = nan: must be finite"),
                        ((3, 50.0, 2e6, True, ""), "'freq_ghz' = 50.0: must be <= 1.2"),
                        ((3, 0.0, 2e6, True, ""), "'freq_ghz' = 0.0: must be >= 0.1"),
@@ -211,9 +215,9 @@ def test_plan_entries_become_decisions_or_local_fallback(robot):
         robot.apply_plan(1, [(3, 0.6, 2e6, True, "")])
         assert why in robot.apply_plan(4, [entry])          # refused: local, still recorded
         frame = robot.next_frame(True)
-        assert frame.decision == Decision(4, 8, 1.2, 0.0) and frame.executed_on == "local"
+        assert frame.decision == AppliedDecision(4, 8, 1.2, 0.0) and frame.executed_on == "local"
     assert "no decision" in robot.apply_plan(6, [])
-    assert robot.next_frame(True).decision == Decision(6, 8, 1.2, 0.0)
+    assert robot.next_frame(True).decision == AppliedDecision(6, 8, 1.2, 0.0)
 
 
 def test_unusable_image_stamps_are_replaced_by_the_robot_clock():
@@ -234,8 +238,49 @@ def test_edge_watch_falls_back_after_lost_frames_and_comes_back():
     watch.heard(14.0)
     assert watch.available(14.0)
     watch.lost(2, 14.0)
-    watch.answered()
+    watch.answered(14.1)
     assert not watch.lost(2, 14.0)                       # the run was broken by an answer
+
+
+def test_edge_watch_goes_local_one_deadline_after_the_last_sign_of_life():
+    watch = EdgeWatch(timeout_s=3.0, max_missed=3)
+    watch.heard(10.0)
+    assert not watch.overdue(10.15, deadline_s=0.18)     # heard 150 ms ago: not silent yet
+    assert watch.overdue(10.2, deadline_s=0.18) and not watch.available(10.2)
+    assert not watch.overdue(10.3, deadline_s=0.18)      # one fallback per silence
+    watch.answered(10.4)                                 # a late result: it is alive
+    assert watch.available(10.4)
+    assert watch.overdue(10.7, deadline_s=0.18)
+    watch.heard(11.0)                                    # its heartbeat ends the fallback
+    assert watch.available(11.0)
+
+
+def test_frame_loop_sends_no_second_frame_into_a_silent_edge(robot, monkeypatch):
+    """The edge dies with a frame in flight: one deadline after its last sign of life the next
+    frame runs locally (before: 3 frames were lost first), and the first result or heartbeat
+    brings offloading back."""
+    now = [1000.0]
+    monkeypatch.setattr(time, "time", lambda: now[0])
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    sent, published, warnings = [], [], []
+    loop = FrameLoop(robot, EdgeWatch(3.0, 3), rate_hz=10.0, plan_wait_s=0.0,
+                     send=sent.append, publish=published.append, warn=warnings.append,
+                     error=warnings.append)
+    robot.set_decision(AppliedDecision(1, 3, 0.6, 2e6))
+    loop.heard()
+    loop.one_frame()
+    assert len(sent) == 1                                # offloaded; its result never comes
+    now[0] += 0.04                                       # within the 50 ms deadline
+    loop.one_frame()
+    assert len(sent) == 2 and not warnings
+    now[0] += 0.02                                       # 60 ms of silence, frame 1 overdue
+    loop.one_frame()
+    assert len(sent) == 2 and published[-1]["executed_on"] == "local"
+    assert len(warnings) == 1 and "no sign of the edge" in warnings[0]
+    loop.result(sent[1].request_id, 1.0, 7)              # a (late) answer: the edge is alive
+    now[0] += 0.01
+    loop.one_frame()
+    assert len(sent) == 3
 
 
 def test_local_device_factory_refuses_what_cannot_work(tmp_path, profiles):

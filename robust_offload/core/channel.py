@@ -13,6 +13,11 @@ from scipy.special import lambertw
 LN2 = np.log(2.0)
 
 
+NOISE_DBM_PER_HZ = -174.0
+"""Thermal noise power spectral density N0 at room temperature (Sec. VI-A): the default of
+every component that models the uplink (planner, radio emulator, robots, generated fleets)."""
+
+
 def noise_w_per_hz(noise_dbm_per_hz):
     """Noise power spectral density N0 in W/Hz from dBm/Hz."""
     return 10.0 ** ((np.asarray(noise_dbm_per_hz, dtype=float) - 30.0) / 10.0)
@@ -26,6 +31,12 @@ def path_loss_db_from_distance(distance_m):
 def gain_from_path_loss_db(path_loss_db):
     """Linear channel gain h from a path loss in dB."""
     return 10.0 ** (-np.asarray(path_loss_db, dtype=float) / 10.0)
+
+
+def gain_at_distance(distance_m: float) -> tuple[float, float]:
+    """(linear gain h, path loss in dB) at ``distance_m`` from the edge (Sec. VI-A)."""
+    loss = float(path_loss_db_from_distance(distance_m))
+    return float(gain_from_path_loss_db(loss)), loss
 
 
 def snr_scale_hz(tx_power_w, channel_gain, noise_dbm_per_hz):

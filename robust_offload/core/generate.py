@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from robust_offload.core.channel import gain_from_path_loss_db, path_loss_db_from_distance
+from robust_offload.core.channel import (NOISE_DBM_PER_HZ, gain_from_path_loss_db,
+                                         path_loss_db_from_distance)
 from robust_offload.core.scenario import Device, Profile, Scenario
 
 CELL_SIDE_M = 400.0
@@ -25,7 +26,7 @@ def cell_distances_m(count: int, rng: np.random.Generator) -> np.ndarray:
 def random_fleet(profiles: dict[str, Profile], count: int, seed: int = 0, *,
                  bandwidth_hz: float = 10e6, deadline_ms=180.0, risk=0.02,
                  mix: tuple[str, ...] = ("alexnet_nx_cpu",), tx_power_w: float = 1.0,
-                 noise_dbm_per_hz: float = -174.0) -> Scenario:
+                 noise_dbm_per_hz: float = NOISE_DBM_PER_HZ) -> Scenario:
     """A scenario of ``count`` devices placed at random in the cell.
 
     ``mix`` lists the profile names to cycle through; ``deadline_ms`` and ``risk`` may be

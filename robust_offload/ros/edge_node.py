@@ -23,14 +23,8 @@ from robust_offload.dnn.codec import Payload
 from robust_offload.core.scenario import load_profiles
 from robust_offload.msg import FeatureTensor, InferenceProfile, InferenceResult
 from robust_offload.ros import topics
-from robust_offload.ros.params import (
-    Param,
-    Warnings,
-    declare_parameters,
-    from_time,
-    run_node,
-    stamp,
-)
+from robust_offload.ros.node_main import Warnings, from_time, run_node, stamp
+from robust_offload.ros.parameters import Param, declare_parameters
 from robust_offload.runtime.edge import EdgeRuntime
 from robust_offload.runtime.workers import Workers
 

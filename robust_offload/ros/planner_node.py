@@ -22,10 +22,9 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile
 
 from robust_offload.core import policies
-from robust_offload.core.bounds import BOUNDS, multiplier
-from robust_offload.core.calibration import BASE_BOUND
+from robust_offload.core.bounds import BOUNDS
 from robust_offload.runtime.planner import LiveFleet
-from robust_offload.core.plan import Plan
+from robust_offload.runtime.replanner import MIN_GAP_S, Replanner
 from robust_offload.core.checks import InputError
 from robust_offload.core.scenario import load_profiles
 from robust_offload.msg import (
@@ -36,13 +35,8 @@ from robust_offload.msg import (
     OffloadPlan,
     RobotStatus,
 )
-from robust_offload.ros.params import (
-    Param,
-    Warnings,
-    changed_parameters,
-    declare_parameters,
-    run_node,
-)
+from robust_offload.ros.node_main import Warnings, run_node
+from robust_offload.ros.parameters import Param, changed_parameters, declare_parameters
 from robust_offload.ros.topics import (
     CHANNEL_STATE,
     FRAMES,
@@ -53,9 +47,9 @@ from robust_offload.ros.topics import (
     STATUS_QOS,
 )
 
-CHECK_PERIOD_S = 0.1
-"""Timer period for expiry and replanning checks; also the shortest time between two plans
-triggered directly by messages (bursts of updates are planned together at the next tick)."""
+CHECK_PERIOD_S = MIN_GAP_S
+"""Timer period for expiry and replanning checks (bursts of updates are planned together at
+the next tick)."""
 
 INPUT_QOS = QoSProfile(history=STATUS_QOS.history, depth=1000, reliability=STATUS_QOS.reliability,
                        durability=STATUS_QOS.durability)
@@ -103,15 +97,11 @@ class PlannerNode(Node):
     def __init__(self, **kwargs):
         super().__init__("planner", **kwargs)
         values = declare_parameters(self, PARAMETERS)
-        self.policy, self.bound = values["policy"], values["bound"]
         profiles = load_profiles(values["profiles_file"])
         self.fleet = LiveFleet(profiles, **{key: values[key] for key in DESCRIPTIONS},
-                               calibrated=self.bound == "calibrated",
                                calibration_window=values["calibration_window"],
                                calibration_eta=values["calibration_eta"])
-        self.plan_id = 0
-        self._last_plan_at: float | None = None
-        self._retry_at: float | None = None
+        self.planner = Replanner(self.fleet, values["policy"], values["bound"])
         self._warn = Warnings(self.get_logger(), WARN_REPEAT_S)
         self.publisher = self.create_publisher(OffloadPlan, PLAN, PLAN_QOS)
         self.create_subscription(RobotStatus, ROBOT_STATUS, self.on_status, INPUT_QOS)
@@ -121,7 +111,7 @@ class PlannerNode(Node):
         self.add_on_set_parameters_callback(self.on_set_parameters)
         self.timer = self.create_timer(CHECK_PERIOD_S, self.on_timer)
         self.get_logger().info(
-            f"planning with policy {self.policy} ({self.bound} bound), "
+            f"planning with policy {self.planner.policy} ({self.planner.bound} bound), "
             f"B = {self.fleet.bandwidth_hz:.4g} Hz, "
             f"profiles {', '.join(sorted(self.fleet.profiles))}")
 
@@ -174,11 +164,9 @@ class PlannerNode(Node):
         if "bandwidth_hz" in changes:
             self.fleet.set_bandwidth(changes["bandwidth_hz"])
         if "policy" in changes:
-            self.policy = changes["policy"]
-            self.fleet.request_replan()
+            self.planner.set_policy(changes["policy"])
         if "bound" in changes:
-            self.bound = changes["bound"]
-            self.fleet.set_calibrated(self.bound == "calibrated")
+            self.planner.bound = changes["bound"]
         if changes:
             self.get_logger().info("parameters changed: " + ", ".join(
                 f"{key} = {value}" for key, value in changes.items()))
@@ -191,74 +179,29 @@ class PlannerNode(Node):
         for name in self.fleet.expire(now):
             self.get_logger().info(f"robot '{name}' dropped: no status for "
                                    f"{self.fleet.robot_timeout_s:g} s")
-        if self._retry_at is not None and now >= self._retry_at:
-            self._retry_at = None
-            self.fleet.request_replan()
         self._maybe_replan(now)
 
     def _maybe_replan(self, now: float, from_message: bool = False):
-        if from_message and self._last_plan_at is not None \
-                and now - self._last_plan_at < CHECK_PERIOD_S:
-            return                               # the timer plans this burst together
-        if self.fleet.needs_replan(now):
-            self.replan(now)
-
-    def replan(self, now: float):
-        """Plan the current fleet and publish it; errors are logged, never raised."""
-        scenario = self.fleet.scenario()
-        self.fleet.mark_planned(now)
-        self._last_plan_at = now
+        """Publish a plan if one is due; a planning error is one ERROR line, never raised."""
         try:
-            if scenario.devices:
-                plan = policies.plan(scenario, self.policy, self._planning_bound)
-            else:
-                plan = Plan(self.policy, [], [], 0.0, 0.0)
-            msg = self._plan_message(plan, scenario)
-        except Exception as err:  # a planner error must never kill the node
-            self._retry_at = now + self.fleet.replan_period_s
-            self.get_logger().error(f"planning {len(scenario.devices)} robots failed: "
-                                    f"{type(err).__name__}: {err}".replace("\n", " "))
+            published = self.planner.poll(now, from_message)
+        except RuntimeError as err:
+            self.get_logger().error(str(err))
             return
-        self.plan_id += 1
-        msg.plan_id = self.plan_id
+        if published is None:
+            return
+        msg = OffloadPlan(plan_id=published.plan_id, policy=published.plan.policy,
+                          total_energy_j=published.plan.total_energy_j,
+                          lower_bound_j=float(published.plan.lower_bound_j),
+                          solve_time_s=published.plan.solve_time_s,
+                          devices=[DeviceDecision(**d) for d in published.decisions])
+        msg.header.stamp = self.get_clock().now().to_msg()
         self.publisher.publish(msg)
-        extra = f" ({len(plan.infeasible_devices)} infeasible)" if plan.infeasible_devices else ""
-        self.get_logger().info(
-            f"plan #{self.plan_id}: {len(scenario.devices)} robots{extra}, "
-            f"{plan.total_energy_j:.4g} J, solved in {plan.solve_time_s * 1e3:.1f} ms")
-
-    @property
-    def _planning_bound(self) -> str:
-        """The bound that turns each robot's planning eps into its margin."""
-        return BASE_BOUND if self.bound == "calibrated" else self.bound
+        self.get_logger().info(published.summary)
 
     def on_frame(self, msg: InferenceResult):
         """A robot's frame record: its hit or miss calibrates its margin (bound calibrated)."""
         self.fleet.record_outcome(msg.robot_id, not msg.deadline_met)
-
-    def _plan_message(self, plan: Plan, scenario) -> OffloadPlan:
-        devices = {device.name: device for device in scenario.devices}
-        msg = OffloadPlan(policy=plan.policy, total_energy_j=plan.total_energy_j,
-                          lower_bound_j=float(plan.lower_bound_j),
-                          solve_time_s=plan.solve_time_s)
-        msg.header.stamp = self.get_clock().now().to_msg()
-        for d in plan.devices:
-            device = devices[d.name]
-            msg.devices.append(DeviceDecision(
-                robot_id=d.name, partition=d.partition, freq_ghz=d.freq_ghz,
-                bandwidth_hz=d.bandwidth_hz, energy_j=d.energy_j,
-                latency_bound_ms=d.latency_bound_ms, deadline_ms=device.deadline_ms,
-                risk=self.fleet.requirements(d.name).risk, feasible=True,
-                margin_k=float(multiplier(self._planning_bound, device.risk))))
-        for d in plan.infeasible_devices:
-            device = devices[d.name]
-            risk = ("no risk level helps" if d.min_risk is None
-                    else f"min risk {d.min_risk:.4g}")
-            msg.devices.append(DeviceDecision(
-                robot_id=d.name, deadline_ms=device.deadline_ms,
-                risk=self.fleet.requirements(d.name).risk, feasible=False,
-                reason=f"{d.reason}; {risk}"))
-        return msg
 
 
 def main(args=None) -> int:

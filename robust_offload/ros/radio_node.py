@@ -31,16 +31,18 @@ from rclpy.node import Node
 from std_msgs.msg import Header
 
 from robust_offload.core import checks
+from robust_offload.core.channel import NOISE_DBM_PER_HZ
 from robust_offload.msg import ChannelState, FeatureTensor, OffloadPlan, RobotStatus
 from robust_offload.ros import topics
 from robust_offload.ros.cdr import peek_feature_tensor
-from robust_offload.ros.params import Param, Warnings, declare_parameters, run_node
+from robust_offload.ros.node_main import Warnings, run_node
+from robust_offload.ros.parameters import Param, declare_parameters
 from robust_offload.runtime.radio import FdmaUplink, RandomWaypoint
 
 WARN_THROTTLE_S = 5.0
 
 PARAMETERS = {
-    "noise_dbm_per_hz": Param(-174.0, "noise power spectral density N0"),
+    "noise_dbm_per_hz": Param(NOISE_DBM_PER_HZ, "noise power spectral density N0"),
     "speed_min_mps": Param(0.5, "random waypoint speed range, lower end"),
     "speed_max_mps": Param(1.5, "random waypoint speed range, upper end"),
     "pause_s": Param(0.0, "pause at each waypoint"),

@@ -31,7 +31,8 @@ from robust_offload.core import checks
 from robust_offload.bag import project_typestore
 from robust_offload.contract import PACKAGE, TOPIC_TYPES
 from robust_offload.ros import topics
-from robust_offload.ros.params import Param, declare_parameters, run_node
+from robust_offload.ros.node_main import run_node
+from robust_offload.ros.parameters import Param, declare_parameters
 
 MIN_DEPTH = 10  # a recorder keeps a little more history than the small contract depths
 

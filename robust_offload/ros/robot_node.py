@@ -25,8 +25,7 @@ from rclpy.node import Node
 
 from sensor_msgs.msg import Image
 
-from robust_offload.core import checks
-from robust_offload.core.scenario import DEFAULT_PROFILE_FILE, load_profiles
+from robust_offload.core.channel import NOISE_DBM_PER_HZ, gain_at_distance
 from robust_offload.hw.errors import HardwareError
 from robust_offload.msg import (
     ChannelState,
@@ -37,16 +36,11 @@ from robust_offload.msg import (
     RobotStatus,
 )
 from robust_offload.ros import topics
-from robust_offload.ros.params import (
-    Param,
-    declare_parameters,
-    from_time,
-    run_node,
-    stamp,
-    to_time,
-)
-from robust_offload.runtime.device import BACKENDS, make_local_device
-from robust_offload.runtime.robot import EdgeWatch, Newest, RobotRuntime, capture_time
+from robust_offload.ros.node_main import from_time, run_node, stamp, to_time
+from robust_offload.ros.parameters import Param, declare_parameters
+from robust_offload.runtime.device import BACKENDS
+from robust_offload.runtime.robot import EdgeWatch, Newest, capture_time
+from robust_offload.runtime.robot_loop import FrameLoop, build_robot
 
 PARAMETERS = {
     "robot_id": Param("robot_1", "robot identifier (the fleet runner sets the namespace's name)"),
@@ -68,7 +62,7 @@ PARAMETERS = {
     "freq_min_ghz": Param(0.1, "lowest frequency"),
     "freq_max_ghz": Param(1.2, "highest frequency"),
     "tx_power_w": Param(1.0, "transmit power p_n"),
-    "noise_dbm_per_hz": Param(-174.0, "noise PSD N0 (for the modelled uplink energy)"),
+    "noise_dbm_per_hz": Param(NOISE_DBM_PER_HZ, "noise PSD N0 (for the modelled uplink energy)"),
     "uplink_topic": Param(topics.UPLINK, "where feature tensors go (radio emulator or edge)"),
     "publish_channel_state": Param(False, "publish ChannelState from distance_m (no radio "
                                           "emulator)"),
@@ -80,19 +74,21 @@ PARAMETERS = {
     "seed": Param(0, "seed of the synthetic images and the emulated time noise"),
     "torch_threads": Param(1, "torch CPU threads for the DNN head"),
 }
+STATUS_PARAMETERS = ("model", "profile", "hardware", "deadline_ms", "risk", "kappa",
+                     "freq_min_ghz", "freq_max_ghz", "tx_power_w", "dvfs_backend", "compute_mode")
+"""RobotStatus fields that are this node's parameters."""
+PROFILE_PARAMETERS = ("model", "hardware", "freq_min_ghz", "freq_max_ghz")
 
 
 class RobotNode(Node):
-    """Thin ROS wrapper around RobotRuntime (see the module docstring)."""
+    """Thin ROS wrapper around RobotRuntime and FrameLoop (see the module docstring)."""
 
     def __init__(self):
         super().__init__("robot")
         self.p = declare_parameters(self, PARAMETERS)
-        self._check_parameters()
         self.robot_id = self.p["robot_id"]
-        self.runtime = self._make_runtime()
-        self.lock = threading.Lock()
-        self.edge = EdgeWatch(self.p["edge_timeout_s"], self.p["max_missed"])
+        self.runtime, description = build_robot(self.p)
+        self.get_logger().info(description)
         self.status_pub = self.create_publisher(RobotStatus, topics.ROBOT_STATUS,
                                                 topics.STATUS_QOS)
         self.profile_pub = self.create_publisher(InferenceProfile, topics.PROFILE,
@@ -102,6 +98,13 @@ class RobotNode(Node):
         self.frame_pub = self.create_publisher(InferenceResult, topics.FRAMES, topics.RESULT_QOS)
         self.channel_pub = self.create_publisher(ChannelState, topics.CHANNEL_STATE,
                                                  topics.STATUS_QOS)
+        self.camera = Newest()
+        logger = self.get_logger()
+        self.loop = FrameLoop(
+            self.runtime, EdgeWatch(self.p["edge_timeout_s"], self.p["max_missed"]),
+            rate_hz=self.p["rate_hz"], plan_wait_s=self.p["plan_wait_s"], send=self.send,
+            publish=self.publish_record, warn=logger.warning, error=logger.error,
+            images=self.next_image if self.p["image_topic"] else None)
         self.create_subscription(OffloadPlan, topics.PLAN, self.on_plan, topics.PLAN_QOS)
         self.create_subscription(InferenceResult, topics.RESULTS, self.on_result,
                                  topics.RESULT_QOS)
@@ -110,58 +113,11 @@ class RobotNode(Node):
         self.create_subscription(ChannelState, topics.CHANNEL_STATE, self.on_channel,
                                  topics.STATUS_QOS)
         self.create_timer(1.0, self.publish_status)
-        self.camera = Newest()
         if self.p["image_topic"]:
-            self.create_subscription(Image, self.p["image_topic"], self.on_image, 1)
-        self.running = True
-        self.thread = threading.Thread(target=self.frame_loop, name="frames", daemon=True)
+            self.create_subscription(Image, self.p["image_topic"], self.camera.put, 1)
+        self.thread = threading.Thread(target=self.loop.run, args=(rclpy.ok,), name="frames",
+                                       daemon=True)
         self.thread.start()
-
-    # -- set-up -----------------------------------------------------------------------------
-    def _check_parameters(self):
-        """Relations between parameters (each one alone is checked by declare_parameters)."""
-        p = self.p
-        checks.number("parameter", "rate_hz", p["rate_hz"], low=0.0, open_low=True)
-        checks.number("parameter", "deadline_ms", p["deadline_ms"], low=0.0, open_low=True)
-        checks.number("parameter", "freq_max_ghz", p["freq_max_ghz"], low=p["freq_min_ghz"])
-        checks.whole("parameter", "max_missed", p["max_missed"], low=1)
-        checks.name("parameter", "robot_id", p["robot_id"])
-
-    def _make_runtime(self) -> RobotRuntime:
-        p = self.p
-        profiles = load_profiles(p["profiles_file"])
-        if p["profile"] not in profiles:
-            checks.fail("parameter", "profile", p["profile"],
-                        f"not in {p['profiles_file'] or DEFAULT_PROFILE_FILE}")
-        profile = profiles[p["profile"]]
-        device = make_local_device(p["dvfs_backend"], profile, p["kappa"],
-                                   (p["freq_min_ghz"], p["freq_max_ghz"]), p["seed"],
-                                   p["power_rail"])
-        model = self._load_model()
-        mode = ("DNN head runs, padded to the modelled time" if p["compute_mode"] == "real"
-                else "right-sized tensors, modelled delay only")
-        self.get_logger().info(
-            f"robot {p['robot_id']}: model {p['model']} profile {profile.name}, DVFS "
-            f"{device.describe()}, compute mode {p['compute_mode']} ({mode}), codec "
-            f"{p['codec']}")
-        return RobotRuntime(
-            p["robot_id"], profile, device, model=model, compute_mode=p["compute_mode"],
-            codec=p["codec"], deadline_ms=p["deadline_ms"], risk=p["risk"],
-            tx_power_w=p["tx_power_w"], noise_dbm_per_hz=p["noise_dbm_per_hz"],
-            seed=p["seed"], result_grace_s=p["result_grace_s"])
-
-    def _load_model(self):
-        try:
-            import torch
-
-            from robust_offload.dnn.registry import get_model
-        except ImportError:
-            if self.p["compute_mode"] == "real":
-                checks.fail("parameter", "compute_mode", "real",
-                            "needs torch: pip install 'robust-offload[dnn]'")
-            return None
-        torch.set_num_threads(max(1, self.p["torch_threads"]))
-        return get_model(self.p["model"], seed=self.p["seed"])
 
     # -- subscriptions ----------------------------------------------------------------------
     def on_plan(self, plan: OffloadPlan):
@@ -172,18 +128,12 @@ class RobotNode(Node):
             self.get_logger().warning(warning)
 
     def on_result(self, result: InferenceResult):
-        if result.robot_id != self.robot_id:
-            return
-        with self.lock:
-            record = self.runtime.complete(result.request_id, time.time(), result.edge_ms,
-                                           result.class_id)
-        if record is not None:
-            self.edge.answered()
-            self.publish_record(record)
+        if result.robot_id == self.robot_id:
+            self.loop.result(result.request_id, result.edge_ms, result.class_id)
 
     def on_profile(self, profile: InferenceProfile):
         if profile.is_edge:
-            self.edge.heard(time.monotonic())
+            self.loop.heard()
 
     def on_channel(self, state: ChannelState):
         if state.robot_id == self.robot_id:
@@ -192,10 +142,6 @@ class RobotNode(Node):
             else:
                 self.get_logger().warning(f"channel state ignored: channel_gain = "
                                           f"{state.channel_gain}")
-
-    def on_image(self, msg: Image):
-        """Keep only the newest camera image; the frame thread takes it when it is free."""
-        self.camera.put(msg)
 
     def next_image(self):
         """(tensor, capture time) of the newest camera image, None if none came within 1 s."""
@@ -210,49 +156,6 @@ class RobotNode(Node):
             self.get_logger().warning(f"image ignored: {err}")
             return None
         return tensor, capture_time(from_time(msg.header.stamp), time.time())
-
-    # -- the frame loop ---------------------------------------------------------------------
-    def edge_available(self) -> bool:
-        return self.edge.available(time.monotonic())
-
-    def frame_loop(self):
-        period = 1.0 / self.p["rate_hz"]
-        waited = time.monotonic() + self.p["plan_wait_s"]
-        while self.running and rclpy.ok() and not self.runtime.has_plan() \
-                and time.monotonic() < waited:
-            time.sleep(0.05)
-        next_time = time.monotonic()
-        while self.running and rclpy.ok():
-            if self.p["image_topic"]:
-                image = self.next_image()
-                if image is not None:
-                    self.guarded(self.one_frame, *image)
-                continue
-            self.guarded(self.one_frame)
-            next_time += period
-            time.sleep(max(0.0, next_time - time.monotonic()))
-            next_time = max(next_time, time.monotonic() - period)
-
-    def guarded(self, step, *args):
-        """Run one frame; a failure is logged and the robot goes on with the next one."""
-        try:
-            step(*args)
-        except Exception as err:  # a bad frame must not stop the robot
-            self.get_logger().error(f"frame failed: {err!r}")
-
-    def one_frame(self, image=None, capture_time=None):
-        frame = self.runtime.next_frame(self.edge_available(), capture_time, image)
-        if frame.executed_on == "local":
-            self.publish_record(self.runtime.record(frame, time.time()))
-        else:
-            self.send(frame)
-        with self.lock:
-            expired = self.runtime.expire(time.time())
-        for record in expired:
-            self.publish_record(record)
-        if expired and self.edge.lost(len(expired), time.monotonic()):
-            self.get_logger().warning(f"{self.p['max_missed']} frames lost in a row: running "
-                                      f"locally for {self.p['edge_timeout_s']:g} s")
 
     def send(self, frame):
         payload = self.runtime.uplink_payload(frame)
@@ -274,39 +177,26 @@ class RobotNode(Node):
         self.frame_pub.publish(msg)
 
     def publish_status(self):
-        p = self.p
         decision = self.runtime.decision
         self.status_pub.publish(RobotStatus(
-            header=stamp(self, time.time()), robot_id=self.robot_id, model=p["model"],
-            profile=p["profile"], hardware=p["hardware"], deadline_ms=p["deadline_ms"],
-            risk=p["risk"], kappa=p["kappa"], freq_min_ghz=p["freq_min_ghz"],
-            freq_max_ghz=p["freq_max_ghz"], tx_power_w=p["tx_power_w"],
-            dvfs_backend=p["dvfs_backend"], compute_mode=p["compute_mode"],
-            plan_id=decision.plan_id if decision else 0,
-            edge_available=self.edge_available()))
-        online = self.runtime.online_profile()
-        self.profile_pub.publish(InferenceProfile(
-            header=stamp(self, time.time()), source=self.robot_id, model=p["model"],
-            hardware=p["hardware"], freq_min_ghz=p["freq_min_ghz"],
-            freq_max_ghz=p["freq_max_ghz"], is_edge=False,
-            **{k: [float(v) for v in vals] if k != "sample_counts" else [int(v) for v in vals]
-               for k, vals in online.items()}))
-        if p["publish_channel_state"]:
-            self.publish_channel()
-
-    def publish_channel(self):
-        from robust_offload.core.channel import gain_from_path_loss_db, path_loss_db_from_distance
-
-        loss = float(path_loss_db_from_distance(self.p["distance_m"]))
-        self.channel_pub.publish(ChannelState(
             header=stamp(self, time.time()), robot_id=self.robot_id,
-            channel_gain=float(gain_from_path_loss_db(loss)), path_loss_db=loss,
-            tx_power_w=self.p["tx_power_w"]))
+            plan_id=decision.plan_id if decision else 0,
+            edge_available=self.loop.edge_available(),
+            **{key: self.p[key] for key in STATUS_PARAMETERS}))
+        self.profile_pub.publish(InferenceProfile(
+            header=stamp(self, time.time()), source=self.robot_id, is_edge=False,
+            **{key: self.p[key] for key in PROFILE_PARAMETERS},
+            **self.runtime.online_profile(as_lists=True)))
+        if self.p["publish_channel_state"]:
+            gain, loss = gain_at_distance(self.p["distance_m"])
+            self.channel_pub.publish(ChannelState(
+                header=stamp(self, time.time()), robot_id=self.robot_id, channel_gain=gain,
+                path_loss_db=loss, tx_power_w=self.p["tx_power_w"]))
 
     def destroy_node(self):
         # Also called by rclpy's shutdown for a node whose __init__ failed half-way.
-        self.running = False
         if hasattr(self, "thread"):
+            self.loop.stop()
             self.thread.join(timeout=10.0)
         if hasattr(self, "runtime"):
             self.runtime.device.restore()

@@ -31,7 +31,7 @@ import numpy as np
 
 from robust_offload.core import checks
 from robust_offload.core.calibration import Calibration
-from robust_offload.core.channel import gain_from_path_loss_db
+from robust_offload.core.channel import NOISE_DBM_PER_HZ, gain_from_path_loss_db
 from robust_offload.core.scenario import (
     Device,
     Profile,
@@ -104,7 +104,7 @@ class LiveFleet:
     """
 
     def __init__(self, profiles: dict[str, Profile], bandwidth_hz: float = 10e6,
-                 noise_dbm_per_hz: float = -174.0, default_deadline_ms: float = 200.0,
+                 noise_dbm_per_hz: float = NOISE_DBM_PER_HZ, default_deadline_ms: float = 200.0,
                  default_risk: float = 0.05, replan_period_s: float = 1.0,
                  hysteresis_db: float = 1.0, profile_tolerance: float = 0.1,
                  robot_timeout_s: float = 3.0, min_samples: int = 20,

@@ -31,8 +31,9 @@ INPUT_SHAPE = (1, 3, 224, 224)
 
 
 @dataclass(frozen=True)
-class Decision:
-    """The part of a plan that concerns one robot."""
+class AppliedDecision:
+    """The part of a plan a robot applies to its frames (with the plan's id); the planner's
+    per-robot result is :class:`robust_offload.core.plan.Decision`."""
 
     plan_id: int
     partition: int
@@ -46,7 +47,7 @@ class Frame:
 
     request_id: int
     capture_time: float
-    decision: Decision
+    decision: AppliedDecision
     local_s: float
     energy_j: float
     executed_on: str
@@ -70,8 +71,8 @@ class RobotRuntime:
         self.tx_power_w, self.noise_dbm_per_hz = tx_power_w, noise_dbm_per_hz
         self.result_grace_s = result_grace_s
         self.last_point = profile.num_points - 1
-        self.decision: Decision | None = None
-        self._next: Decision | None = None
+        self.decision: AppliedDecision | None = None
+        self._next: AppliedDecision | None = None
         self.snr_scale_hz: float | None = None
         self.pending: dict[int, Frame] = {}
         self._ids = itertools.count(1)
@@ -81,27 +82,29 @@ class RobotRuntime:
         self.local_cycles = PointStats(profile.num_points)
 
     # -- inputs -----------------------------------------------------------------------------
-    def set_decision(self, decision: Decision):
+    def set_decision(self, decision: AppliedDecision):
         """A new plan for this robot: applied at the next frame boundary."""
         if not 0 <= decision.partition <= self.last_point:
             raise ValueError(f"partition {decision.partition} outside 0..{self.last_point}")
         self._next = decision
 
-    def local_decision(self, plan_id: int) -> Decision:
+    def local_decision(self, plan_id: int) -> AppliedDecision:
         """Run every block locally at f_max, send nothing (no feasible offloading decision)."""
-        return Decision(plan_id, self.last_point, self.device.freq_range_ghz[1], 0.0)
+        return AppliedDecision(plan_id, self.last_point, self.device.freq_range_ghz[1], 0.0)
 
     def apply_plan(self, plan_id: int, mine) -> str | None:
         """This robot's entries of a plan, as (partition, freq_ghz, bandwidth_hz, feasible,
         reason) tuples: the decision to use from the next frame. Without an entry, or when the
-        planner calls the robot infeasible, it runs locally. Returns a warning, or None."""
+        planner calls the robot infeasible without a decision, it runs locally; an infeasible
+        entry with a decision (``freq_ghz`` > 0: degraded, the robot's lowest reachable risk) is
+        applied. Returns a warning, or None."""
         if not mine:
             if not self.has_plan():
                 return None
             self.set_decision(self.local_decision(plan_id))
             return f"plan #{plan_id} has no decision for this robot: running locally"
         partition, freq_ghz, bandwidth_hz, feasible, reason = mine[0]
-        if not feasible:
+        if not feasible and not freq_ghz > 0:
             self.set_decision(self.local_decision(plan_id))
             return f"plan #{plan_id}: infeasible for this robot ({reason}); running locally"
         low, high = self.device.freq_range_ghz
@@ -116,9 +119,9 @@ class RobotRuntime:
             # A decision this robot cannot apply: run (and record) frames locally instead.
             self.set_decision(self.local_decision(plan_id))
             return f"{err}; running locally"
-        self.set_decision(Decision(plan_id, int(partition), min(max(freq_ghz, low), high),
-                                   bandwidth_hz))
-        return None
+        self.set_decision(AppliedDecision(plan_id, int(partition), min(max(freq_ghz, low), high),
+                                          bandwidth_hz))
+        return None if feasible else f"plan #{plan_id}: {reason}"
 
     def has_plan(self) -> bool:
         return self.decision is not None or self._next is not None
@@ -156,7 +159,7 @@ class RobotRuntime:
         point = self.decision.partition if offload else self.last_point
         freq = self.decision.freq_ghz if offload else self.device.freq_range_ghz[1]
         applied = self.device.set_freq_ghz(freq)
-        decision = self.decision or Decision(0, self.last_point, applied, 0.0)
+        decision = self.decision or AppliedDecision(0, self.last_point, applied, 0.0)
         image = self._image() if image is None else image
         if self.compute_mode == "real" and point > 0:
             run = self.device.run_blocks(point, lambda: self.model.head(image, point))
@@ -168,7 +171,7 @@ class RobotRuntime:
         self.local_time.add(point, local_s)
         self.local_cycles.add(point, local_s * applied)
         frame = Frame(next(self._ids), capture_time,
-                      Decision(decision.plan_id, point, applied, decision.bandwidth_hz),
+                      AppliedDecision(decision.plan_id, point, applied, decision.bandwidth_hz),
                       local_s, run.energy_j if run else 0.0,
                       "edge" if offload and point < self.last_point else "local", tensor)
         if frame.executed_on == "edge":
@@ -210,6 +213,10 @@ class RobotRuntime:
             return None
         return self.record(frame, done_time, edge_ms=edge_ms, class_id=class_id)
 
+    def overdue(self, now: float) -> bool:
+        """Whether an offloaded frame is past its deadline without a result (wall time)."""
+        return any(now - f.capture_time > self.deadline_s for f in self.pending.values())
+
     def expire(self, now: float) -> list[dict]:
         """Records (missed deadline) of offloaded frames with no result by deadline + grace."""
         late = [rid for rid, f in self.pending.items()
@@ -226,16 +233,19 @@ class RobotRuntime:
         return np.array([encoded_bytes(self.model.output_shape(m), self.codec, header=False)
                          for m in range(self.last_point + 1)]) / MB_BYTES
 
-    def online_profile(self) -> dict:
-        """Measured local profile: g_m = w_m / mean(t f) where measured (eq. 10), variances."""
+    def online_profile(self, as_lists: bool = False) -> dict:
+        """Measured local profile: g_m = w_m / mean(t f) where measured (eq. 10), variances
+        (``as_lists``: Python lists, as a message takes them)."""
         counts = self.local_cycles.count
         g = self.profile.flops_per_cycle.copy()
         measured = (counts > 0) & (self.local_cycles.mean > 0)
         g[measured] = self.profile.local_gflops[measured] / self.local_cycles.mean[measured]
         g[0] = 0.0
-        return {"output_mb": self.output_mb(), "local_gflops": self.profile.local_gflops,
-                "flops_per_cycle": g, "mean_ms": self.local_time.mean * 1e3,
-                "var_ms2": self.local_time.variance * 1e6, "sample_counts": counts}
+        profile = {"output_mb": self.output_mb(), "local_gflops": self.profile.local_gflops,
+                   "flops_per_cycle": g, "mean_ms": self.local_time.mean * 1e3,
+                   "var_ms2": self.local_time.variance * 1e6, "sample_counts": counts}
+        return {key: np.asarray(value).tolist() for key, value in profile.items()} \
+            if as_lists else profile
 
 
 CLOCK_SKEW_S = 60.0
@@ -249,25 +259,45 @@ def capture_time(stamp_s: float, now: float) -> float:
 
 
 class EdgeWatch:
-    """Whether to offload: the edge's heartbeat is fresh, and no run of ``max_missed`` lost
-    frames has sent the robot local for ``timeout_s``. Times are monotonic seconds."""
+    """Whether to offload. Times are monotonic seconds. The edge is used while
+
+    - its profile heartbeat is fresh (heard within ``timeout_s``),
+    - it is not *silent*: when an offloaded frame is past its deadline and nothing came from the
+      edge (heartbeat or result) for one deadline, the robot runs locally until the edge is
+      heard again -- so a dead edge costs the frames in flight, not ``max_missed`` more;
+    - no run of ``max_missed`` lost frames has sent the robot local for ``timeout_s`` (an edge
+      that heartbeats but does not answer)."""
 
     def __init__(self, timeout_s: float, max_missed: int):
         self.timeout_s, self.max_missed = timeout_s, max_missed
-        self.seen = -math.inf
+        self.seen = -math.inf             # last heartbeat
+        self.sign_of_life = -math.inf     # last heartbeat or result
         self.fallback_until = -math.inf
+        self.silent = False
         self.missed_in_row = 0
 
     def heard(self, now: float) -> None:
         """The edge's profile heartbeat arrived."""
-        self.seen = now
+        self.seen = self.sign_of_life = now
+        self.silent = False
 
     def available(self, now: float) -> bool:
-        return now - self.seen < self.timeout_s and now >= self.fallback_until
+        return now - self.seen < self.timeout_s and now >= self.fallback_until \
+            and not self.silent
 
-    def answered(self) -> None:
+    def answered(self, now: float) -> None:
         """A result came back."""
+        self.sign_of_life = now
+        self.silent = False
         self.missed_in_row = 0
+
+    def overdue(self, now: float, deadline_s: float) -> bool:
+        """A frame in flight is past its deadline: True when that makes the edge silent (no
+        sign of life for one deadline), i.e. when a fallback starts."""
+        if self.silent or now - self.sign_of_life <= deadline_s:
+            return False
+        self.silent = True
+        return True
 
     def lost(self, count: int, now: float) -> bool:
         """``count`` more frames got no result in time; True when that starts a fallback."""

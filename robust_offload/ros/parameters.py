@@ -1,31 +1,15 @@
-"""Small helpers shared by the nodes: running a node, declaring and checking parameters, stamps."""
+"""Node parameters, one way for every node: a table of :class:`Param` (default, description,
+runtime-changeable or not, allowed values), declared with ranged ``ParameterDescriptor``s and
+checked with the input vocabulary of :mod:`robust_offload.core.checks` (ros2/demos style)."""
 
 from __future__ import annotations
 
-import math
-import signal
-import threading
-import time
 from dataclasses import dataclass
 
-import rclpy
-from builtin_interfaces.msg import Time
 from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
-from rclpy.executors import (
-    ExternalShutdownException,
-    MultiThreadedExecutor,
-    SingleThreadedExecutor,
-)
-from rclpy.exceptions import ParameterException
-from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
-from rclpy.signals import SignalHandlerOptions
-from std_msgs.msg import Header
 
 from robust_offload.core import checks
-
-
-SPIN_PERIOD_S = 0.1   # how often the main loop looks at the stop flag
 
 
 @dataclass(frozen=True)
@@ -115,93 +99,3 @@ def changed_parameters(parameters, spec: dict[str, Param]) -> tuple[dict, str]:
         except checks.InputError as err:
             return {}, str(err)
     return changes, ""
-
-
-class Warnings:
-    """Warnings that may repeat (a robot resending a malformed message, a flood of drops):
-    each ``key`` (default: the text) is logged at most once per ``period_s``. Thread-safe."""
-
-    def __init__(self, logger, period_s: float = 10.0, max_keys: int = 1000):
-        self.logger, self.period_s, self.max_keys = logger, period_s, max_keys
-        self._last: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def __call__(self, text: str, key: str | None = None) -> None:
-        now, key = time.monotonic(), text if key is None else key
-        with self._lock:
-            if now - self._last.get(key, -math.inf) < self.period_s:
-                return
-            if len(self._last) >= self.max_keys:
-                self._last.clear()
-            self._last[key] = now
-        self.logger.warning(text)
-
-
-def to_time(seconds: float) -> Time:
-    """builtin_interfaces/Time of a UNIX time in seconds."""
-    sec = int(seconds)
-    return Time(sec=sec, nanosec=int((seconds - sec) * 1e9))
-
-
-def from_time(stamp: Time) -> float:
-    return stamp.sec + stamp.nanosec * 1e-9
-
-
-def stamp(node: Node, seconds: float) -> Header:
-    """A header stamped with wall-clock ``seconds`` (all hosts share wall time via NTP/PTP)."""
-    return Header(stamp=to_time(seconds), frame_id=node.get_name())
-
-
-def run_node(name: str, make_node, errors=(), threads: int = 1, args=None,
-             interrupt_build: bool = True) -> int:
-    """The ``main()`` of every node: init rclpy, build the node, spin until Ctrl-C or SIGTERM,
-    clean up. A bad parameter while building (ValueError -- InputError included --, an rclpy
-    parameter exception, or one of ``errors``) is one ERROR line and exit status 2.
-
-    Signals only set a flag (rclpy's own handler is off): the loop stops, the node's
-    ``finish(executor)`` runs if it has one (its return value is the exit status) and the node
-    is destroyed -- its threads stopped -- while the context is still valid, and only then does
-    rclpy shut down. So no thread of the node publishes on a dead context, and shutdown takes one
-    spin period. A signal while the node is still being built (loading models) ends it at once,
-    unless ``interrupt_build`` is False (the recorder: its bag, opened while building, must be
-    closed; it stops right after building instead).
-    """
-    stop = threading.Event()
-    building = True
-
-    def on_signal(signum, frame):
-        stop.set()
-        if building and interrupt_build:
-            raise KeyboardInterrupt
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    code = 0
-    try:
-        try:
-            context = rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-        except _rclpy.RCLError as err:  # e.g. a missing or malformed --params-file
-            rclpy.logging.get_logger(name).error(" ".join(str(err).split()))
-            return 2
-        with context:
-            try:
-                node = make_node()
-            except (ValueError, ParameterException, *errors) as err:
-                rclpy.logging.get_logger(name).error(str(err).replace("\n", " "))
-                return 2
-            building = False
-            executor = MultiThreadedExecutor(threads) if threads > 1 else SingleThreadedExecutor()
-            executor.add_node(node)
-            try:
-                while not stop.is_set() and rclpy.ok():
-                    executor.spin_once(timeout_sec=SPIN_PERIOD_S)
-            finally:
-                if hasattr(node, "finish"):
-                    code = node.finish(executor)
-                executor.shutdown()
-                node.destroy_node()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return code

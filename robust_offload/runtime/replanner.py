@@ -1,0 +1,161 @@
+"""When the planner plans, what it publishes, and how a failure is retried: without ROS.
+
+The planner node turns messages into :class:`~robust_offload.runtime.planner.LiveFleet` updates
+and calls :meth:`Replanner.poll` on every message and timer tick; a :class:`Published` comes
+back when a plan is due: its decisions are the DeviceDecision fields, one per robot.
+
+Admission rule when the band or a deadline cannot serve everyone. The core planner admits robots
+in order of their smallest bandwidth need while the needs fit in B; a robot left out cannot
+reach its eps. It is not sent to run locally (where it may miss every frame) but *degraded*:
+planned at the smallest risk level it can reach with the band the admitted robots leave (its
+``min_risk``, at f_max), by planning the fleet again with only that robot's eps raised to it:
+one robot at a time, lowest min risk first (so several robots competing for one leftover band
+do not all fail together), at most :data:`MAX_DEGRADED_PER_PLAN` per plan. Admitted robots keep
+their eps: a raise that would cost a robot planned so far its place is not made. A degraded
+decision is published with ``feasible = false``, its real partition/frequency/bandwidth and a
+reason naming the risk it was planned at; a robot for which no risk level helps (no point meets
+the deadline in the mean, even locally) gets no decision and runs locally.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from robust_offload.core import policies
+from robust_offload.core.bounds import multiplier
+from robust_offload.core.calibration import BASE_BOUND
+from robust_offload.core.plan import Plan
+from robust_offload.runtime.planner import LiveFleet
+
+MAX_DEGRADED_PER_PLAN = 8
+"""Robots degraded per plan at most (each costs one more solve); the rest wait for the next."""
+
+MAX_RISK = 0.999
+"""A degraded robot is planned at most at this risk level."""
+
+MIN_GAP_S = 0.1
+"""Shortest time between two plans triggered directly by messages: a burst of updates is
+planned together at the next timer tick (the node's timer period)."""
+
+
+@dataclass
+class Published:
+    """One plan to publish: the core plan, its id, and the DeviceDecision fields per robot."""
+
+    plan_id: int
+    plan: Plan
+    decisions: list[dict]
+    degraded: dict[str, float]
+
+    @property
+    def summary(self) -> str:
+        infeasible = len(self.plan.infeasible_devices)
+        extra = f" ({infeasible} infeasible)" if infeasible else ""
+        extra += "".join(f" ({name} degraded to risk {risk:.4g})"
+                         for name, risk in sorted(self.degraded.items()))
+        return (f"plan #{self.plan_id}: {len(self.decisions)} robots{extra}, "
+                f"{self.plan.total_energy_j:.4g} J, solved in "
+                f"{self.plan.solve_time_s * 1e3:.1f} ms")
+
+
+class Replanner:
+    """Decides when to plan the live fleet and builds what is published (see the module
+    docstring). ``bound``: a bound of :mod:`robust_offload.core.bounds` or "calibrated"."""
+
+    def __init__(self, fleet: LiveFleet, policy: str, bound: str):
+        self.fleet, self.policy = fleet, policy
+        self.bound = bound
+        self.plan_id = 0
+        self._last_plan_at: float | None = None
+        self._retry_at: float | None = None
+
+    @property
+    def bound(self) -> str:
+        return self._bound
+
+    @bound.setter
+    def bound(self, bound: str) -> None:
+        self._bound = bound
+        self.fleet.set_calibrated(bound == "calibrated")
+
+    @property
+    def planning_bound(self) -> str:
+        """The bound that turns each robot's planning eps into its margin."""
+        return BASE_BOUND if self.bound == "calibrated" else self.bound
+
+    def set_policy(self, policy: str) -> None:
+        self.policy = policy
+        self.fleet.request_replan()
+
+    def poll(self, now: float, from_message: bool = False) -> Published | None:
+        """The plan to publish now, if one is due (a planning error raises, after scheduling
+        a retry one replan period later)."""
+        if not from_message and self._retry_at is not None and now >= self._retry_at:
+            self._retry_at = None
+            self.fleet.request_replan()
+        if from_message and self._last_plan_at is not None \
+                and now - self._last_plan_at < MIN_GAP_S:
+            return None
+        if not self.fleet.needs_replan(now):
+            return None
+        return self.replan(now)
+
+    def replan(self, now: float) -> Published:
+        scenario = self.fleet.scenario()
+        self.fleet.mark_planned(now)
+        self._last_plan_at = now
+        try:
+            plan = policies.plan(scenario, self.policy, self.planning_bound) \
+                if scenario.devices else Plan(self.policy, [], [], 0.0, 0.0)
+            plan, degraded = self._degrade(scenario, plan)
+            decisions = self._decisions(plan, scenario, degraded)
+        except Exception as err:
+            self._retry_at = now + self.fleet.replan_period_s
+            raise RuntimeError(f"planning {len(scenario.devices)} robots failed: "
+                               f"{type(err).__name__}: {err}".replace("\n", " ")) from err
+        self.plan_id += 1
+        return Published(self.plan_id, plan, decisions, degraded)
+
+    def _degrade(self, scenario, plan: Plan) -> tuple[Plan, dict[str, float]]:
+        """The plan with robots left out planned at their min risk, one at a time, lowest
+        first, while that keeps every robot planned so far (see the module docstring); and
+        the risks of the degraded robots."""
+        degraded: dict[str, float] = {}
+        for _ in range(MAX_DEGRADED_PER_PLAN):
+            candidates = [d for d in plan.infeasible_devices if d.min_risk is not None]
+            if not candidates:
+                break
+            best = min(candidates, key=lambda d: d.min_risk)
+            trial = {**degraded, best.name: min(MAX_RISK, best.min_risk * (1 + 1e-6) + 1e-12)}
+            devices = [replace(device, risk=trial.get(device.name, device.risk))
+                       for device in scenario.devices]
+            second = policies.plan(replace(scenario, devices=devices), self.policy,
+                                   self.planning_bound)
+            if not {best.name, *(d.name for d in plan.devices)} <= \
+                    {d.name for d in second.devices}:
+                break
+            plan, degraded = second, trial
+        return plan, degraded
+
+    def _decisions(self, plan: Plan, scenario, degraded: dict[str, float]) -> list[dict]:
+        devices = {device.name: device for device in scenario.devices}
+        out = []
+        for d in plan.devices:
+            planned_risk = degraded.get(d.name, devices[d.name].risk)
+            out.append(dict(robot_id=d.name, partition=d.partition, freq_ghz=d.freq_ghz,
+                            bandwidth_hz=d.bandwidth_hz, energy_j=d.energy_j,
+                            latency_bound_ms=d.latency_bound_ms,
+                            deadline_ms=devices[d.name].deadline_ms,
+                            risk=self.fleet.requirements(d.name).risk,
+                            feasible=d.name not in degraded,
+                            reason=(f"degraded: eps cannot be met; planned at risk "
+                                    f"{planned_risk:.4g}, the smallest reachable"
+                                    if d.name in degraded else ""),
+                            margin_k=float(multiplier(self.planning_bound, planned_risk))))
+        for d in plan.infeasible_devices:
+            risk = ("no risk level helps" if d.min_risk is None
+                    else f"min risk {d.min_risk:.4g}")
+            out.append(dict(robot_id=d.name, deadline_ms=devices[d.name].deadline_ms,
+                            risk=self.fleet.requirements(d.name).risk, feasible=False,
+                            reason=f"{d.reason}; {risk}"))
+        return out

@@ -1,0 +1,149 @@
+"""The robot's frame thread and its set-up, without ROS.
+
+:func:`build_robot` turns the robot node's parameters into a :class:`RobotRuntime` (profile,
+local device, DNN, checks between parameters). :class:`FrameLoop` is what the node's frame
+thread runs: wait for a first plan, then one frame per period (or per camera image): apply the
+newest decision, run blocks 1..m, hand the tensor to ``send`` or the local record to
+``publish``, expire frames whose result is late, and fall back to local execution when the edge
+is silent for one deadline while a frame is overdue, or after ``max_missed`` lost frames in a
+row (:class:`EdgeWatch`). Results from the edge come in through
+:meth:`FrameLoop.result` on another thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+
+from robust_offload.core import checks
+from robust_offload.core.scenario import DEFAULT_PROFILE_FILE, load_profiles
+from robust_offload.runtime.device import make_local_device
+from robust_offload.runtime.robot import EdgeWatch, RobotRuntime
+
+
+def _check_relations(p: Mapping) -> None:
+    """Relations between parameters (each one alone is checked where it is declared)."""
+    checks.number("parameter", "rate_hz", p["rate_hz"], low=0.0, open_low=True)
+    checks.number("parameter", "deadline_ms", p["deadline_ms"], low=0.0, open_low=True)
+    checks.number("parameter", "freq_max_ghz", p["freq_max_ghz"], low=p["freq_min_ghz"])
+    checks.whole("parameter", "max_missed", p["max_missed"], low=1)
+    checks.name("parameter", "robot_id", p["robot_id"])
+
+
+def _load_model(p: Mapping):
+    """The robot's split DNN (None without torch, allowed only in modelled mode)."""
+    try:
+        import torch
+
+        from robust_offload.dnn.registry import get_model
+    except ImportError:
+        if p["compute_mode"] == "real":
+            checks.fail("parameter", "compute_mode", "real",
+                        "needs torch: pip install 'robust-offload[dnn]'")
+        return None
+    torch.set_num_threads(max(1, p["torch_threads"]))
+    return get_model(p["model"], seed=p["seed"])
+
+
+def build_robot(p: Mapping) -> tuple[RobotRuntime, str]:
+    """(runtime, one line saying what runs) from the robot node's parameters; a bad value
+    raises InputError/ValueError (one line) or HardwareError."""
+    _check_relations(p)
+    profiles = load_profiles(p["profiles_file"])
+    if p["profile"] not in profiles:
+        checks.fail("parameter", "profile", p["profile"],
+                    f"not in {p['profiles_file'] or DEFAULT_PROFILE_FILE}")
+    profile = profiles[p["profile"]]
+    device = make_local_device(p["dvfs_backend"], profile, p["kappa"],
+                               (p["freq_min_ghz"], p["freq_max_ghz"]), p["seed"],
+                               p["power_rail"])
+    runtime = RobotRuntime(
+        p["robot_id"], profile, device, model=_load_model(p), compute_mode=p["compute_mode"],
+        codec=p["codec"], deadline_ms=p["deadline_ms"], risk=p["risk"],
+        tx_power_w=p["tx_power_w"], noise_dbm_per_hz=p["noise_dbm_per_hz"], seed=p["seed"],
+        result_grace_s=p["result_grace_s"])
+    mode = ("DNN head runs, padded to the modelled time" if p["compute_mode"] == "real"
+            else "right-sized tensors, modelled delay only")
+    return runtime, (f"robot {p['robot_id']}: model {p['model']} profile {profile.name}, DVFS "
+                     f"{device.describe()}, compute mode {p['compute_mode']} ({mode}), codec "
+                     f"{p['codec']}")
+
+
+class FrameLoop:
+    """The frame thread's work (see the module docstring). ``send(frame)`` ships an offloaded
+    frame, ``publish(record)`` a finished frame's record, ``warn`` and ``error`` log one line;
+    ``images()`` (optional) returns (tensor, capture time) or None within about a second."""
+
+    def __init__(self, runtime: RobotRuntime, edge: EdgeWatch, *, rate_hz: float,
+                 plan_wait_s: float, send: Callable, publish: Callable, warn: Callable,
+                 error: Callable, images: Callable | None = None):
+        self.runtime, self.edge = runtime, edge
+        self.period_s, self.plan_wait_s = 1.0 / rate_hz, plan_wait_s
+        self.send, self.publish, self.warn, self.error = send, publish, warn, error
+        self.images = images
+        self.running = True
+        self._lock = threading.Lock()      # pending frames: frame thread vs result callback
+
+    def edge_available(self) -> bool:
+        return self.edge.available(time.monotonic())
+
+    def heard(self) -> None:
+        """The edge's heartbeat arrived."""
+        self.edge.heard(time.monotonic())
+
+    def result(self, request_id: int, edge_ms: float, class_id: int) -> None:
+        """A result from the edge: the frame's record is published (unknown or late: ignored)."""
+        with self._lock:
+            record = self.runtime.complete(request_id, time.time(), edge_ms, class_id)
+        if record is not None:
+            self.edge.answered(time.monotonic())
+            self.publish(record)
+
+    def run(self, alive: Callable[[], bool] = lambda: True) -> None:
+        """Frames until :meth:`stop` (or ``alive()`` turns false)."""
+        waited = time.monotonic() + self.plan_wait_s
+        while self.running and alive() and not self.runtime.has_plan() \
+                and time.monotonic() < waited:
+            time.sleep(0.05)
+        next_time = time.monotonic()
+        while self.running and alive():
+            if self.images is not None:
+                image = self.images()
+                if image is not None:
+                    self._guarded(*image)
+                continue
+            self._guarded()
+            next_time += self.period_s
+            time.sleep(max(0.0, next_time - time.monotonic()))
+            next_time = max(next_time, time.monotonic() - self.period_s)
+
+    def stop(self) -> None:
+        self.running = False
+
+    def _guarded(self, image=None, capture_time=None) -> None:
+        """One frame; a failure is logged and the robot goes on with the next one."""
+        try:
+            self.one_frame(image, capture_time)
+        except Exception as err:  # a bad frame must not stop the robot
+            self.error(f"frame failed: {err!r}")
+
+    def one_frame(self, image=None, capture_time=None) -> None:
+        with self._lock:
+            overdue = self.runtime.overdue(time.time())
+        if overdue and self.edge.overdue(time.monotonic(), self.runtime.deadline_s):
+            self.warn(f"no sign of the edge for one deadline "
+                      f"({self.runtime.deadline_s * 1e3:g} ms) with a frame overdue: running "
+                      f"locally until it is heard again")
+        frame = self.runtime.next_frame(self.edge_available(), capture_time, image)
+        if frame.executed_on == "local":
+            self.publish(self.runtime.record(frame, time.time()))
+        else:
+            self.send(frame)
+        with self._lock:
+            expired = self.runtime.expire(time.time())
+        for record in expired:
+            self.publish(record)
+        if expired and self.edge.lost(len(expired), time.monotonic()):
+            self.warn(f"{self.edge.max_missed} frames lost in a row: running locally for "
+                      f"{self.edge.timeout_s:g} s")

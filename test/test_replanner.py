@@ -1,0 +1,91 @@
+"""Replanner: when the planner plans, what it publishes, and retries after a failure."""
+
+import pytest
+
+from robust_offload.core import policies
+from robust_offload.core.bounds import multiplier
+from robust_offload.core.calibration import BASE_BOUND
+from robust_offload.runtime.replanner import MIN_GAP_S, Replanner
+
+from test_runtime_planner import ALEX, RESNET, add, make_fleet
+
+
+@pytest.fixture
+def replanner(profiles):
+    fleet = make_fleet(profiles)
+    add(fleet, "robot_1")
+    add(fleet, "robot_2", status=RESNET)
+    return Replanner(fleet, "robust", "unimodal")
+
+
+def test_publishes_one_decision_per_robot_with_its_margin(replanner):
+    published = replanner.poll(0.0)
+    assert published.plan_id == 1
+    decisions = {d["robot_id"]: d for d in published.decisions}
+    assert set(decisions) == {"robot_1", "robot_2"}
+    for d in decisions.values():
+        assert d["feasible"] and d["margin_k"] == pytest.approx(multiplier("unimodal", 0.05))
+        assert d["latency_bound_ms"] <= d["deadline_ms"] + 1e-6
+    assert "plan #1: 2 robots" in published.summary
+    assert replanner.poll(0.5) is None                    # nothing changed
+
+
+def test_message_bursts_are_planned_together(replanner):
+    replanner.poll(0.0)
+    replanner.set_policy("exhaustive")
+    assert replanner.poll(MIN_GAP_S / 2, from_message=True) is None
+    again = replanner.poll(MIN_GAP_S)                       # the timer tick
+    assert again.plan_id == 2 and again.plan.policy == "exhaustive"
+
+
+def test_calibrated_plans_with_the_base_bound_and_calibrates(replanner):
+    replanner.bound = "calibrated"
+    assert replanner.fleet.calibrated and replanner.planning_bound == BASE_BOUND
+    replanner.bound = "gaussian"
+    assert not replanner.fleet.calibrated
+
+
+def test_a_failed_plan_is_retried_one_period_later(replanner, monkeypatch):
+    def broken(*args):
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setattr(policies, "plan", broken)
+    with pytest.raises(RuntimeError, match="planning 2 robots failed: ZeroDivisionError: boom"):
+        replanner.poll(0.0)
+    monkeypatch.undo()
+    assert replanner.poll(0.5) is None                    # before the retry time
+    assert replanner.poll(1.0).plan_id == 1               # ids stay consecutive
+
+
+def test_infeasible_robot_gets_reason_and_min_risk(profiles):
+    fleet = make_fleet(profiles)
+    add(fleet, "robot_1", status={**ALEX, "deadline_ms": 20.0})
+    decision = Replanner(fleet, "robust", "cantelli").poll(0.0).decisions[0]
+    assert not decision["feasible"] and "risk" in decision["reason"]
+
+
+def test_robots_the_band_cannot_serve_are_degraded_not_sent_local(profiles):
+    """Three robots compete for the band one robot leaves: the one planned first keeps its eps,
+    one more is degraded to the lowest risk the leftover band allows (and gets a real decision
+    with it), the rest, for which nothing is left, get no decision (local)."""
+    fleet = make_fleet(profiles, bandwidth_hz=4e6)
+    for i in range(4):
+        add(fleet, f"robot_{i}", status={**ALEX, "deadline_ms": 120.0}, loss_db=110.0)
+    published = Replanner(fleet, "robust", "cantelli").poll(0.0)
+    decisions = {d["robot_id"]: d for d in published.decisions}
+    assert len(published.degraded) == 1
+    (name, risk), = published.degraded.items()
+    assert 0.05 < risk < 0.06                       # "infeasible by a hair"
+    degraded = decisions[name]
+    assert not degraded["feasible"] and f"planned at risk {risk:.4g}" in degraded["reason"]
+    assert degraded["partition"] < 8 and degraded["bandwidth_hz"] > 0
+    assert degraded["margin_k"] == pytest.approx(multiplier("cantelli", risk))
+    assert degraded["latency_bound_ms"] <= 120.0 + 1e-6
+    kept = [d for d in decisions.values() if d["feasible"]]
+    assert len(kept) == 1 and kept[0]["margin_k"] == pytest.approx(multiplier("cantelli", 0.05))
+    used = sum(d.get("bandwidth_hz", 0.0) for d in decisions.values())
+    assert used <= 4e6 * (1 + 1e-9)                 # the degraded share comes out of B
+    local = [d for d in decisions.values() if "partition" not in d]
+    assert len(local) == 2 and all("min risk" in d["reason"] or "no risk" in d["reason"]
+                                   for d in local)
+    assert f"({name} degraded to risk" in published.summary

@@ -15,6 +15,7 @@ from robust_offload.hw import (
     make_dvfs,
 )
 from robust_offload.hw import sysfs
+from robust_offload.runtime.device import make_local_device
 from test_hw_emulated import small_profile
 
 CPU_TABLE_KHZ = [115200, 422400, 729600, 1190400, 1907200]
@@ -383,8 +384,7 @@ def test_make_dvfs_kinds_and_logging(cpu_root, gpu_root, caplog):
         assert isinstance(make_dvfs("jetson-cpu", root=cpu_root), JetsonCpuDvfs)
         assert isinstance(make_dvfs("jetson-gpu", root=gpu_root), JetsonGpuDvfs)
         assert type(make_dvfs("emulated", freq_range_ghz=(0.1, 1.2))) is EmulatedDvfs
-        device = make_dvfs("emulated", profile=small_profile(), kappa=1e-27,
-                           freq_range_ghz=(0.5, 2.0))
+        device = make_local_device("emulated", small_profile(), 1e-27, (0.5, 2.0))
         assert isinstance(device, EmulatedDevice)
     messages = [r.getMessage() for r in caplog.records if r.name == "robust_offload.hw"]
     assert messages[0].startswith("DVFS backend: jetson-cpu (cpufreq policy0, policy4")

@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from robust_offload.hw.cpufreq import JetsonCpuDvfs
 from robust_offload.hw.devfreq import JetsonGpuDvfs
 from robust_offload.hw.dvfs import DvfsBackend
-from robust_offload.hw.emulated import EmulatedDevice, EmulatedDvfs
+from robust_offload.hw.emulated import EmulatedDvfs
 
 DVFS_KINDS = ("jetson-cpu", "jetson-gpu", "emulated")
+EMULATED_RANGE_GHZ = (0.1, 1.2)
+"""Frequency range of a bare emulated DVFS backend (the Xavier NX CPU's, Table III)."""
 
 
-def make_dvfs(kind: str, **kwargs) -> DvfsBackend:
-    """The DVFS backend of ``kind``; keyword arguments go to its constructor.
-
-    "jetson-cpu": :class:`JetsonCpuDvfs` (root, cpus); "jetson-gpu": :class:`JetsonGpuDvfs`
-    (root); "emulated": :class:`EmulatedDevice` when a ``profile`` is given (profile, kappa,
-    freq_range_ghz, seed, grid_ghz, initial_ghz), else :class:`EmulatedDvfs` (freq_range_ghz,
-    grid_ghz, initial_ghz). The backend logs which one is active at INFO.
-    """
+def make_dvfs(kind: str, root: str | Path = "/",
+              freq_range_ghz: tuple[float, float] = EMULATED_RANGE_GHZ) -> DvfsBackend:
+    """The DVFS backend of ``kind``: "jetson-cpu" (cpufreq under ``root``), "jetson-gpu"
+    (devfreq under ``root``) or "emulated" (frequencies only, in ``freq_range_ghz``; a robot's
+    emulated *device*, which also models time and energy, comes from
+    :func:`robust_offload.runtime.device.make_local_device`). The backend logs which one is
+    active at INFO."""
     if kind == "jetson-cpu":
-        return JetsonCpuDvfs(**kwargs)
+        return JetsonCpuDvfs(root=root)
     if kind == "jetson-gpu":
-        return JetsonGpuDvfs(**kwargs)
+        return JetsonGpuDvfs(root=root)
     if kind == "emulated":
-        return EmulatedDevice(**kwargs) if "profile" in kwargs else EmulatedDvfs(**kwargs)
+        return EmulatedDvfs(freq_range_ghz)
     raise ValueError(f"unknown DVFS backend {kind!r} (known: {', '.join(DVFS_KINDS)})")

@@ -11,6 +11,8 @@ from robust_offload.core import policies
 from robust_offload.runtime.planner import LiveFleet
 from robust_offload.core.problem import build_problem
 from robust_offload.core.checks import InputError
+from robust_offload.core.channel import gain_from_path_loss_db, snr_scale_hz
+from robust_offload.core.model import offload_time_s
 
 ALEX = dict(profile="alexnet_nx_cpu", model="alexnet", deadline_ms=180.0, risk=0.05,
             kappa=0.8e-27, freq_min_ghz=0.1, freq_max_ghz=1.2, tx_power_w=1.0)
@@ -325,6 +327,54 @@ def test_offload_overhead_is_added_to_the_edge_time_of_offloading_points(profile
     assert slow >= policies.plan(make_fleet_with(profiles, "robot_1")).total_energy_j
 
 
+def test_measured_overhead_replaces_the_prior_per_robot(profiles):
+    """Offloaded frames' uplink time minus their eq. (3) air time is the robot's overhead: once
+    min_samples frames are in, its mean and variance join the edge time of m < M (that robot
+    only), the margin widens with the variance, and the plan changes."""
+    fleet = make_fleet(profiles, offload_overhead_ms=15.0, min_samples=30)
+    add(fleet, "robot_1")
+    add(fleet, "robot_2")
+    fleet.mark_planned(0.0)
+    snap = fleet.effective_profile("robot_1")
+    np.testing.assert_allclose(fleet.overhead_ms("robot_1"), [15.0, 0.0])   # the prior
+    scale = snr_scale_hz(1.0, gain_from_path_loss_db(LOSS_DB), -174.0)
+    air_ms = 1e3 * float(offload_time_s(snap.output_mb[3] * 8 * 2**20, 2e6, scale))
+    rng = np.random.default_rng(0)
+    extra = rng.normal(25.0, 6.0, size=200)
+    for value in extra[:29]:
+        fleet.record_frame("robot_1", missed=False, offloaded=True, partition=3,
+                           bandwidth_hz=2e6, uplink_ms=air_ms + value)
+    np.testing.assert_allclose(fleet.overhead_ms("robot_1"), [15.0, 0.0])   # 29 < min_samples
+    for value in extra[29:]:
+        fleet.record_frame("robot_1", missed=False, offloaded=True, partition=3,
+                           bandwidth_hz=2e6, uplink_ms=air_ms + value)
+    mean, var = fleet.overhead_ms("robot_1")
+    assert mean == pytest.approx(extra.mean()) and var == pytest.approx(extra.var(ddof=1))
+    assert fleet.needs_replan(0.0)                       # 15 -> 25 ms: significant
+    profiles_by_robot = {d.name: fleet.scenario().profiles[d.profile]
+                         for d in fleet.scenario().devices}
+    base = profiles["alexnet_nx_cpu"]
+    one, two = profiles_by_robot["robot_1"], profiles_by_robot["robot_2"]
+    np.testing.assert_allclose(one.edge_mean_ms[:-1], base.edge_mean_ms[:-1] + mean)
+    np.testing.assert_allclose(one.edge_var_ms2[:-1], base.edge_var_ms2[:-1] + var)
+    assert one.edge_mean_ms[-1] == 0.0 and one.edge_var_ms2[-1] == 0.0
+    np.testing.assert_allclose(two.edge_mean_ms[:-1], base.edge_mean_ms[:-1] + 15.0)
+    np.testing.assert_allclose(two.edge_var_ms2, base.edge_var_ms2)
+    fleet.record_frame("robot_1", missed=False, offloaded=False, uplink_ms=1e6)  # local: no
+    assert fleet.overhead_ms("robot_1")[0] == pytest.approx(mean)
+
+
+@pytest.mark.parametrize("field, value", [("uplink_ms", float("nan")), ("partition", 8),
+                                          ("bandwidth_hz", -1.0), ("uplink_ms", 1e300)])
+def test_bad_frame_records_change_nothing(fleet, field, value):
+    add(fleet, "robot_1")
+    before = snapshot(fleet)
+    frame = dict(missed=False, offloaded=True, partition=3, bandwidth_hz=2e6, uplink_ms=40.0)
+    with pytest.raises(InputError, match=field):
+        fleet.record_frame("robot_1", **{**frame, field: value})
+    assert_same_state(before, fleet)
+
+
 def make_fleet_with(profiles, name):
     fleet = make_fleet(profiles)
     add(fleet, name)
@@ -371,18 +421,18 @@ def test_calibrated_fleet_plans_each_robot_with_its_working_margin(profiles):
 
     fleet = make_fleet(profiles, calibrated=True)
     add(fleet, "robot_1")
-    assert fleet.record_outcome("robot_9", True) is None          # unknown robot: nothing
+    assert fleet.record_frame("robot_9", missed=True) is None          # unknown robot: nothing
     start = fleet.scenario().devices[0].risk                      # Cantelli's margin, as eps
     assert float(multiplier(BASE_BOUND, start)) == pytest.approx(
         float(multiplier("cantelli", ALEX["risk"])))
     fleet.mark_planned(0.0)
     for _ in range(50):                                           # hits: a narrower margin
-        fleet.record_outcome("robot_1", False)
+        fleet.record_frame("robot_1", missed=False)
     assert fleet.scenario().devices[0].risk > start
     assert fleet.needs_replan(0.5) is False and fleet.needs_replan(1.0)   # minor: periodic
     fleet.mark_planned(1.0)
     before = fleet.scenario().devices[0].risk
-    fleet.record_outcome("robot_1", True)                         # a miss: replan at once
+    fleet.record_frame("robot_1", missed=True)                         # a miss: replan at once
     assert fleet.scenario().devices[0].risk < before and fleet.needs_replan(1.01)
     cheap = policies.plan(fleet.scenario(), "robust", BASE_BOUND).total_energy_j
     fleet.set_calibrated(False)

@@ -72,8 +72,9 @@ DESCRIPTIONS = {
     "profile_tolerance": "a relative change of a planner profile value beyond this replans",
     "robot_timeout_s": "a robot whose status stops for this long is dropped",
     "min_samples": "live profile values replace the shipped ones from this many samples",
-    "offload_overhead_ms": "time an offloaded frame spends outside the model (DDS transport "
-                           "of tensor and result, queues), added to the edge time of m < M",
+    "offload_overhead_ms": "prior of the time an offloaded frame spends outside the model "
+                           "(DDS transport, queues) until a robot has min_samples offloaded "
+                           "frames; then its measured mean and variance are used",
 }
 PARAMETERS = {
     **{name: Param(DEFAULTS[name], text, dynamic=name == "bandwidth_hz")
@@ -200,8 +201,11 @@ class PlannerNode(Node):
         self.get_logger().info(published.summary)
 
     def on_frame(self, msg: InferenceResult):
-        """A robot's frame record: its hit or miss calibrates its margin (bound calibrated)."""
-        self.fleet.record_outcome(msg.robot_id, not msg.deadline_met)
+        """A robot's frame record: its hit or miss calibrates its margin (bound calibrated), an
+        offloaded frame measures its transport overhead."""
+        self._accept(lambda: self.fleet.record_frame(
+            msg.robot_id, missed=not msg.deadline_met, offloaded=msg.executed_on == "edge",
+            partition=msg.partition, bandwidth_hz=msg.bandwidth_hz, uplink_ms=msg.uplink_ms))
 
 
 def main(args=None) -> int:

@@ -8,12 +8,31 @@ Pure Python, no ROS: the planner node turns each message into one call here.
 - ``update_robot_profile``: live g_m (flops_per_cycle) and local variances of one robot.
 - ``update_edge_profile``: live edge mean/variance per point for one model (all robots of it).
 
+- ``record_frame``: one frame's record (InferenceResult): its hit or miss calibrates the robot's
+  margin (``calibrated``); an offloaded frame gives one sample of the robot's *transport
+  overhead*, the part of its uplink time that eq. (3) does not model.
+
+End-to-end latency model. An offloaded frame takes T = local + air + overhead + edge. The robot
+measures, on its own clock, total (capture to result) and local; the edge measures its compute;
+their differences, taken on one host each, need no clock offset: ``uplink_ms`` = total - local -
+edge = air + overhead. The planner subtracts the air time eq. (3) gives for the frame's bandwidth,
+the robot's tensor size and the channel it last reported; the rest (DDS serialisation and
+transport of tensor and result, queues, the air time's deviation from eq. (3) under the gain
+changes of the window) is the overhead sample. Over the last :data:`OVERHEAD_WINDOW` samples its
+mean and variance are added to the edge time's mean and variance of every point m < M of that
+robot -- constants per (robot, point), so the planning problem keeps its structure and the
+planner stays exact. Until ``min_samples`` samples, the constant ``offload_overhead_ms`` (variance
+0) is the prior. Approximation: the overhead is taken as independent of the decision (point,
+frequency, bandwidth); its dependence on the tensor size (3.6 ms at 0.74 MB vs 10.8 ms at 3 MB
+over the shipped SHM transport, README) is inside the window's spread when the robot's points
+change little, and per-point windows would need samples at points the robot never visits.
+
 A live value replaces the shipped one per point only once that point has ``min_samples``
 samples. :meth:`LiveFleet.scenario` builds the core :class:`Scenario` of the robots that have both
 a status and a channel. :meth:`LiveFleet.needs_replan` compares the fleet with the state of the
 last plan (:meth:`LiveFleet.mark_planned`): membership, requirements, channel gains (beyond
 ``hysteresis_db``), planner profile values (beyond ``profile_tolerance``, relative) and a wider
-calibrated margin (a robot missed, see :meth:`LiveFleet.record_outcome`) replan at once; smaller
+calibrated margin (a robot missed, see :meth:`LiveFleet.record_frame`) replan at once; smaller
 changes (and a calibrated margin that narrowed) wait for ``replan_period_s``.
 
 Every rejected input raises :class:`~robust_offload.core.checks.InputError` with one line naming
@@ -24,6 +43,7 @@ the source, the field and the value (plausible physical ranges included: see
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -31,7 +51,8 @@ import numpy as np
 
 from robust_offload.core import checks
 from robust_offload.core.calibration import Calibration
-from robust_offload.core.channel import NOISE_DBM_PER_HZ, gain_from_path_loss_db
+from robust_offload.core.channel import NOISE_DBM_PER_HZ, gain_from_path_loss_db, snr_scale_hz
+from robust_offload.core.model import offload_time_s
 from robust_offload.core.scenario import (
     Device,
     Profile,
@@ -40,6 +61,11 @@ from robust_offload.core.scenario import (
     profiles_of,
 )
 
+
+
+OVERHEAD_WINDOW = 300
+"""Offloaded frames per robot over which the transport overhead's mean and variance are taken
+(2.5 min at 2 frames/s)."""
 
 
 def _points(source: str, field: str, values, profile: Profile, **bounds) -> np.ndarray:
@@ -91,10 +117,11 @@ class _Snapshot:
     edge_var_ms2: np.ndarray
     output_mb: np.ndarray
     planning_risk: float          # eps the planner uses: the robot's, or its calibrated one
+    overhead_ms: np.ndarray       # (mean ms, variance ms^2) of the transport overhead
 
     def arrays(self):
         return (self.flops_per_cycle, self.local_var_ms2, self.edge_mean_ms, self.edge_var_ms2,
-                self.output_mb)
+                self.output_mb, self.overhead_ms)
 
 
 class LiveFleet:
@@ -138,6 +165,7 @@ class LiveFleet:
         self._channel: dict[str, tuple[float, float, float]] = {}    # robot -> (h, p or 0, seen)
         self._robot_live: dict[str, _Live] = {}                       # robot -> g, v_loc
         self._robot_sizes: dict[str, np.ndarray] = {}                 # robot -> measured d_m
+        self._overhead: dict[str, deque] = {}                         # robot -> overhead ms
         self._edge_live: dict[str, _Live] = {}                        # base profile -> mean, var
         self._planned: dict[str, _Snapshot] | None = None             # state of the last plan
         self._planned_at: float | None = None
@@ -201,16 +229,48 @@ class LiveFleet:
                 self._calibration.pop(robot_id, None)   # a new eps: calibrate afresh
         return new
 
-    def record_outcome(self, robot_id: str, missed: bool) -> float | None:
-        """One frame's deadline hit or miss (from the robot's frame record). With
-        ``calibrated``, moves the robot's working eps (:mod:`robust_offload.core.calibration`)
-        and returns it; otherwise, or for an unknown robot, does nothing (None)."""
-        if not self.calibrated or robot_id not in self._status:
+    def record_frame(self, robot_id: str, *, missed: bool, offloaded: bool = False,
+                     partition: int = 0, bandwidth_hz: float = 0.0,
+                     uplink_ms: float = 0.0) -> float | None:
+        """One frame's record (see the module docstring). Returns the robot's working eps when
+        ``calibrated`` (None otherwise, or for an unknown robot)."""
+        if robot_id not in self._status:
+            return None
+        if offloaded:
+            self._record_overhead(robot_id, partition, bandwidth_hz, uplink_ms)
+        if not self.calibrated:
             return None
         calibration = self._calibration_of(robot_id)
         calibration.update(bool(missed))
         self._dirty.add(robot_id)
         return calibration.eps
+
+    def _record_overhead(self, robot_id: str, partition, bandwidth_hz, uplink_ms) -> None:
+        """One overhead sample: the frame's uplink time minus its eq. (3) air time."""
+        if robot_id not in self._channel:
+            return
+        source = f"frame of {robot_id}"
+        uplink_ms = checks.number(source, "uplink_ms", uplink_ms, low=0.0, high=1e7)
+        bandwidth_hz = checks.number(source, "bandwidth_hz", bandwidth_hz)
+        snap = self._snapshot(robot_id)
+        point = checks.whole(source, "partition", partition, low=0,
+                             high=len(snap.output_mb) - 2)
+        scale = snr_scale_hz(snap.tx_power_w, snap.channel_gain, self.noise_dbm_per_hz)
+        air_ms = 1e3 * float(offload_time_s(snap.output_mb[point] * 8 * checks.MB_BYTES,
+                                            bandwidth_hz, scale))
+        window = self._overhead.setdefault(robot_id, deque(maxlen=OVERHEAD_WINDOW))
+        window.append(uplink_ms - air_ms)
+        self._dirty.add(robot_id)
+
+    def overhead_ms(self, robot_id: str) -> np.ndarray:
+        """(mean ms, variance ms^2) of the robot's transport overhead: measured over its last
+        OVERHEAD_WINDOW offloaded frames once there are ``min_samples``, else the prior
+        (``offload_overhead_ms``, 0)."""
+        window = self._overhead.get(robot_id)
+        if window is None or len(window) < max(2, self.min_samples):
+            return np.array([self.offload_overhead_ms, 0.0])
+        samples = np.fromiter(window, dtype=float)
+        return np.array([samples.mean(), samples.var(ddof=1)])
 
     def _calibration_of(self, robot_id: str) -> Calibration:
         """The robot's calibration, started (at Cantelli's margin) on first use."""
@@ -321,6 +381,7 @@ class LiveFleet:
             self._robot_live.pop(name, None)
             self._robot_sizes.pop(name, None)
             self._calibration.pop(name, None)
+            self._overhead.pop(name, None)
             self._senders.pop(name, None)
             self._dirty.discard(name)
         for name in [n for n, (_, _, seen) in self._channel.items()
@@ -369,7 +430,7 @@ class LiveFleet:
             edge_mean_ms=self._merge(base.edge_mean_ms, edge, "edge_mean"),
             edge_var_ms2=self._merge(base.edge_var_ms2, edge, "edge_var"),
             output_mb=self._robot_sizes.get(name, base.output_mb),
-            planning_risk=self.planning_risk(name))
+            planning_risk=self.planning_risk(name), overhead_ms=self.overhead_ms(name))
 
     def effective_profile(self, robot_id: str) -> Profile:
         """The profile the planner uses for this robot (shipped values, live ones where they
@@ -383,14 +444,16 @@ class LiveFleet:
                        local_var_ms2=snap.local_var_ms2, edge_mean_ms=snap.edge_mean_ms,
                        edge_var_ms2=snap.edge_var_ms2, output_mb=snap.output_mb)
 
-    def _with_overhead(self, profile: Profile) -> Profile:
-        """Add the transport/processing time an offloaded frame spends outside the model
-        (feature tensor and result over DDS, queues) to the edge time of points m < M."""
-        if not self.offload_overhead_ms:
+    @staticmethod
+    def _with_overhead(profile: Profile, overhead_ms: np.ndarray) -> Profile:
+        """Add the transport overhead's mean and variance to the edge time's at points m < M
+        (nothing is sent at m = M)."""
+        mean, var = overhead_ms
+        if not mean and not var:
             return profile
-        extra = np.full(profile.num_points, self.offload_overhead_ms)
-        extra[-1] = 0.0
-        return replace(profile, edge_mean_ms=profile.edge_mean_ms + extra)
+        offloaded = np.arange(profile.num_points) < profile.num_points - 1
+        return replace(profile, edge_mean_ms=profile.edge_mean_ms + np.where(offloaded, mean, 0.0),
+                       edge_var_ms2=profile.edge_var_ms2 + np.where(offloaded, var, 0.0))
 
     def scenario(self) -> Scenario:
         """The core Scenario of the plannable robots (sorted by name)."""
@@ -400,11 +463,12 @@ class LiveFleet:
             base = self.profiles[snap.requirements.profile]
             shipped = (base.flops_per_cycle, base.local_var_ms2, base.edge_mean_ms,
                        base.edge_var_ms2, base.output_mb)
-            if all(a is b for a, b in zip(snap.arrays(), shipped)):
+            prior = snap.overhead_ms[1] == 0 and snap.overhead_ms[0] == self.offload_overhead_ms
+            if prior and all(a is b for a, b in zip(snap.arrays(), shipped)):
                 profile = base                      # unchanged: share the shipped profile
             else:
                 profile = self._profile_of(name, snap)
-            profile = self._with_overhead(profile)
+            profile = self._with_overhead(profile, snap.overhead_ms)
             profiles[profile.name] = profile
             req = snap.requirements
             devices.append(Device(name=name, profile=profile.name,

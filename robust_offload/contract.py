@@ -14,17 +14,19 @@ UPLINK = f"{PREFIX}/uplink"
 FEATURES = f"{PREFIX}/features"
 RESULTS = f"{PREFIX}/results"
 FRAMES = f"{PREFIX}/frames"
+DIAGNOSTICS = "/diagnostics"          # the ROS convention rqt and Foxglove show
 
 TOPIC_TYPES = {
-    ROBOT_STATUS: "RobotStatus",
-    CHANNEL_STATE: "ChannelState",
-    PROFILE: "InferenceProfile",
-    PLAN: "OffloadPlan",
-    UPLINK: "FeatureTensor",
-    FEATURES: "FeatureTensor",
-    RESULTS: "InferenceResult",
-    FRAMES: "InferenceResult",
+    ROBOT_STATUS: f"{PACKAGE}/msg/RobotStatus",
+    CHANNEL_STATE: f"{PACKAGE}/msg/ChannelState",
+    PROFILE: f"{PACKAGE}/msg/InferenceProfile",
+    PLAN: f"{PACKAGE}/msg/OffloadPlan",
+    UPLINK: f"{PACKAGE}/msg/FeatureTensor",
+    FEATURES: f"{PACKAGE}/msg/FeatureTensor",
+    RESULTS: f"{PACKAGE}/msg/InferenceResult",
+    FRAMES: f"{PACKAGE}/msg/InferenceResult",
+    DIAGNOSTICS: "diagnostic_msgs/msg/DiagnosticArray",
 }
-"""Every project topic and the name of its message type (package robust_offload/msg)."""
+"""Every topic of the system and its message type (rosbag2 form: package/msg/Name)."""
 
 ALL_TOPICS = tuple(TOPIC_TYPES)

@@ -341,3 +341,39 @@ def test_a_second_robot_with_the_same_id_is_detected_and_ignored(setup):
     assert all(d.deadline_ms == first.devices[0].deadline_ms
                for _, plan in fleet.plans for d in plan.devices)
     assert proc.poll() is None
+
+
+def test_diagnostics_show_each_robots_health(setup):
+    """/diagnostics (diagnostic_msgs, 1 Hz): a robot over its eps is ERROR with its miss rate,
+    a degraded robot WARN with the reason; frame records also measure the overhead."""
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    proc, fleet = setup()
+    fleet.add("robot_1", ALEX, 120.0)
+    fleet.add("greedy", {**RESNET, "risk": 1e-6, "deadline_ms": 100.0}, 150.0)
+    plan = fleet.plan_with({"robot_1", "greedy"})
+    mine = next(d for d in plan.devices if d.robot_id == "robot_1")
+    frames = fleet.node.create_publisher(msg.InferenceResult, topics.FRAMES, topics.RESULT_QOS)
+    arrays = []
+    fleet.node.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, arrays.append,
+                                   topics.STATUS_QOS)
+    for i in range(40):                                   # 20 misses in 40 frames, eps 5 %
+        frames.publish(msg.InferenceResult(
+            robot_id="robot_1", request_id=i, deadline_met=i % 2 == 0, executed_on="edge",
+            partition=mine.partition, bandwidth_hz=mine.bandwidth_hz, uplink_ms=30.0,
+            total_ms=100.0, deadline_ms=180.0, risk=0.05))
+
+    def statuses():
+        for array in reversed(arrays):
+            found = {s.name: s for s in array.status}
+            if found.get("robust_offload/robot_1") is not None and \
+                    {v.key: v.value for v in found["robust_offload/robot_1"].values
+                     }.get("frames") == "40":
+                return found
+        return None
+    found = fleet.spin_until(statuses, "/diagnostics with robot_1's 40 frames")
+    robot, greedy = found["robust_offload/robot_1"], found["robust_offload/greedy"]
+    values = {v.key: v.value for v in robot.values}
+    assert robot.level == b"\x02" and values["verdict"] == "VIOLATED"
+    assert values["miss rate"] == "0.5000" and values["partition"] == str(mine.partition)
+    assert greedy.level == b"\x01" and "degraded" in greedy.message

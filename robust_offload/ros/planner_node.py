@@ -17,29 +17,32 @@ import inspect
 import sys
 import time
 
+from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
-from rclpy.qos import QoSProfile
 
 from robust_offload.core import policies
 from robust_offload.core.bounds import BOUNDS
 from robust_offload.runtime.planner import LiveFleet
+from robust_offload.runtime.health import FleetHealth
 from robust_offload.runtime.replanner import MIN_GAP_S, Replanner
 from robust_offload.core.checks import InputError
 from robust_offload.core.scenario import load_profiles
 from robust_offload.msg import (
     ChannelState,
-    DeviceDecision,
     InferenceProfile,
     InferenceResult,
     OffloadPlan,
     RobotStatus,
 )
+from robust_offload.ros.messages import diagnostic_array, plan_message
 from robust_offload.ros.node_main import Warnings, run_node
 from robust_offload.ros.parameters import Param, changed_parameters, declare_parameters
 from robust_offload.ros.topics import (
     CHANNEL_STATE,
+    DIAGNOSTICS,
     FRAMES,
+    INPUT_QOS,
     PLAN,
     PLAN_QOS,
     PROFILE,
@@ -51,10 +54,8 @@ CHECK_PERIOD_S = MIN_GAP_S
 """Timer period for expiry and replanning checks (bursts of updates are planned together at
 the next tick)."""
 
-INPUT_QOS = QoSProfile(history=STATUS_QOS.history, depth=1000, reliability=STATUS_QOS.reliability,
-                       durability=STATUS_QOS.durability)
-"""STATUS_QOS (reliable, volatile) with a deeper reader queue: N robots send N statuses and N
-channel states a second, and none may be lost while a plan is being solved."""
+DIAGNOSTICS_PERIOD_S = 1.0
+"""/diagnostics is published this often (the ROS convention: about 1 Hz)."""
 
 WARN_REPEAT_S = 10.0
 """The same warning (e.g. a robot repeating a malformed message) is logged at most this often."""
@@ -103,6 +104,9 @@ class PlannerNode(Node):
                                calibration_window=values["calibration_window"],
                                calibration_eta=values["calibration_eta"])
         self.planner = Replanner(self.fleet, values["policy"], values["bound"])
+        self.health = FleetHealth(values["calibration_window"])
+        self.diagnostics = self.create_publisher(DiagnosticArray, DIAGNOSTICS, STATUS_QOS)
+        self.create_timer(DIAGNOSTICS_PERIOD_S, self.publish_diagnostics)
         self._warn = Warnings(self.get_logger(), WARN_REPEAT_S)
         self.publisher = self.create_publisher(OffloadPlan, PLAN, PLAN_QOS)
         self.create_subscription(RobotStatus, ROBOT_STATUS, self.on_status, INPUT_QOS)
@@ -139,6 +143,8 @@ class PlannerNode(Node):
                     freq_min_ghz=msg.freq_min_ghz, freq_max_ghz=msg.freq_max_ghz,
                     tx_power_w=msg.tx_power_w, sender=sender):
                 self.get_logger().info(f"robot '{msg.robot_id}' joined ({msg.profile})")
+            self.health.status(msg.robot_id, self.fleet.requirements(msg.robot_id).risk,
+                               msg.edge_available)
         self._accept(update)
 
     def on_channel(self, msg: ChannelState):
@@ -180,6 +186,7 @@ class PlannerNode(Node):
         for name in self.fleet.expire(now):
             self.get_logger().info(f"robot '{name}' dropped: no status for "
                                    f"{self.fleet.robot_timeout_s:g} s")
+            self.health.forget(name)
         self._maybe_replan(now)
 
     def _maybe_replan(self, now: float, from_message: bool = False):
@@ -191,21 +198,28 @@ class PlannerNode(Node):
             return
         if published is None:
             return
-        msg = OffloadPlan(plan_id=published.plan_id, policy=published.plan.policy,
-                          total_energy_j=published.plan.total_energy_j,
-                          lower_bound_j=float(published.plan.lower_bound_j),
-                          solve_time_s=published.plan.solve_time_s,
-                          devices=[DeviceDecision(**d) for d in published.decisions])
+        msg = plan_message(published)
         msg.header.stamp = self.get_clock().now().to_msg()
         self.publisher.publish(msg)
         self.get_logger().info(published.summary)
+        for decision in published.decisions:
+            self.health.decision(decision)
+
+    def publish_diagnostics(self):
+        """Each robot's health (runtime/health.py) as one DiagnosticStatus."""
+        msg = diagnostic_array(self.health.report())
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.diagnostics.publish(msg)
 
     def on_frame(self, msg: InferenceResult):
         """A robot's frame record: its hit or miss calibrates its margin (bound calibrated), an
         offloaded frame measures its transport overhead."""
-        self._accept(lambda: self.fleet.record_frame(
-            msg.robot_id, missed=not msg.deadline_met, offloaded=msg.executed_on == "edge",
-            partition=msg.partition, bandwidth_hz=msg.bandwidth_hz, uplink_ms=msg.uplink_ms))
+        if self._accept(lambda: self.fleet.record_frame(
+                msg.robot_id, missed=not msg.deadline_met, offloaded=msg.executed_on == "edge",
+                partition=msg.partition, bandwidth_hz=msg.bandwidth_hz,
+                uplink_ms=msg.uplink_ms)) and msg.robot_id in self.fleet.robots:
+            self.health.frame(msg.robot_id, not msg.deadline_met,
+                              self.fleet.requirements(msg.robot_id).risk)
 
 
 def main(args=None) -> int:

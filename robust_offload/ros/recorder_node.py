@@ -18,6 +18,7 @@ Run: ``python -m robust_offload.ros.recorder_node --ros-args --params-file confi
 
 from __future__ import annotations
 
+import importlib
 import sys
 import time
 from pathlib import Path
@@ -26,15 +27,20 @@ import rclpy
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
-from robust_offload import msg as ro_msg
 from robust_offload.core import checks
 from robust_offload.bag import project_typestore
-from robust_offload.contract import PACKAGE, TOPIC_TYPES
+from robust_offload.contract import TOPIC_TYPES
 from robust_offload.ros import topics
 from robust_offload.ros.node_main import run_node
 from robust_offload.ros.parameters import Param, declare_parameters
 
 MIN_DEPTH = 10  # a recorder keeps a little more history than the small contract depths
+
+
+def message_class(msgtype: str):
+    """The rclpy message class of a rosbag2 type name ("pkg/msg/Name")."""
+    package, _, name = msgtype.split("/")
+    return getattr(importlib.import_module(f"{package}.msg"), name)
 
 
 def default_bag_path() -> Path:
@@ -111,14 +117,13 @@ class RecorderNode(Node):
         for topic in topics.ALL_TOPICS:
             if topic in excluded:
                 continue
-            type_name, qos = TOPIC_TYPES[topic], topics.QOS[topic]
-            msgtype = f"{PACKAGE}/msg/{type_name}"
+            msgtype, qos = TOPIC_TYPES[topic], topics.QOS[topic]
             conn = self.writer.add_connection(topic, msgtype, typestore=typestore,
                                               offered_qos_profiles=[_rosbags_qos(qos)])
             sub_qos = QoSProfile(history=qos.history, depth=max(qos.depth, MIN_DEPTH),
                                  reliability=qos.reliability, durability=qos.durability)
             self.counts[topic] = 0
-            self.create_subscription(getattr(ro_msg, type_name), topic,
+            self.create_subscription(message_class(msgtype), topic,
                                      self._writer_callback(topic, conn), sub_qos, raw=True)
         skipped = sorted(set(topics.ALL_TOPICS) & excluded)
         self.get_logger().info(

@@ -20,6 +20,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from robust_offload.contract import (  # noqa: F401 (the names, re-exported with their QoS)
     ALL_TOPICS,
     CHANNEL_STATE,
+    DIAGNOSTICS,
     FEATURES,
     FRAMES,
     PLAN,
@@ -42,5 +43,10 @@ TENSOR_QOS = _reliable(4)
 RESULT_QOS = _reliable(50)
 
 QOS = {ROBOT_STATUS: STATUS_QOS, CHANNEL_STATE: STATUS_QOS, PROFILE: STATUS_QOS, PLAN: PLAN_QOS,
-       UPLINK: TENSOR_QOS, FEATURES: TENSOR_QOS, RESULTS: RESULT_QOS, FRAMES: RESULT_QOS}
+       UPLINK: TENSOR_QOS, FEATURES: TENSOR_QOS, RESULTS: RESULT_QOS, FRAMES: RESULT_QOS,
+       DIAGNOSTICS: STATUS_QOS}
 """The contract QoS of every topic (the recorder subscribes with it)."""
+
+INPUT_QOS = _reliable(1000)
+"""STATUS_QOS with a deeper reader queue, for the planner's inputs: N robots send N statuses and
+N channel states a second, and none may be lost while a plan is being solved."""

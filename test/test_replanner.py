@@ -5,7 +5,7 @@ import pytest
 from robust_offload.core import policies
 from robust_offload.core.bounds import multiplier
 from robust_offload.core.calibration import BASE_BOUND
-from robust_offload.runtime.replanner import MIN_GAP_S, Replanner
+from robust_offload.runtime.replanner import MIN_GAP_S, Replanner, hold_increases
 
 from test_runtime_planner import ALEX, RESNET, add, make_fleet
 
@@ -89,3 +89,52 @@ def test_robots_the_band_cannot_serve_are_degraded_not_sent_local(profiles):
     assert len(local) == 2 and all("min risk" in d["reason"] or "no risk" in d["reason"]
                                    for d in local)
     assert f"({name} degraded to risk" in published.summary
+
+
+def test_first_plan_waits_for_the_discovery_window(profiles):
+    """Robots heard in the first discovery_s are planned together: no plan that hands the first
+    robot the whole band, no churn as the others join."""
+    fleet = make_fleet(profiles)
+    add(fleet, "robot_1")
+    replanner = Replanner(fleet, "robust", "cantelli", discovery_s=1.5)
+    assert replanner.poll(10.0) is None
+    add(fleet, "robot_2", now=10.9)
+    assert replanner.poll(11.4) is None
+    first = replanner.poll(11.5)
+    assert first.plan_id == 1 and {d["robot_id"] for d in first.decisions} == {"robot_1",
+                                                                               "robot_2"}
+
+
+def d(name, bandwidth_hz):
+    return {"robot_id": name, "bandwidth_hz": bandwidth_hz}
+
+
+def test_hold_increases_never_over_commits_the_band():
+    in_use = {"a": d("a", 6e6), "b": d("b", 3e6)}              # 1 MHz free
+    new = [d("a", 3e6), d("b", 5e6), d("c", 1e6)]              # a shrinks, b and c grow
+    first, held = hold_increases(in_use, new, 10e6)
+    shares = {x["robot_id"]: x["bandwidth_hz"] for x in first}
+    assert shares["a"] == 3e6
+    assert held == ["b"] and shares["b"] == 3e6                # keeps its old share
+    assert shares["c"] == 1e6                                  # fits in the free 1 MHz
+    # worst instant: a not yet shrunk, b and c already on their first-step shares
+    assert 6e6 + shares["b"] + shares["c"] <= 10e6
+    assert hold_increases({}, new, 10e6) == (new, [])          # nothing in use: no steps
+    assert hold_increases(in_use, [d("a", 6e6), d("b", 4e6)], 10e6)[1] == []
+
+
+def test_a_plan_that_grows_a_share_is_published_in_two_steps(profiles):
+    fleet = make_fleet(profiles)
+    add(fleet, "robot_1")
+    replanner = Replanner(fleet, "robust", "cantelli", transition_s=1.0)
+    first = replanner.poll(0.0)
+    assert first.decisions[0]["bandwidth_hz"] == pytest.approx(10e6)   # alone: the whole band
+    add(fleet, "robot_2", now=0.5)                                      # joins: robot_1 shrinks
+    step = replanner.poll(0.5)
+    assert step.held == ("robot_2",) and [x["robot_id"] for x in step.decisions] == ["robot_1"]
+    assert "first step" in step.summary
+    assert replanner.poll(1.2) is None                                  # robot_1 switches first
+    final = replanner.poll(1.5)
+    assert final.plan_id == step.plan_id + 1 and not final.held
+    assert {x["robot_id"] for x in final.decisions} == {"robot_1", "robot_2"}
+    assert sum(x["bandwidth_hz"] for x in final.decisions) <= 10e6 * (1 + 1e-9)

@@ -90,6 +90,10 @@ PARAMETERS = {
                              "multiplier k per missed frame"),
     "profiles_file": Param("", "YAML file with the base profiles ('' = the shipped Jetson "
                                "Xavier NX profiles)"),
+    "discovery_s": Param(1.5, "no plan in the first seconds after start: robots send their "
+                              "status once a second (a heartbeat period plus margin)"),
+    "transition_s": Param(1.0, "a plan that grows some robot's share is published in two "
+                               "steps this far apart (>= the slowest robot's frame period)"),
 }
 
 
@@ -103,7 +107,8 @@ class PlannerNode(Node):
         self.fleet = LiveFleet(profiles, **{key: values[key] for key in DESCRIPTIONS},
                                calibration_window=values["calibration_window"],
                                calibration_eta=values["calibration_eta"])
-        self.planner = Replanner(self.fleet, values["policy"], values["bound"])
+        self.planner = Replanner(self.fleet, values["policy"], values["bound"],
+                                 values["discovery_s"], values["transition_s"])
         self.health = FleetHealth(values["calibration_window"])
         self.diagnostics = self.create_publisher(DiagnosticArray, DIAGNOSTICS, STATUS_QOS)
         self.create_timer(DIAGNOSTICS_PERIOD_S, self.publish_diagnostics)

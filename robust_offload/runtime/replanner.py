@@ -15,6 +15,15 @@ their eps: a raise that would cost a robot planned so far its place is not made.
 decision is published with ``feasible = false``, its real partition/frequency/bandwidth and a
 reason naming the risk it was planned at; a robot for which no risk level helps (no point meets
 the deadline in the mean, even locally) gets no decision and runs locally.
+
+Shares in use never sum to more than B. Robots apply a plan at their next frame boundary, not
+all at once: if one robot's share grew while another's had not yet shrunk, the band would be
+over-committed for a frame. So a plan that gives some robot more bandwidth than it uses now is
+published in two steps (:func:`hold_increases`): first every robot whose share shrinks (or stays)
+switches and every robot whose share grows keeps its decision in use (or, joining, waits) unless
+its new share fits in what is free even while the others still use their old shares; ``transition_s`` later (at least the slowest robot's frame
+period) the plan itself. The first step sums to at most B by construction (new shares <= old ones,
+old ones summed to <= B).
 """
 
 from __future__ import annotations
@@ -38,6 +47,34 @@ MIN_GAP_S = 0.1
 planned together at the next timer tick (the node's timer period)."""
 
 
+def hold_increases(in_use: dict[str, dict], decisions: list[dict],
+                   bandwidth_hz: float) -> tuple[list[dict], list[str]]:
+    """The first step of a plan change (see the module docstring): the decisions to publish now
+    and the robots held back (their share would grow). No robot is held when nothing is in use."""
+    def share(decision) -> float:
+        return float(decision.get("bandwidth_hz", 0.0)) if decision else 0.0
+
+    if not in_use:
+        return decisions, []
+    now, grow = [], []
+    for decision in decisions:
+        before = in_use.get(decision["robot_id"])
+        (grow if share(decision) > share(before) * (1 + 1e-9) else now).append(decision)
+    # until they apply it, shrinking robots may still use their old share: count that
+    free = bandwidth_hz - sum(share(in_use.get(d["robot_id"])) for d in now + grow)
+    held = []
+    for decision in sorted(grow, key=share):
+        extra = share(decision) - share(in_use.get(decision["robot_id"]))
+        if extra <= free:
+            free -= extra
+            now.append(decision)
+        else:
+            held.append(decision["robot_id"])
+            if decision["robot_id"] in in_use:
+                now.append(in_use[decision["robot_id"]])
+    return now, held
+
+
 @dataclass
 class Published:
     """One plan to publish: the core plan, its id, and the DeviceDecision fields per robot."""
@@ -46,6 +83,7 @@ class Published:
     plan: Plan
     decisions: list[dict]
     degraded: dict[str, float]
+    held: tuple[str, ...] = ()
 
     @property
     def summary(self) -> str:
@@ -53,6 +91,8 @@ class Published:
         extra = f" ({infeasible} infeasible)" if infeasible else ""
         extra += "".join(f" ({name} degraded to risk {risk:.4g})"
                          for name, risk in sorted(self.degraded.items()))
+        if self.held:
+            extra += f" (first step: {', '.join(self.held)} keep their share until the next)"
         return (f"plan #{self.plan_id}: {len(self.decisions)} robots{extra}, "
                 f"{self.plan.total_energy_j:.4g} J, solved in "
                 f"{self.plan.solve_time_s * 1e3:.1f} ms")
@@ -62,9 +102,14 @@ class Replanner:
     """Decides when to plan the live fleet and builds what is published (see the module
     docstring). ``bound``: a bound of :mod:`robust_offload.core.bounds` or "calibrated"."""
 
-    def __init__(self, fleet: LiveFleet, policy: str, bound: str):
+    def __init__(self, fleet: LiveFleet, policy: str, bound: str, discovery_s: float = 0.0,
+                 transition_s: float = 1.0):
         self.fleet, self.policy = fleet, policy
         self.bound = bound
+        self.discovery_s, self.transition_s = discovery_s, transition_s
+        self._in_use: dict[str, dict] = {}
+        self._second_step: tuple[float, Published] | None = None
+        self._started_at: float | None = None
         self.plan_id = 0
         self._last_plan_at: float | None = None
         self._retry_at: float | None = None
@@ -89,7 +134,20 @@ class Replanner:
 
     def poll(self, now: float, from_message: bool = False) -> Published | None:
         """The plan to publish now, if one is due (a planning error raises, after scheduling
-        a retry one replan period later)."""
+        a retry one replan period later). Nothing is planned in the first ``discovery_s`` after
+        the first poll: robots announce themselves once per heartbeat period, and a plan of
+        the robots heard so far would hand one of them the whole band and churn as the others
+        join."""
+        if self._started_at is None:
+            self._started_at = now
+        if now - self._started_at < self.discovery_s:
+            return None
+        if self._second_step is not None:
+            due, published = self._second_step
+            if now < due:
+                return None
+            self._second_step = None
+            return self._publish(published)
         if not from_message and self._retry_at is not None and now >= self._retry_at:
             self._retry_at = None
             self.fleet.request_replan()
@@ -113,8 +171,18 @@ class Replanner:
             self._retry_at = now + self.fleet.replan_period_s
             raise RuntimeError(f"planning {len(scenario.devices)} robots failed: "
                                f"{type(err).__name__}: {err}".replace("\n", " ")) from err
+        first, held = hold_increases(self._in_use, decisions, scenario.bandwidth_hz)
+        if held:
+            self._second_step = (now + self.transition_s,
+                                 Published(0, plan, decisions, degraded))
+        return self._publish(Published(0, plan, first, degraded, tuple(held)))
+
+    def _publish(self, published: Published) -> Published:
+        """Number a plan (or a first step) and remember its decisions as the ones in use."""
         self.plan_id += 1
-        return Published(self.plan_id, plan, decisions, degraded)
+        published.plan_id = self.plan_id
+        self._in_use = {d["robot_id"]: d for d in published.decisions}
+        return published
 
     def _degrade(self, scenario, plan: Plan) -> tuple[Plan, dict[str, float]]:
         """The plan with robots left out planned at their min risk, one at a time, lowest

@@ -19,11 +19,11 @@ the deadline in the mean, even locally) gets no decision and runs locally.
 Shares in use never sum to more than B. Robots apply a plan at their next frame boundary, not
 all at once: if one robot's share grew while another's had not yet shrunk, the band would be
 over-committed for a frame. So a plan that gives some robot more bandwidth than it uses now is
-published in two steps (:func:`hold_increases`): first every robot whose share shrinks (or stays)
-switches and every robot whose share grows keeps its decision in use (or, joining, waits) unless
-its new share fits in what is free even while the others still use their old shares; ``transition_s`` later (at least the slowest robot's frame
-period) the plan itself. The first step sums to at most B by construction (new shares <= old ones,
-old ones summed to <= B).
+published in two steps (:func:`hold_increases`): first every robot whose share shrinks (or
+stays) switches, and every robot whose share grows keeps the decision it uses (a joining robot
+waits) unless its new share fits in what is free even while the others still use their old
+shares; ``transition_s`` later (at least the slowest robot's frame period) the plan itself.
+At every instant each robot uses its old or its new share, and neither step can then sum above B.
 """
 
 from __future__ import annotations

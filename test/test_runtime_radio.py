@@ -1,6 +1,7 @@
 """Random waypoint mobility and the uplink air time (pure core, no ROS)."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -127,3 +128,36 @@ def test_fdma_uplink_queues_per_robot_and_forgets_silent_robots():
     assert uplink.expire(now=4.0, timeout_s=3.0) == ["r1"]           # silent: forgotten
     assert uplink.states() == [] and "no RobotStatus" in uplink.offer("r1", 5, 8, b"e", 4.0)
     assert uplink.stop() == 0 and uplink.await_due(lambda: 1e9) is None
+
+
+def test_scheduled_fade_cuts_one_robots_gain_for_its_duration():
+    from robust_offload.runtime.radio import FdmaUplink, parse_fades
+
+    fades = parse_fades(["robot_2:10:150:30"])
+    uplink = FdmaUplink(RandomWaypoint(seed=1), -174.0, max_queue=2,
+                        initial_distances_m=[100.0, 100.0])
+    uplink.join("robot_1", 1.0, 0.0)
+    uplink.join("robot_2", 1.0, 0.0)
+    before = {s.robot_id: s for s in uplink.states()}
+    assert uplink.set_fades(fades, 149.9) == []
+    assert uplink.set_fades(fades, 150.0) == ["robot_2"]
+    during = {s.robot_id: s for s in uplink.states()}
+    assert during["robot_2"].path_loss_db == pytest.approx(before["robot_2"].path_loss_db + 10)
+    assert during["robot_2"].channel_gain == pytest.approx(before["robot_2"].channel_gain / 10)
+    assert during["robot_1"] == before["robot_1"]
+    assert uplink.set_fades(fades, 179.0) == [] and uplink.set_fades(fades, 180.0) == ["robot_2"]
+    assert {s.robot_id: s for s in uplink.states()} == before
+
+
+@pytest.mark.parametrize("entry, fragment", [
+    ("robot_2:10:150", "must be 'robot_id:dB:start_s:duration_s'"),
+    ("robot_2:ten:150:30", "must be numbers"),
+    (" robot_2:10:150:30", "fades[0]"),
+    ("robot_2:-5:150:30", "fades[0].loss_db"),
+])
+def test_malformed_fades_are_named(entry, fragment):
+    from robust_offload.core.checks import InputError
+    from robust_offload.runtime.radio import parse_fades
+
+    with pytest.raises(InputError, match=re.escape(fragment)):
+        parse_fades([entry])

@@ -152,7 +152,11 @@ def test_late_robot_gets_a_plan_and_a_leaving_one_frees_its_bandwidth(run_fleet)
     plans = _plans(fleet.bag.parent / "analysis")
     last = plans[max(plans)]
     assert set(last) == {"robot_1", "robot_3"}            # robot_2 left, robot_3 joined
-    assert sum(last.values()) == pytest.approx(20e6, rel=1e-6)
+    assert all(sum(p.values()) <= 20e6 * (1 + 1e-9) for p in plans.values())
+    # the whole band is handed out again (a plan that grows shares comes in two steps: the
+    # first keeps growing shares at their old value, so only the second sums to B)
+    assert any(set(p) == {"robot_1", "robot_3"} and sum(p.values()) == pytest.approx(20e6)
+               for p in plans.values())
     assert any("robot_3" in p for p in plans.values())
 
 

@@ -220,7 +220,8 @@ class PlannerNode(Node):
         """A robot's frame record: its hit or miss calibrates its margin (bound calibrated), an
         offloaded frame measures its transport overhead."""
         if self._accept(lambda: self.fleet.record_frame(
-                msg.robot_id, missed=not msg.deadline_met, offloaded=msg.executed_on == "edge",
+                msg.robot_id, missed=not msg.deadline_met,
+                offloaded=msg.executed_on == "edge" and msg.edge_ms > 0,
                 partition=msg.partition, bandwidth_hz=msg.bandwidth_hz,
                 uplink_ms=msg.uplink_ms)) and msg.robot_id in self.fleet.robots:
             self.health.frame(msg.robot_id, not msg.deadline_met,

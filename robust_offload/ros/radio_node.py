@@ -37,7 +37,7 @@ from robust_offload.ros import topics
 from robust_offload.ros.cdr import peek_feature_tensor
 from robust_offload.ros.node_main import Warnings, run_node
 from robust_offload.ros.parameters import Param, declare_parameters
-from robust_offload.runtime.radio import FdmaUplink, RandomWaypoint
+from robust_offload.runtime.radio import FdmaUplink, RandomWaypoint, parse_fades
 
 WARN_THROTTLE_S = 5.0
 
@@ -52,6 +52,8 @@ PARAMETERS = {
     "static": Param(False, "true: robots keep their start positions"),
     "max_queue": Param(16, "tensors waiting per robot before new ones are dropped"),
     "robot_timeout_s": Param(3.0, "a robot whose status stops for this long is forgotten"),
+    "fades": Param([""], "scheduled channel drops 'robot_id:dB:start_s:duration_s' (seconds "
+                         "since the radio started), e.g. 'robot_2:10:150:30'"),
 }
 
 
@@ -71,8 +73,9 @@ class RadioNode(Node):
                                   seed=p["seed"])
         self.uplink = FdmaUplink(mobility, p["noise_dbm_per_hz"], p["max_queue"], distances)
         self.static, self.robot_timeout_s = p["static"], p["robot_timeout_s"]
+        self.fades = parse_fades([f for f in p["fades"] if f])
         self._warn = Warnings(self.get_logger(), WARN_THROTTLE_S)
-        self._last_step = time.monotonic()
+        self._last_step = self._started = time.monotonic()
         self.channel_pub = self.create_publisher(ChannelState, topics.CHANNEL_STATE,
                                                  topics.STATUS_QOS)
         self.features_pub = self.create_publisher(FeatureTensor, topics.FEATURES,
@@ -138,6 +141,8 @@ class RadioNode(Node):
         if not self.static:
             self.uplink.move(now - self._last_step)
         self._last_step = now
+        for robot_id in self.uplink.set_fades(self.fades, now - self._started):
+            self.get_logger().info(f"robot {robot_id}: scheduled fade starts or ends")
         self._publish_channel_states()
 
     def _publish_channel_states(self) -> None:

@@ -9,8 +9,9 @@ Pure Python, no ROS: the planner node turns each message into one call here.
 - ``update_edge_profile``: live edge mean/variance per point for one model (all robots of it).
 
 - ``record_frame``: one frame's record (InferenceResult): its hit or miss calibrates the robot's
-  margin (``calibrated``); an offloaded frame gives one sample of the robot's *transport
-  overhead*, the part of its uplink time that eq. (3) does not model.
+  margin (``calibrated``); an offloaded frame answered by the edge gives one sample of the
+  robot's *transport overhead*, the part of its uplink time that eq. (3) does not model (a frame
+  lost without a result is an edge failure, handled by the robot's fallback, not overhead).
 
 End-to-end latency model. An offloaded frame takes T = local + air + overhead + edge. The robot
 measures, on its own clock, total (capture to result) and local; the edge measures its compute;
@@ -232,8 +233,9 @@ class LiveFleet:
     def record_frame(self, robot_id: str, *, missed: bool, offloaded: bool = False,
                      partition: int = 0, bandwidth_hz: float = 0.0,
                      uplink_ms: float = 0.0) -> float | None:
-        """One frame's record (see the module docstring). Returns the robot's working eps when
-        ``calibrated`` (None otherwise, or for an unknown robot)."""
+        """One frame's record (see the module docstring; ``offloaded``: run on the edge and
+        answered). Returns the robot's working eps when ``calibrated`` (None otherwise, or for
+        an unknown robot)."""
         if robot_id not in self._status:
             return None
         if offloaded:

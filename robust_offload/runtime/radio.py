@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from robust_offload.core import checks
 from robust_offload.core.channel import (
     gain_from_path_loss_db,
     path_loss_db_from_distance,
@@ -166,6 +167,40 @@ class RandomWaypoint:
         return np.asarray(gain_from_path_loss_db(self.path_loss_db()), dtype=float)
 
 
+@dataclass(frozen=True)
+class Fade:
+    """A scheduled channel drop: ``robot_id``'s gain is cut by ``db`` from ``start_s`` for
+    ``duration_s`` (seconds since the radio started)."""
+
+    robot_id: str
+    db: float
+    start_s: float
+    duration_s: float
+
+    def active(self, t_s: float) -> bool:
+        return self.start_s <= t_s < self.start_s + self.duration_s
+
+
+def parse_fades(entries) -> list[Fade]:
+    """Fades from "robot_id:dB:start_s:duration_s" texts (the radio node's ``fades``); a
+    malformed entry raises InputError naming it."""
+    fades = []
+    for index, entry in enumerate(entries):
+        field = f"fades[{index}]"
+        parts = str(entry).split(":")
+        if len(parts) != 4:
+            checks.fail("parameter", field, entry, "must be 'robot_id:dB:start_s:duration_s'")
+        try:
+            db, start, duration = (float(x) for x in parts[1:])
+        except ValueError:
+            checks.fail("parameter", field, entry, "dB, start_s and duration_s must be numbers")
+        fades.append(Fade(checks.name("parameter", field, parts[0]),
+                          checks.number("parameter", f"{field}.loss_db", db),
+                          checks.number("parameter", f"{field}.start_s", start),
+                          checks.number("parameter", f"{field}.duration_s", duration)))
+    return fades
+
+
 @dataclass
 class _Link:
     """One robot's FDMA channel."""
@@ -212,6 +247,7 @@ class FdmaUplink:
         self._lock = threading.Condition()
         self._links: dict[str, _Link] = {}
         self._shares: dict[str, float] = {}
+        self._fade_db: dict[str, float] = {}
         self._stopped = False
 
     def join(self, robot_id: str, tx_power_w: float, now: float) -> float | None:
@@ -265,12 +301,33 @@ class FdmaUplink:
         with self._lock:
             self.mobility.step(dt_s)
 
+    def set_fades(self, fades: list[Fade], t_s: float) -> list[str]:
+        """Apply the fades active at ``t_s``; returns the robots whose fade started or ended."""
+        with self._lock:
+            active = {}
+            for fade in fades:
+                if fade.active(t_s):
+                    active[fade.robot_id] = active.get(fade.robot_id, 0.0) + fade.db
+            changed = sorted(set(active.items()) ^ set(self._fade_db.items()))
+            self._fade_db = active
+            return sorted({robot for robot, _ in changed})
+
+    def _losses_db(self) -> np.ndarray:
+        """Path loss of each robot (by mobility index), fades included."""
+        loss = self.mobility.path_loss_db()
+        for robot_id, db in self._fade_db.items():
+            link = self._links.get(robot_id)
+            if link is not None:
+                loss[link.index] += db
+        return loss
+
     def states(self) -> list[LinkState]:
         """Every robot's channel now."""
         with self._lock:
             if not self._links:
                 return []
-            loss, gain = self.mobility.path_loss_db(), self.mobility.channel_gain()
+            loss = self._losses_db()
+            gain = gain_from_path_loss_db(loss)
             return [LinkState(robot_id, float(gain[link.index]), float(loss[link.index]),
                               link.tx_power_w,
                               uplink_rate_bps(self._shares.get(robot_id, 0.0), link.tx_power_w,
@@ -298,7 +355,7 @@ class FdmaUplink:
         with self._lock:
             while not self._stopped:
                 now, due, warnings = clock(), [], []
-                gain = self.mobility.channel_gain() if self._links else None
+                gain = gain_from_path_loss_db(self._losses_db()) if self._links else None
                 for robot_id, link in self._links.items():
                     self._start_next(robot_id, link, gain, warnings)
                     if link.current is not None and link.current[0] <= now:

@@ -1,6 +1,11 @@
 """Launch the whole fleet on one host (planner, edge, radio emulator, recorder, robots).
 
     ros2 launch robust_offload fleet.launch.py [fleet_file:=/path/fleet.yaml]
+        [keystore:=/path/keystore]
+
+With a ``keystore`` (built from config/sros2/policy.xml, README "Security"), SROS2 is enforced and
+every node runs in its enclave (robust_offload.fleet.enclave); needs a ROS 2 install whose DDS has
+the security plugins.
 
 The node set comes from robust_offload.fleet.node_specs(), the same pure function that
 `robust-offload fleet` uses on machines without `ros2 launch`.
@@ -15,21 +20,28 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 from robust_offload.contract import PACKAGE
-from robust_offload.fleet import load_fleet
+from robust_offload.fleet import enclave, load_fleet
 
 
-def node_actions(fleet_file):
-    """launch_ros Node actions for every NodeSpec of the fleet file."""
+def node_actions(fleet_file, secure=False):
+    """launch_ros Node actions for every NodeSpec of the fleet file (in their SROS2 enclaves
+    when ``secure``)."""
     return [
         Node(package=PACKAGE, executable=spec.executable, name=spec.name,
              namespace=spec.namespace or None,
-             parameters=[*spec.params_files, spec.parameters], output="screen")
+             parameters=[*spec.params_files, spec.parameters], output="screen",
+             **({"ros_arguments": ["--enclave", enclave(spec)]} if secure else {}))
         for spec in load_fleet(fleet_file)
     ]
 
 
 def _nodes(context):
-    return node_actions(LaunchConfiguration("fleet_file").perform(context))
+    keystore = LaunchConfiguration("keystore").perform(context)
+    security = [SetEnvironmentVariable(name, value) for name, value in (
+        ("ROS_SECURITY_KEYSTORE", keystore), ("ROS_SECURITY_ENABLE", "true"),
+        ("ROS_SECURITY_STRATEGY", "Enforce"))] if keystore else []
+    return security + node_actions(LaunchConfiguration("fleet_file").perform(context),
+                                   bool(keystore))
 
 
 def generate_launch_description():
@@ -38,6 +50,9 @@ def generate_launch_description():
         DeclareLaunchArgument("fleet_file", default_value=os.path.join(share, "config",
                                                                        "fleet.yaml"),
                               description="fleet description (see config/fleet.yaml)"),
+        DeclareLaunchArgument("keystore", default_value="",
+                              description="SROS2 keystore: enforce security, one enclave per "
+                                          "node ('' = off)"),
         SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE",
                                os.path.join(share, "config", "fastdds_large_data.xml")),
         OpaqueFunction(function=_nodes),

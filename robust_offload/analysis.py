@@ -7,6 +7,7 @@ plans on /robust_offload/plan with the rosbags library (no ROS installation need
   epsilon with an exact (Clopper-Pearson) 95 % interval, mean energy per inference, mean / p95 /
   max latency, share of frames run locally;
 * ``frames.csv``   every frame record, with its time since the start of the bag;
+* ``fleet.csv``    frames, plans, and the largest sum of bandwidth shares in use at once;
 * ``plans.csv``    every planner decision (one row per robot and plan), with its time;
 * ``breakdown.csv`` end-to-end latency broken down (local / uplink / edge) per robot and
   partition point, for the frames offloaded at that point and those run locally;
@@ -41,7 +42,11 @@ PLAN_FIELDS = ("t_s", "plan_id", "policy", "robot_id", "partition", "freq_ghz", 
                "energy_j", "latency_bound_ms", "deadline_ms", "risk", "feasible", "margin_k")
 SUMMARY_FIELDS = ("robot_id", "frames", "misses", "miss_rate", "risk", "miss_ci_low",
                   "miss_ci_high", "status", "energy_mean_j", "latency_mean_ms",
-                  "latency_p95_ms", "latency_max_ms", "local_share", "plans")
+                  "latency_p95_ms", "latency_max_ms", "local_share", "plans", "switches",
+                  "switch_frames", "switch_misses")
+SWITCH_WINDOW_S = 2.0
+"""Frames this long after a robot changes its partition point (or falls back to local) count
+as the switch's transient."""
 
 
 class AnalysisError(BagError):
@@ -142,8 +147,30 @@ def summarize(frames: list[dict]) -> list[dict]:
             "latency_max_ms": float(latency.max()),
             "local_share": sum(r["executed_on"] == "local" for r in group) / n,
             "plans": len({r["plan_id"] for r in group if r["plan_id"]}),
+            **switch_transients(group),
         })
     return rows
+
+
+def switch_transients(group: list[dict]) -> dict:
+    """A robot's switches (its frame's partition point or where it ran differs from the
+    previous frame's) and the frames and misses within SWITCH_WINDOW_S after one."""
+    switches = [b["t_s"] for a, b in zip(group, group[1:])
+                if (a["partition"], a["executed_on"]) != (b["partition"], b["executed_on"])]
+    after = [r for r in group if any(0.0 <= r["t_s"] - t < SWITCH_WINDOW_S for t in switches)]
+    return {"switches": len(switches), "switch_frames": len(after),
+            "switch_misses": sum(not r["deadline_met"] for r in after)}
+
+
+def band_in_use_hz(frames: list[dict]) -> float:
+    """The largest sum of bandwidth shares in use at once: at every frame record, each robot's
+    share is that of its latest offloaded frame (0 once it runs locally)."""
+    in_use, peak = {}, 0.0
+    for row in sorted(frames, key=lambda r: r["t_s"]):
+        offloaded = row["executed_on"] == "edge"
+        in_use[row["robot_id"]] = row["bandwidth_hz"] if offloaded else 0.0
+        peak = max(peak, sum(in_use.values()))
+    return peak
 
 
 BREAKDOWN_FIELDS = ("robot_id", "partition", "executed_on", "frames", "miss_rate", "local_ms",
@@ -324,6 +351,10 @@ def analyze_bag(bag: Path, out: Path | None = None) -> tuple[list[dict], list[di
     write_csv(out / "frames.csv", sorted(frames, key=lambda r: r["t_s"]), FRAME_FIELDS)
     write_csv(out / "plans.csv", plans, PLAN_FIELDS)
     write_csv(out / "breakdown.csv", parts, BREAKDOWN_FIELDS)
+    write_csv(out / "fleet.csv", [{"frames": len(frames),
+                                   "plans": len({p["plan_id"] for p in plans}),
+                                   "band_in_use_max_hz": band_in_use_hz(frames)}],
+              ("frames", "plans", "band_in_use_max_hz"))
     plot_timeline(frames, plans, out / "timeline.png")
     plot_miss_rate(rows, out / "miss_rate.png")
     plot_margin(plans, out / "margin_k.png")

@@ -25,9 +25,11 @@ EXECUTABLES = {
     "robot": "robust_offload.ros.robot_node",
 }
 SERVICES = ("planner", "edge", "radio", "recorder")
-SHARED = {"noise_dbm_per_hz": ("planner", "radio", "robot")}
+SHARED = {"noise_dbm_per_hz": ("planner", "radio", "robot"),
+          "auth_key_file": ("planner", "edge", "robot")}
 """Fleet-wide facts (``fleet.shared`` in a fleet file) and the executables that need them: set
-once, given to each of those nodes (a node's own ``parameters`` still win)."""
+once, given to each of those nodes (a node's own ``parameters`` still win). File paths are
+relative to the fleet file."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,11 @@ class NodeSpec:
     @property
     def label(self) -> str:
         return f"{self.namespace.strip('/')}/{self.name}".strip("/")
+
+
+def enclave(spec: NodeSpec) -> str:
+    """The node's SROS2 enclave (config/sros2/policy.xml): one per node kind."""
+    return f"/robust_offload/{spec.executable}"
 
 
 def param_text(value) -> str:
@@ -85,7 +92,8 @@ def _spec(executable, name, namespace, raw: dict, base: Path, where: str,
             checks.fail(source, f"{where}.params_file", item, f"no such file ({path})")
         resolved.append(str(path))
     parameters = checks.mapping(source, f"{where}.parameters", raw.get("parameters"))
-    fleet_wide = {key: value for key, value in shared.items() if executable in SHARED[key]}
+    fleet_wide = {key: str((base / value).resolve()) if key.endswith("_file") and value
+                  else value for key, value in shared.items() if executable in SHARED[key]}
     return NodeSpec(executable, name, namespace, tuple(resolved), {**fleet_wide, **parameters})
 
 

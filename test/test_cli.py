@@ -95,11 +95,20 @@ def test_reproduce_quick_writes_every_figure(tmp_path):
     assert main(["reproduce", str(tmp_path), "--quick"]) == 0
     for name in ("fig09_pccp_iterations", "fig10_convergence", "fig11_runtime",
                  "fig12_energy_vs_devices", "fig13_14_energy_risk_deadline",
-                 "fig13_14_violation"):
+                 "fig13_14_violation", "bounds_energy_violation"):
         assert (tmp_path / f"{name}.png").stat().st_size > 10_000
         assert len((tmp_path / f"{name}.csv").read_text().splitlines()) > 2
     savings = list(csv.DictReader((tmp_path / "savings_vs_worst_case.csv").open()))
     assert {r["model"] for r in savings} == {"AlexNet", "ResNet152"}
+    bounds = list(csv.DictReader((tmp_path / "bounds_energy_violation.csv").open()))
+    for model in ("AlexNet", "ResNet152"):
+        for eps in ("0.02", "0.08"):
+            energy = {r["bound"]: float(r["energy_j"]) for r in bounds
+                      if r["model"] == model and r["risk"] == eps}
+            assert energy["gaussian"] < energy["unimodal"] < energy["cantelli"]
+            cantelli = next(r for r in bounds if r["model"] == model and r["risk"] == eps
+                            and r["bound"] == "cantelli")
+            assert float(cantelli["max_violation_lognormal"]) <= float(eps)
 
 
 def test_unwritable_output_is_one_line(capsys, tmp_path):

@@ -82,6 +82,18 @@ def test_launch_file_and_runner_agree(launch_module):
         assert {k: param_text(v) for k, v in launch_overrides.items()} == overrides
 
 
+def test_keystore_puts_every_node_in_its_enclave(launch_module):
+    """SROS2 (keystore:=...): each node gets --enclave /robust_offload/<kind>, as named in
+    config/sros2/policy.xml; without a keystore no enclave argument is passed."""
+    policy = (REPO / "config" / "sros2" / "policy.xml").read_text()
+    secure = launch_module.node_actions(str(FLEET), secure=True)
+    for action in secure:
+        flag, path = action.kwargs["ros_arguments"]
+        assert flag == "--enclave" and path == f"/robust_offload/{action.kwargs['executable']}"
+        assert f'<enclave path="{path}">' in policy
+    assert all("ros_arguments" not in a.kwargs for a in launch_module.node_actions(str(FLEET)))
+
+
 def test_default_fleet_has_the_issue_node_set():
     specs = load_fleet(FLEET)
     labels = [s.label for s in specs]
@@ -110,13 +122,18 @@ def test_shared_parameters_reach_every_node_that_needs_them():
     assert noise == {"planner": -170.0, "edge": None, "radio": -170.0, "recorder": None,
                      "a/robot": -170.0, "b/robot": -160.0}
     assert "noise_dbm_per_hz:=-170.0" in command_line(specs[0], python="python3")
+    keyed = node_specs({"fleet": {"shared": {"auth_key_file": "keys/fleet.key"},
+                                  "robots": [{"name": "a"}]}}, REPO / "config")
+    paths = {s.label: s.parameters.get("auth_key_file") for s in keyed}
+    assert paths == {"planner": str(REPO / "config/keys/fleet.key"), "edge": paths["planner"],
+                     "radio": None, "recorder": None, "a/robot": paths["planner"]}
     shipped = {s.label: s.parameters.get("noise_dbm_per_hz") for s in load_fleet(FLEET)}
     assert shipped["planner"] == shipped["radio"] == shipped["robot_1/robot"] == -174.0
 
 
 @pytest.mark.parametrize("raw, fragment", [
     ({"fleet": {"shared": {"bandwidth": 1}, "robots": [{"name": "a"}]}},
-     "field 'fleet.shared.bandwidth' = 1: unknown key (known: noise_dbm_per_hz)"),
+     "field 'fleet.shared.bandwidth' = 1: unknown key (known: auth_key_file, noise_dbm_per_hz)"),
     ({"fleet": {"robots": [{"name": "r 1"}]}}, "robots[0].name"),
     ({"fleet": {"robots": [{"name": "a"}, {"name": "a"}]}}, "robots[1].name"),
     ({"fleet": {"planner": {"params_file": "nope.yaml"}}}, "planner.params_file"),

@@ -237,3 +237,30 @@ def test_analyze_without_frames_is_a_clear_error(tmp_path):
 
 def test_topic_names_match_the_contract():
     assert FRAMES_TOPIC == topics.FRAMES and PLAN_TOPIC == topics.PLAN
+
+
+def _frame(t_s, robot="robot_1", partition=3, where="edge", met=True, bandwidth_hz=5e6):
+    return {"t_s": t_s, "robot_id": robot, "partition": partition, "executed_on": where,
+            "deadline_met": met, "bandwidth_hz": bandwidth_hz}
+
+
+def test_switch_transients_count_misses_after_each_change():
+    from robust_offload.analysis import switch_transients
+
+    frames = [_frame(0.0), _frame(0.5), _frame(1.0, partition=5, met=False),   # switch at 1.0
+              _frame(1.5, partition=5, met=False), _frame(2.5, partition=5),
+              _frame(3.5, partition=5, met=False),                              # not a transient
+              _frame(4.0, partition=8, where="local")]                          # fallback
+    assert switch_transients(frames) == {"switches": 2, "switch_frames": 4,
+                                         "switch_misses": 2}
+
+
+def test_band_in_use_is_the_largest_sum_of_shares_at_once():
+    from robust_offload.analysis import band_in_use_hz
+
+    frames = [_frame(0.0, "a", bandwidth_hz=6e6), _frame(0.1, "b", bandwidth_hz=4e6),
+              _frame(1.0, "a", bandwidth_hz=3e6), _frame(1.1, "b", bandwidth_hz=7e6),
+              _frame(2.0, "b", where="local", bandwidth_hz=7e6)]
+    assert band_in_use_hz(frames) == pytest.approx(10e6)
+    frames.insert(2, _frame(0.9, "b", bandwidth_hz=7e6))     # b grew before a shrank
+    assert band_in_use_hz(sorted(frames, key=lambda f: f["t_s"])) == pytest.approx(13e6)

@@ -69,3 +69,64 @@ def test_camera_topic_frames_and_a_malformed_image(tmp_path):
         robot.wait(timeout=20)
     text = (tmp_path / "robot.log").read_text()
     assert "image ignored: image field 'data' has" in text, text
+
+
+def test_with_a_fleet_key_only_signed_fresh_plans_command_the_robot(tmp_path):
+    """A rogue participant's unsigned plan, a forged one and a replayed one are ignored and
+    named in the log; the planner's signed plan is applied."""
+    from rclpy.node import Node
+
+    from robust_offload.msg import DeviceDecision, OffloadPlan, RobotStatus
+    from robust_offload.ros import topics
+    from robust_offload.ros.auth import sign
+    from robust_offload.runtime.auth import Signer
+
+    key = tmp_path / "fleet.key"
+    key.write_text("5f1c0e7a9d2b4c6e8f0a1b3c5d7e9f1a\n")
+    env = dict(os.environ, ROS_DOMAIN_ID="138", ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+               ROS_LOG_DIR=str(tmp_path), PYTHONUNBUFFERED="1")
+    log = open(tmp_path / "robot.log", "w")
+    robot = subprocess.Popen(
+        [sys.executable, "-m", "robust_offload.ros.robot_node", "--ros-args", "--params-file",
+         str(REPO / "config/robot.yaml"), "-p", "robot_id:=r1", "-p", "plan_wait_s:=0.0",
+         "-p", "compute_mode:=modelled", "-p", f"auth_key_file:={key}"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    os.environ.update(ROS_DOMAIN_ID="138", ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+    rclpy.init()
+    node = Node("rogue_and_planner")
+    statuses = []
+    try:
+        plans = node.create_publisher(OffloadPlan, topics.PLAN, topics.PLAN_QOS)
+        node.create_subscription(RobotStatus, topics.ROBOT_STATUS, statuses.append,
+                                 topics.STATUS_QOS)
+
+        def plan(plan_id):
+            return OffloadPlan(plan_id=plan_id, policy="robust", devices=[DeviceDecision(
+                robot_id="r1", partition=3, freq_ghz=0.6, bandwidth_hz=2e6, feasible=True)])
+
+        def spin_until(condition, seconds=60.0):
+            end = time.time() + seconds
+            while not condition() and time.time() < end:
+                rclpy.spin_once(node, timeout_sec=0.1)
+            return condition()
+
+        assert spin_until(lambda: plans.get_subscription_count() > 0 and statuses)
+        genuine = sign(plan(5), Signer(key.read_bytes().strip()))
+        for msg in (plan(999), sign(plan(42), Signer(b"not the fleet key at all!")), genuine,
+                    genuine):                                # unsigned, forged, good, replay
+            plans.publish(msg)
+            spin_until(lambda: False, 1.5)
+        assert spin_until(lambda: statuses[-1].plan_id == 5, 10.0), \
+            [s.plan_id for s in statuses]
+        assert {s.plan_id for s in statuses} <= {0, 5}       # 999 and 42 never applied
+        assert robot.poll() is None
+    finally:
+        node.destroy_node()
+        rclpy.shutdown()
+        os.killpg(robot.pid, signal.SIGINT)
+        robot.wait(timeout=20)
+    text = (tmp_path / "robot.log").read_text()
+    for why in ("ignored plan #999: unsigned", "ignored plan #42: bad signature",
+                "ignored plan #5: stale epoch"):
+        assert why in text, text
+    assert "control messages signed and checked with the fleet key" in text

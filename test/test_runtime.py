@@ -253,6 +253,8 @@ def test_edge_watch_goes_local_one_deadline_after_the_last_sign_of_life():
     assert watch.overdue(10.7, deadline_s=0.18)
     watch.heard(11.0)                                    # its heartbeat ends the fallback
     assert watch.available(11.0)
+    watch.alive(11.1)                                    # another robot's result: alive
+    assert not watch.overdue(11.25, deadline_s=0.18) and watch.available(11.25)
 
 
 def test_frame_loop_sends_no_second_frame_into_a_silent_edge(robot, monkeypatch):

@@ -25,6 +25,7 @@ from robust_offload.msg import FeatureTensor, InferenceProfile, InferenceResult
 from robust_offload.ros import topics
 from robust_offload.ros.node_main import Warnings, from_time, run_node, stamp
 from robust_offload.ros.parameters import Param, declare_parameters
+from robust_offload.ros.auth import keyed, sign
 from robust_offload.runtime.edge import EdgeRuntime
 from robust_offload.runtime.workers import Workers
 
@@ -47,6 +48,7 @@ PARAMETERS = {
     "seed": Param(0, "seed of the models' random weights and the modelled edge times"),
     "torch_threads": Param(1, "torch CPU threads per tail"),
     "hardware": Param("", "hardware name in the edge profile ('' = the torch device's name)"),
+    "auth_key_file": Param("", "fleet key to sign heartbeats and results with ('' = unsigned)"),
 }
 
 
@@ -74,6 +76,7 @@ class EdgeNode(Node):
         self.workers = Workers(self.serve, self.p["queue_depth"], self.p["worker_idle_s"],
                                self.p["max_robots"])
         self._warn = Warnings(self.get_logger(), WARN_REPEAT_S)
+        self.signer, _ = keyed(self, self.p["auth_key_file"])
         self.result_pub = self.create_publisher(InferenceResult, topics.RESULTS,
                                                 topics.RESULT_QOS)
         self.profile_pub = self.create_publisher(InferenceProfile, topics.PROFILE,
@@ -127,12 +130,13 @@ class EdgeNode(Node):
                        edge_s: float):
         done = time.time()
         total_ms = (done - from_time(msg.capture_time)) * 1e3
-        self.result_pub.publish(InferenceResult(
+        self.result_pub.publish(sign(InferenceResult(
             header=stamp(self, done), robot_id=msg.robot_id, request_id=msg.request_id,
             class_id=class_id, local_ms=msg.local_ms,
             uplink_ms=(received - from_time(msg.header.stamp)) * 1e3, edge_ms=edge_s * 1e3,
             total_ms=total_ms, deadline_met=total_ms <= msg.deadline_ms, plan_id=msg.plan_id,
-            partition=msg.partition, deadline_ms=msg.deadline_ms, executed_on="edge"))
+            partition=msg.partition, deadline_ms=msg.deadline_ms, executed_on="edge"),
+            self.signer))
 
     def publish_profiles(self):
         for model in self.models:
@@ -140,7 +144,7 @@ class EdgeNode(Node):
             measured = (self.runtime.edge_profile(model) if model in self.runtime.stats
                         else None)
             points = profile.num_points
-            self.profile_pub.publish(InferenceProfile(
+            self.profile_pub.publish(sign(InferenceProfile(
                 header=stamp(self, time.time()), source="edge", model=model,
                 hardware=self.hardware, is_edge=True, output_mb=list(profile.output_mb),
                 mean_ms=[float(v) for v in (measured["mean_ms"] if measured
@@ -148,7 +152,7 @@ class EdgeNode(Node):
                 var_ms2=[float(v) for v in (measured["var_ms2"] if measured
                                             else profile.edge_var_ms2)],
                 sample_counts=[int(v) for v in (measured["sample_counts"] if measured
-                                                else [0] * points)]))
+                                                else [0] * points)]), self.signer))
 
 
     def destroy_node(self):

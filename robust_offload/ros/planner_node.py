@@ -35,6 +35,7 @@ from robust_offload.msg import (
     OffloadPlan,
     RobotStatus,
 )
+from robust_offload.ros.auth import OwnPlans, keyed, sign, verify
 from robust_offload.ros.messages import diagnostic_array, plan_message
 from robust_offload.ros.node_main import Warnings, run_node
 from robust_offload.ros.parameters import Param, changed_parameters, declare_parameters
@@ -92,6 +93,8 @@ PARAMETERS = {
                                "Xavier NX profiles)"),
     "discovery_s": Param(1.5, "no plan in the first seconds after start: robots send their "
                               "status once a second (a heartbeat period plus margin)"),
+    "auth_key_file": Param("", "fleet key: plans are signed with it, edge profiles must be "
+                               "('' = nothing signed or checked)"),
     "transition_s": Param(1.0, "a plan that grows some robot's share is published in two "
                                "steps this far apart (>= the slowest robot's frame period)"),
 }
@@ -110,6 +113,8 @@ class PlannerNode(Node):
         self.planner = Replanner(self.fleet, values["policy"], values["bound"],
                                  values["discovery_s"], values["transition_s"])
         self.health = FleetHealth(values["calibration_window"])
+        self.signer, self.verifier = keyed(self, values["auth_key_file"])
+        self.own_plans = OwnPlans()
         self.diagnostics = self.create_publisher(DiagnosticArray, DIAGNOSTICS, STATUS_QOS)
         self.create_timer(DIAGNOSTICS_PERIOD_S, self.publish_diagnostics)
         self._warn = Warnings(self.get_logger(), WARN_REPEAT_S)
@@ -118,6 +123,7 @@ class PlannerNode(Node):
         self.create_subscription(ChannelState, CHANNEL_STATE, self.on_channel, INPUT_QOS)
         self.create_subscription(InferenceProfile, PROFILE, self.on_profile, INPUT_QOS)
         self.create_subscription(InferenceResult, FRAMES, self.on_frame, INPUT_QOS)
+        self.create_subscription(OffloadPlan, PLAN, self.on_plan, PLAN_QOS)
         self.add_on_set_parameters_callback(self.on_set_parameters)
         self.timer = self.create_timer(CHECK_PERIOD_S, self.on_timer)
         self.get_logger().info(
@@ -158,7 +164,9 @@ class PlannerNode(Node):
             path_loss_db=msg.path_loss_db, tx_power_w=msg.tx_power_w))
 
     def on_profile(self, msg: InferenceProfile):
-        if msg.is_edge:
+        if msg.is_edge and (reason := verify(msg, self.verifier, f"edge/{msg.model}")):
+            self._warn(f"ignored an edge profile of {msg.model!r}: {reason}")
+        elif msg.is_edge:
             self._accept(lambda: self.fleet.update_edge_profile(
                 msg.model, mean_ms=msg.mean_ms, var_ms2=msg.var_ms2,
                 sample_counts=msg.sample_counts))
@@ -205,7 +213,8 @@ class PlannerNode(Node):
             return
         msg = plan_message(published)
         msg.header.stamp = self.get_clock().now().to_msg()
-        self.publisher.publish(msg)
+        self.own_plans.published(msg)
+        self.publisher.publish(sign(msg, self.signer))
         self.get_logger().info(published.summary)
         for decision in published.decisions:
             self.health.decision(decision)
@@ -215,6 +224,13 @@ class PlannerNode(Node):
         msg = diagnostic_array(self.health.report())
         msg.header.stamp = self.get_clock().now().to_msg()
         self.diagnostics.publish(msg)
+
+    def on_plan(self, msg: OffloadPlan):
+        """A plan this planner did not publish: another planner is on the domain."""
+        if self.own_plans.foreign(msg):
+            self.get_logger().error(f"another planner publishes plans on this domain (its "
+                                    f"plan #{msg.plan_id}); robots follow one planner each",
+                                    throttle_duration_sec=10.0)
 
     def on_frame(self, msg: InferenceResult):
         """A robot's frame record: its hit or miss calibrates its margin (bound calibrated), an

@@ -36,8 +36,10 @@ from robust_offload.msg import (
     RobotStatus,
 )
 from robust_offload.ros import topics
-from robust_offload.ros.node_main import from_time, run_node, stamp, to_time
+from robust_offload.ros.auth import Gate, keyed
+from robust_offload.ros.node_main import Warnings, from_time, run_node, stamp, to_time
 from robust_offload.ros.parameters import Param, declare_parameters
+from robust_offload.runtime.auth import PlanSource
 from robust_offload.runtime.device import BACKENDS
 from robust_offload.runtime.robot import EdgeWatch, Newest, capture_time
 from robust_offload.runtime.robot_loop import FrameLoop, build_robot
@@ -73,6 +75,10 @@ PARAMETERS = {
     "plan_wait_s": Param(15.0, "wait this long for a first plan before running frames locally"),
     "seed": Param(0, "seed of the synthetic images and the emulated time noise"),
     "torch_threads": Param(1, "torch CPU threads for the DNN head"),
+    "auth_key_file": Param("", "fleet key: plans, edge heartbeats and results must be signed "
+                               "with it ('' = nothing checked)"),
+    "planner_timeout_s": Param(5.0, "plans of another planner are ignored until the one "
+                                    "followed has been silent this long"),
 }
 STATUS_PARAMETERS = ("model", "profile", "hardware", "deadline_ms", "risk", "kappa",
                      "freq_min_ghz", "freq_max_ghz", "tx_power_w", "dvfs_backend", "compute_mode")
@@ -89,6 +95,9 @@ class RobotNode(Node):
         self.robot_id = self.p["robot_id"]
         self.runtime, description = build_robot(self.p)
         self.get_logger().info(description)
+        _, verifier = keyed(self, self.p["auth_key_file"])
+        self.gate = Gate(verifier, PlanSource(self.p["planner_timeout_s"]),
+                         Warnings(self.get_logger(), 10.0))
         self.status_pub = self.create_publisher(RobotStatus, topics.ROBOT_STATUS,
                                                 topics.STATUS_QOS)
         self.profile_pub = self.create_publisher(InferenceProfile, topics.PROFILE,
@@ -120,7 +129,9 @@ class RobotNode(Node):
         self.thread.start()
 
     # -- subscriptions ----------------------------------------------------------------------
-    def on_plan(self, plan: OffloadPlan):
+    def on_plan(self, plan: OffloadPlan, info):
+        if not self.gate.plan(plan, info, time.monotonic()):
+            return
         mine = [(d.partition, d.freq_ghz, d.bandwidth_hz, d.feasible, d.reason)
                 for d in plan.devices if d.robot_id == self.robot_id]
         warning = self.runtime.apply_plan(plan.plan_id, mine)
@@ -128,11 +139,14 @@ class RobotNode(Node):
             self.get_logger().warning(warning)
 
     def on_result(self, result: InferenceResult):
+        if not self.gate.result(result):
+            return
+        self.loop.edge_answered()                   # any robot's result: the edge is alive
         if result.robot_id == self.robot_id:
             self.loop.result(result.request_id, result.edge_ms, result.class_id)
 
     def on_profile(self, profile: InferenceProfile):
-        if profile.is_edge:
+        if profile.is_edge and self.gate.edge(profile):
             self.loop.heard()
 
     def on_channel(self, state: ChannelState):

@@ -20,13 +20,15 @@ edge = air + overhead. The planner subtracts the air time eq. (3) gives for the 
 the robot's tensor size and the channel it last reported; the rest (DDS serialisation and
 transport of tensor and result, queues, the air time's deviation from eq. (3) under the gain
 changes of the window) is the overhead sample. Over the last :data:`OVERHEAD_WINDOW` samples its
-mean and variance are added to the edge time's mean and variance of every point m < M of that
-robot -- constants per (robot, point), so the planning problem keeps its structure and the
-planner stays exact. Until ``min_samples`` samples, the constant ``offload_overhead_ms`` (variance
-0) is the prior. Approximation: the overhead is taken as independent of the decision (point,
-frequency, bandwidth); its dependence on the tensor size (3.6 ms at 0.74 MB vs 10.8 ms at 3 MB
-over the shipped SHM transport, README) is inside the window's spread when the robot's points
-change little, and per-point windows would need samples at points the robot never visits.
+mean and variance (without the largest :data:`OVERHEAD_TAIL_SHARE` eps of them, whose
+probability is taken from the robot's eps instead) are added to the edge time's mean and
+variance of every point m < M of that robot -- constants per (robot, point), so the planning
+problem keeps its structure and the planner stays exact. Until ``min_samples`` samples, the
+constant ``offload_overhead_ms`` (variance 0) is the prior. Approximation: the overhead is
+taken as independent of the decision (point, frequency, bandwidth); its dependence on the tensor
+size (3.6 ms at 0.74 MB vs 10.8 ms at 3 MB over the shipped SHM transport, README) is inside the
+window's spread when the robot's points change little, and per-point windows would need samples
+at points the robot never visits.
 
 A live value replaces the shipped one per point only once that point has ``min_samples``
 samples. :meth:`LiveFleet.scenario` builds the core :class:`Scenario` of the robots that have both
@@ -67,6 +69,11 @@ from robust_offload.core.scenario import (
 OVERHEAD_WINDOW = 300
 """Offloaded frames per robot over which the transport overhead's mean and variance are taken
 (2.5 min at 2 frames/s)."""
+
+
+OVERHEAD_TAIL_SHARE = 0.25
+"""Share of a robot's eps spent on the overhead samples left out of its mean and variance (the
+largest ones): 1.25 % of the frames for eps = 5 %."""
 
 
 def _points(source: str, field: str, values, profile: Profile, **bounds) -> np.ndarray:
@@ -264,15 +271,24 @@ class LiveFleet:
         window.append(uplink_ms - air_ms)
         self._dirty.add(robot_id)
 
+    def _measured_overhead(self, robot_id: str) -> bool:
+        window = self._overhead.get(robot_id)
+        return window is not None and len(window) >= max(2, self.min_samples)
+
     def overhead_ms(self, robot_id: str) -> np.ndarray:
         """(mean ms, variance ms^2) of the robot's transport overhead: measured over its last
         OVERHEAD_WINDOW offloaded frames once there are ``min_samples``, else the prior
-        (``offload_overhead_ms``, 0)."""
-        window = self._overhead.get(robot_id)
-        if window is None or len(window) < max(2, self.min_samples):
+        (``offload_overhead_ms``, 0). The samples above the (1 - OVERHEAD_TAIL_SHARE eps)
+        quantile are left out: a few transients (a model load, a CPU burst) would otherwise
+        dominate the variance for the whole window; they are paid for from the risk budget
+        instead (:meth:`planning_risk`)."""
+        if not self._measured_overhead(robot_id):
             return np.array([self.offload_overhead_ms, 0.0])
-        samples = np.fromiter(window, dtype=float)
-        return np.array([samples.mean(), samples.var(ddof=1)])
+        samples = np.fromiter(self._overhead[robot_id], dtype=float)
+        tail = OVERHEAD_TAIL_SHARE * self._status[robot_id][0].risk
+        kept = samples[samples <= np.quantile(samples, 1.0 - tail)]
+        kept = kept if len(kept) >= 2 else samples
+        return np.array([kept.mean(), kept.var(ddof=1)])
 
     def _calibration_of(self, robot_id: str) -> Calibration:
         """The robot's calibration, started (at Cantelli's margin) on first use."""
@@ -290,10 +306,14 @@ class LiveFleet:
 
     def planning_risk(self, robot_id: str) -> float:
         """The eps the planner uses for a robot: its working eps while calibrated (Cantelli's
-        margin expressed in the calibration's base bound before its first frame)."""
-        if not self.calibrated:
-            return self._status[robot_id][0].risk
-        return self._calibration_of(robot_id).eps
+        margin expressed in the calibration's base bound before its first frame; the loop
+        absorbs the overhead's left-out tail); otherwise its eps less the share spent on that
+        tail once the overhead is measured (union bound: P(T > D) <= P(overhead in its tail)
+        + P(T > D, overhead not in its tail) <= OVERHEAD_TAIL_SHARE eps + the rest)."""
+        if self.calibrated:
+            return self._calibration_of(robot_id).eps
+        risk = self._status[robot_id][0].risk
+        return risk * (1.0 - OVERHEAD_TAIL_SHARE) if self._measured_overhead(robot_id) else risk
 
     def update_channel(self, robot_id: str, now: float, *, channel_gain: float = 0.0,
                        path_loss_db: float = 0.0, tx_power_w: float = 0.0) -> float:

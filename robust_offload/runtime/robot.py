@@ -263,8 +263,9 @@ class EdgeWatch:
 
     - its profile heartbeat is fresh (heard within ``timeout_s``),
     - it is not *silent*: when an offloaded frame is past its deadline and nothing came from the
-      edge (heartbeat or result) for one deadline, the robot runs locally until the edge is
-      heard again -- so a dead edge costs the frames in flight, not ``max_missed`` more;
+      edge (a heartbeat, or a result for any robot) for one deadline, the robot runs locally
+      until the edge is heard again -- so a dead edge costs the frames in flight, not
+      ``max_missed`` more, while one late frame of a busy fleet does not send it local;
     - no run of ``max_missed`` lost frames has sent the robot local for ``timeout_s`` (an edge
       that heartbeats but does not answer)."""
 
@@ -285,10 +286,14 @@ class EdgeWatch:
         return now - self.seen < self.timeout_s and now >= self.fallback_until \
             and not self.silent
 
-    def answered(self, now: float) -> None:
-        """A result came back."""
+    def alive(self, now: float) -> None:
+        """The edge answered some robot's frame (a sign of life)."""
         self.sign_of_life = now
         self.silent = False
+
+    def answered(self, now: float) -> None:
+        """A result for this robot came back."""
+        self.alive(now)
         self.missed_in_row = 0
 
     def overdue(self, now: float, deadline_s: float) -> bool:

@@ -92,6 +92,10 @@ class FrameLoop:
         """The edge's heartbeat arrived."""
         self.edge.heard(time.monotonic())
 
+    def edge_answered(self) -> None:
+        """The edge answered some robot's frame."""
+        self.edge.alive(time.monotonic())
+
     def result(self, request_id: int, edge_ms: float, class_id: int) -> None:
         """A result from the edge: the frame's record is published (unknown or late: ignored)."""
         with self._lock:

@@ -1,0 +1,101 @@
+"""Signing and checking control messages over ROS (the rules: runtime/auth.py)."""
+
+from __future__ import annotations
+
+from rclpy.serialization import serialize_message
+
+from collections import deque
+
+from robust_offload.runtime.auth import Signer, Verifier, load_key
+
+
+def _unsigned_bytes(msg) -> bytes:
+    """The message serialised (CDR) with an empty ``auth_tag``: what the tag covers."""
+    tag, msg.auth_tag = msg.auth_tag, []
+    try:
+        return serialize_message(msg)
+    finally:
+        msg.auth_tag = tag
+
+
+def sign(msg, signer: Signer):
+    """Set ``auth_epoch`` and ``auth_tag`` of ``msg`` (unchanged without a key); returns it."""
+    if signer.key is not None:
+        msg.auth_epoch = signer.epoch()
+        msg.auth_tag = list(signer.tag(_unsigned_bytes(msg)))
+    return msg
+
+
+def verify(msg, verifier: Verifier, stream: str) -> str | None:
+    """None if ``msg`` may be used (authentic and fresh, or no key), else why not."""
+    if verifier.key is None:
+        return None
+    return verifier.check(stream, msg.auth_epoch, _unsigned_bytes(msg), bytes(msg.auth_tag))
+
+
+def keyed(node, key_file: str) -> tuple[Signer, Verifier]:
+    """The node's signer and verifier for the fleet key in ``key_file`` ("" = none); says once
+    whether its control messages are authenticated."""
+    key = load_key(key_file)
+    announce(node, key)
+    return Signer(key), Verifier(key)
+
+
+def announce(node, key) -> None:
+    """Say once at start whether this node's control messages are authenticated."""
+    if key is None:
+        node.get_logger().warning(
+            "control messages are not authenticated (auth_key_file is empty): any participant "
+            "on this ROS domain can publish plans, edge heartbeats and results")
+    else:
+        node.get_logger().info("control messages signed and checked with the fleet key "
+                               "(HMAC-SHA256)")
+
+
+class Gate:
+    """A robot's checks of incoming control messages: authentic and fresh (with a key), and
+    plans from the one planner it follows (:class:`~robust_offload.runtime.auth.PlanSource`).
+    Every dropped message is counted and warned about (throttled by ``warn``)."""
+
+    def __init__(self, verifier: Verifier, source, warn):
+        self.verifier, self.source, self.warn = verifier, source, warn
+
+    def _checked(self, msg, stream: str, what: str) -> bool:
+        reason = verify(msg, self.verifier, stream)
+        if reason:
+            self.warn(f"ignored {what}: {reason}", key=f"{what.split()[0]} {reason}")
+        return reason is None
+
+    def plan(self, msg, info, now: float) -> bool:
+        if not self._checked(msg, "plan", f"plan #{msg.plan_id}"):
+            return False
+        gid = info.get("publisher_gid") or {}
+        sender = bytes(gid.get("data", b"")).hex()
+        if self.source.accept(sender, now):
+            return True
+        self.warn(f"ignored plan #{msg.plan_id} of another planner (publisher {sender[:16]}): "
+                  f"following {self.source.sender[:16]} until it is silent for "
+                  f"{self.source.timeout_s:g} s", key="second planner")
+        return False
+
+    def edge(self, msg) -> bool:
+        return self._checked(msg, f"edge/{msg.model}", "edge heartbeat")
+
+    def result(self, msg) -> bool:
+        # one stream per robot: the edge signs and publishes each robot's results in order
+        # (one worker thread per robot), not the results of different robots
+        return self._checked(msg, f"results/{msg.robot_id}", f"result {msg.request_id}")
+
+
+class OwnPlans:
+    """The stamps of the plans this planner published: a plan received with another stamp
+    comes from a second planner on the domain."""
+
+    def __init__(self, size: int = 64):
+        self._stamps: deque = deque(maxlen=size)
+
+    def published(self, msg) -> None:
+        self._stamps.append((msg.header.stamp.sec, msg.header.stamp.nanosec))
+
+    def foreign(self, msg) -> bool:
+        return (msg.header.stamp.sec, msg.header.stamp.nanosec) not in self._stamps

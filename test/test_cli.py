@@ -103,12 +103,15 @@ def test_reproduce_quick_writes_every_figure(tmp_path):
     bounds = list(csv.DictReader((tmp_path / "bounds_energy_violation.csv").open()))
     for model in ("AlexNet", "ResNet152"):
         for eps in ("0.02", "0.08"):
-            energy = {r["bound"]: float(r["energy_j"]) for r in bounds
-                      if r["model"] == model and r["risk"] == eps}
-            assert energy["gaussian"] < energy["unimodal"] < energy["cantelli"]
-            cantelli = next(r for r in bounds if r["model"] == model and r["risk"] == eps
-                            and r["bound"] == "cantelli")
-            assert float(cantelli["max_violation_lognormal"]) <= float(eps)
+            rows = {r["bound"]: r for r in bounds if r["model"] == model and r["risk"] == eps}
+            # the narrower the margin, the less energy; a fleet a bound cannot serve (NaN) is
+            # served by the narrower ones
+            energy = [float(rows[b]["energy_j"]) for b in ("gaussian", "unimodal", "cantelli")]
+            energy = [e if math.isfinite(e) else math.inf for e in energy]
+            assert math.isfinite(energy[0]) and energy == sorted(energy)
+            for bound in ("cantelli", "unimodal"):         # both hold for lognormal times
+                if math.isfinite(float(rows[bound]["energy_j"])):
+                    assert float(rows[bound]["max_violation_lognormal"]) <= float(eps)
 
 
 def test_unwritable_output_is_one_line(capsys, tmp_path):

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from rclpy.serialization import serialize_message
-
 from collections import deque
 
 from robust_offload.runtime.auth import Signer, Verifier, load_key
 
 
 def _unsigned_bytes(msg) -> bytes:
-    """The message serialised (CDR) with an empty ``auth_tag``: what the tag covers."""
+    """What the tag covers: the message's canonical text (every field, in order, floats exact)
+    with an empty ``auth_tag``. Not its CDR bytes: the serialiser leaves alignment padding
+    uninitialised, so the same message serialises differently in two processes."""
     tag, msg.auth_tag = msg.auth_tag, []
     try:
-        return serialize_message(msg)
+        return repr(msg).encode()
     finally:
         msg.auth_tag = tag
 
@@ -63,7 +63,7 @@ class Gate:
     def _checked(self, msg, stream: str, what: str) -> bool:
         reason = verify(msg, self.verifier, stream)
         if reason:
-            self.warn(f"ignored {what}: {reason}", key=f"{what.split()[0]} {reason}")
+            self.warn(f"ignored {what}: {reason}", key=f"{what} {reason}")
         return reason is None
 
     def plan(self, msg, info, now: float) -> bool:

@@ -1,9 +1,10 @@
 """Who may command a robot: authenticated control messages, without ROS.
 
 Plans (planner), edge heartbeats and results (edge) carry ``auth_epoch`` and ``auth_tag``:
-HMAC-SHA256 (standard library :mod:`hmac`) with a per-fleet key over the message serialised
-with an empty tag. The epoch is the signer's wall clock in nanoseconds, strictly increasing, so
-a restarted planner or edge continues above its predecessor and a replayed message is stale.
+HMAC-SHA256 (standard library :mod:`hmac`) with a per-fleet key over the message's canonical
+text with an empty tag (:mod:`robust_offload.ros.auth`). The epoch is the signer's wall clock
+in nanoseconds, strictly increasing, so a restarted planner or edge continues above its
+predecessor and a replayed message is stale.
 Receivers check the tag in constant time (:func:`hmac.compare_digest`) and keep the newest epoch
 per stream (plans, one edge's heartbeats, the results for one robot); unsigned, forged and stale
 messages are dropped and counted. Without a key nothing is signed or checked (each node says so
@@ -74,7 +75,7 @@ class Verifier:
 
     def check(self, stream: str, epoch: int, data: bytes, tag: bytes) -> str | None:
         """None when the message is authentic and newer than the last one of ``stream``,
-        else why it is dropped. ``data``: the message serialised with an empty tag."""
+        else why it is dropped. ``data``: the message's canonical text with an empty tag."""
         if self.key is None:
             return None
         expected = hmac.new(self.key, data, hashlib.sha256).digest()

@@ -186,23 +186,24 @@ class Replanner:
 
     def _degrade(self, scenario, plan: Plan) -> tuple[Plan, dict[str, float]]:
         """The plan with robots left out planned at their min risk, one at a time, lowest
-        first, while that keeps every robot planned so far (see the module docstring); and
-        the risks of the degraded robots."""
+        first, each only if that keeps every robot planned so far (see the module docstring);
+        and the risks of the degraded robots."""
         degraded: dict[str, float] = {}
+        tried: set[str] = set()
         for _ in range(MAX_DEGRADED_PER_PLAN):
-            candidates = [d for d in plan.infeasible_devices if d.min_risk is not None]
+            candidates = [d for d in plan.infeasible_devices
+                          if d.min_risk is not None and d.name not in tried]
             if not candidates:
                 break
             best = min(candidates, key=lambda d: d.min_risk)
+            tried.add(best.name)
             trial = {**degraded, best.name: min(MAX_RISK, best.min_risk * (1 + 1e-6) + 1e-12)}
             devices = [replace(device, risk=trial.get(device.name, device.risk))
                        for device in scenario.devices]
             second = policies.plan(replace(scenario, devices=devices), self.policy,
                                    self.planning_bound)
-            if not {best.name, *(d.name for d in plan.devices)} <= \
-                    {d.name for d in second.devices}:
-                break
-            plan, degraded = second, trial
+            if {best.name, *(d.name for d in plan.devices)} <= {d.name for d in second.devices}:
+                plan, degraded = second, trial
         return plan, degraded
 
     def _decisions(self, plan: Plan, scenario, degraded: dict[str, float]) -> list[dict]:

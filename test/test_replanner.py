@@ -138,3 +138,20 @@ def test_a_plan_that_grows_a_share_is_published_in_two_steps(profiles):
     assert final.plan_id == step.plan_id + 1 and not final.held
     assert {x["robot_id"] for x in final.decisions} == {"robot_1", "robot_2"}
     assert sum(x["bandwidth_hz"] for x in final.decisions) <= 10e6 * (1 + 1e-9)
+
+
+def test_a_degraded_robots_misses_do_not_widen_its_calibrated_margin(profiles):
+    """Misses under a degraded decision come from the admission: counting them would widen the
+    robot's margin and keep it out of every later plan (seen on the fleet: 27 % misses)."""
+    fleet = make_fleet(profiles, bandwidth_hz=4e6)
+    for i in range(4):
+        add(fleet, f"robot_{i}", status={**ALEX, "deadline_ms": 120.0}, loss_db=110.0)
+    replanner = Replanner(fleet, "robust", "calibrated")
+    published = replanner.poll(0.0)
+    (degraded,) = published.degraded
+    served = next(d["robot_id"] for d in published.decisions if d["feasible"])
+    before = fleet.planning_risk(degraded)
+    assert fleet.record_frame(degraded, missed=True) is None
+    assert fleet.planning_risk(degraded) == before
+    eps = fleet.record_frame(served, missed=True)                  # a served robot calibrates
+    assert eps is not None and eps < fleet.planning_risk(degraded)

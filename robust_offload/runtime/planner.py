@@ -168,6 +168,7 @@ class LiveFleet:
         self.calibration_eta = check.number("calibration_eta", calibration_eta, low=0.0,
                                             high=10.0, open_low=True)
         self._calibration: dict[str, Calibration] = {}             # robot -> working eps
+        self._not_as_asked: set[str] = set()          # robots degraded or infeasible now
         self._senders: dict[str, str] = {}                          # robot -> its publisher
         self._status: dict[str, tuple[Requirements, float]] = {}     # robot -> (req, last seen)
         self._channel: dict[str, tuple[float, float, float]] = {}    # robot -> (h, p or 0, seen)
@@ -241,13 +242,13 @@ class LiveFleet:
                      partition: int = 0, bandwidth_hz: float = 0.0,
                      uplink_ms: float = 0.0) -> float | None:
         """One frame's record (see the module docstring; ``offloaded``: run on the edge and
-        answered). Returns the robot's working eps when ``calibrated`` (None otherwise, or for
-        an unknown robot)."""
+        answered). Returns the robot's working eps when ``calibrated`` (None otherwise, for an
+        unknown robot, or one the newest plan does not serve at its eps)."""
         if robot_id not in self._status:
             return None
         if offloaded:
             self._record_overhead(robot_id, partition, bandwidth_hz, uplink_ms)
-        if not self.calibrated:
+        if not self.calibrated or robot_id in self._not_as_asked:
             return None
         calibration = self._calibration_of(robot_id)
         calibration.update(bool(missed))
@@ -297,6 +298,13 @@ class LiveFleet:
             calibration = self._calibration[robot_id] = Calibration.start(
                 self._status[robot_id][0].risk, self.calibration_window, self.calibration_eta)
         return calibration
+
+    def planned_as_asked(self, robots, not_as_asked) -> None:
+        """Which robots the newest plan serves at their eps. While a robot is degraded or
+        infeasible its frames do not move its calibrated margin: their misses come from the
+        admission (too little band, or a deadline this host cannot meet), and widening the
+        margin would only keep it out of the plan."""
+        self._not_as_asked = set(not_as_asked) & set(robots)
 
     def set_calibrated(self, calibrated: bool) -> None:
         """Switch the closed loop on or off (forces a replan); switching on starts afresh."""

@@ -58,8 +58,9 @@ def param_text(value) -> str:
         return "true" if value else "false"
     if isinstance(value, str):
         return value
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(param_text(v) for v in value) + "]"
+    if isinstance(value, (list, tuple)):       # list items quoted: 'robot_2:10:150:30'
+        return "[" + ", ".join("'" + v.replace("'", "''") + "'" if isinstance(v, str)
+                               else param_text(v) for v in value) + "]"
     return repr(value)
 
 

@@ -105,11 +105,12 @@ def test_default_fleet_has_the_issue_node_set():
 
 def test_overrides_are_ros_args_syntax():
     spec = node_specs({"fleet": {"robots": [{"name": "r1", "parameters": {
-        "rate_hz": 2.5, "codec": "int8", "flag": True, "distances": [1.0, 2.0]}}]}}, REPO)[-1]
+        "rate_hz": 2.5, "codec": "int8", "flag": True, "distances": [1.0, 2.0],
+        "fades": ["robot_2:10:150:30"]}}]}}, REPO)[-1]
     argv = command_line(spec, python="python3")
     assert argv[:4] == ["python3", "-m", "robust_offload.ros.robot_node", "--ros-args"]
     for expected in ("robot_id:=r1", "rate_hz:=2.5", "codec:=int8", "flag:=true",
-                     "distances:=[1.0, 2.0]"):
+                     "distances:=[1.0, 2.0]", "fades:=['robot_2:10:150:30']"):
         assert expected in argv
 
 

@@ -93,7 +93,9 @@ def run_fleet(fleet_file: Path, duration_s: float, bag: Path, out: Path) -> Path
     print(f"starting {len(specs)} nodes: {', '.join(s.label for s in specs)}")
     print(f"node logs in {out / 'logs'}; bag in {bag}")
     print(f"services first; robots start {ROBOT_DELAY_S:.0f} s later")
-    previous = signal.signal(signal.SIGTERM, _interrupt)   # systemd, docker, timeout: as Ctrl-C
+    # SIGTERM (systemd, docker, timeout) acts as Ctrl-C; SIGINT is handled explicitly too, since
+    # a runner started from a background job inherits it ignored (a plain `kill -INT` must work)
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         fleet.start(ROBOT_DELAY_S)
         with tqdm(total=int(duration_s), desc="fleet running", unit="s") as bar:
@@ -108,11 +110,10 @@ def run_fleet(fleet_file: Path, duration_s: float, bag: Path, out: Path) -> Path
         print("\ninterrupted: stopping the fleet")
     finally:
         # A second Ctrl-C / SIGTERM must not cut the stop short (the recorder closes its bag).
-        ignored = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT,
-                                                                       signal.SIGTERM)}
+        for sig in previous:
+            signal.signal(sig, signal.SIG_IGN)
         fleet.stop()
-        ignored[signal.SIGTERM] = previous
-        for sig, handler in ignored.items():
+        for sig, handler in previous.items():
             signal.signal(sig, handler)
     return bag
 

@@ -200,7 +200,8 @@ def test_runner_stops_every_node_and_closes_the_bag_on_a_signal(tmp_path, sig, w
         [str(Path(sys.executable).with_name("robust-offload")), "fleet", "--config",
          str(fleet_file), "--duration", "120", "--out", str(tmp_path / "out"), "--bag",
          str(tmp_path / "bag")], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True)
+        text=True,   # started as from a background job, which inherits SIGINT ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         if when == "frames":
             assert wait_for_frames(domain, ["robot_1"], 5, timeout_s=90)["robot_1"] >= 5

@@ -14,6 +14,22 @@ from conftest import REPO
 rclpy = pytest.importorskip("rclpy")
 
 
+def start_robot(tmp_path, domain: int, *params):
+    """A modelled robot node process on ``domain`` (log: tmp_path/robot.log), frames from the
+    start; this test process joins the same domain."""
+    env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+               ROS_LOG_DIR=str(tmp_path), PYTHONUNBUFFERED="1")
+    overrides = [arg for p in ("plan_wait_s:=0.0", "compute_mode:=modelled", *params)
+                 for arg in ("-p", p)]
+    robot = subprocess.Popen(
+        [sys.executable, "-m", "robust_offload.ros.robot_node", "--ros-args", "--params-file",
+         str(REPO / "config/robot.yaml"), *overrides],
+        env=env, stdout=open(tmp_path / "robot.log", "w"), stderr=subprocess.STDOUT,
+        start_new_session=True)
+    os.environ.update(ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+    return robot
+
+
 def test_camera_topic_frames_and_a_malformed_image(tmp_path):
     from rclpy.node import Node
     from sensor_msgs.msg import Image
@@ -21,15 +37,7 @@ def test_camera_topic_frames_and_a_malformed_image(tmp_path):
     from robust_offload.msg import InferenceResult
     from robust_offload.ros import topics
 
-    env = dict(os.environ, ROS_DOMAIN_ID="134", ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
-               ROS_LOG_DIR=str(tmp_path), PYTHONUNBUFFERED="1")
-    log = open(tmp_path / "robot.log", "w")
-    robot = subprocess.Popen(
-        [sys.executable, "-m", "robust_offload.ros.robot_node", "--ros-args", "--params-file",
-         str(REPO / "config/robot.yaml"), "-p", "robot_id:=cam_bot", "-p", "image_topic:=/cam",
-         "-p", "plan_wait_s:=0.0", "-p", "compute_mode:=modelled"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    os.environ.update(ROS_DOMAIN_ID="134", ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+    robot = start_robot(tmp_path, 134, "robot_id:=cam_bot", "image_topic:=/cam")
     rclpy.init()
     node = Node("camera")
     try:
@@ -83,15 +91,7 @@ def test_with_a_fleet_key_only_signed_fresh_plans_command_the_robot(tmp_path):
 
     key = tmp_path / "fleet.key"
     key.write_text("5f1c0e7a9d2b4c6e8f0a1b3c5d7e9f1a\n")
-    env = dict(os.environ, ROS_DOMAIN_ID="138", ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
-               ROS_LOG_DIR=str(tmp_path), PYTHONUNBUFFERED="1")
-    log = open(tmp_path / "robot.log", "w")
-    robot = subprocess.Popen(
-        [sys.executable, "-m", "robust_offload.ros.robot_node", "--ros-args", "--params-file",
-         str(REPO / "config/robot.yaml"), "-p", "robot_id:=r1", "-p", "plan_wait_s:=0.0",
-         "-p", "compute_mode:=modelled", "-p", f"auth_key_file:={key}"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    os.environ.update(ROS_DOMAIN_ID="138", ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+    robot = start_robot(tmp_path, 138, "robot_id:=r1", f"auth_key_file:={key}")
     rclpy.init()
     node = Node("rogue_and_planner")
     statuses = []

@@ -262,11 +262,11 @@ class LiveFleet:
         source = f"frame of {robot_id}"
         uplink_ms = checks.number(source, "uplink_ms", uplink_ms, low=0.0, high=1e7)
         bandwidth_hz = checks.number(source, "bandwidth_hz", bandwidth_hz)
-        snap = self._snapshot(robot_id)
-        point = checks.whole(source, "partition", partition, low=0,
-                             high=len(snap.output_mb) - 2)
-        scale = snr_scale_hz(snap.tx_power_w, snap.channel_gain, self.noise_dbm_per_hz)
-        air_ms = 1e3 * float(offload_time_s(snap.output_mb[point] * 8 * checks.MB_BYTES,
+        output_mb = self._output_mb(robot_id)
+        point = checks.whole(source, "partition", partition, low=0, high=len(output_mb) - 2)
+        scale = snr_scale_hz(self._tx_power_w(robot_id), self._channel[robot_id][0],
+                             self.noise_dbm_per_hz)
+        air_ms = 1e3 * float(offload_time_s(output_mb[point] * 8 * checks.MB_BYTES,
                                             bandwidth_hz, scale))
         window = self._overhead.setdefault(robot_id, deque(maxlen=OVERHEAD_WINDOW))
         window.append(uplink_ms - air_ms)
@@ -299,12 +299,12 @@ class LiveFleet:
                 self._status[robot_id][0].risk, self.calibration_window, self.calibration_eta)
         return calibration
 
-    def planned_as_asked(self, robots, not_as_asked) -> None:
-        """Which robots the newest plan serves at their eps. While a robot is degraded or
-        infeasible its frames do not move its calibrated margin: their misses come from the
-        admission (too little band, or a deadline this host cannot meet), and widening the
-        margin would only keep it out of the plan."""
-        self._not_as_asked = set(not_as_asked) & set(robots)
+    def planned_as_asked(self, not_as_asked) -> None:
+        """The robots the newest plan does not serve at their eps (degraded or infeasible).
+        Their frames do not move their calibrated margins: those misses come from the admission
+        (too little band, or a deadline this host cannot meet), and widening the margin would
+        only keep them out of the plan."""
+        self._not_as_asked = set(not_as_asked)
 
     def set_calibrated(self, calibrated: bool) -> None:
         """Switch the closed loop on or off (forces a replan); switching on starts afresh."""
@@ -447,19 +447,27 @@ class LiveFleet:
         values = live.first if which in ("g", "edge_mean") else live.second
         return np.where(use, values, base)
 
+    def _tx_power_w(self, name: str) -> float:
+        """The robot's transmit power: its channel state's, else its status'."""
+        power = self._channel[name][1]
+        return power if power > 0 else self._status[name][0].tx_power_w
+
+    def _output_mb(self, name: str) -> np.ndarray:
+        """d_m the robot sends: measured by the robot, else its profile's."""
+        return self._robot_sizes.get(name, self.profiles[self._status[name][0].profile].output_mb)
+
     def _snapshot(self, name: str) -> _Snapshot:
         requirements, _ = self._status[name]
-        gain, power, _ = self._channel[name]
         base = self.profiles[requirements.profile]
         robot, edge = self._robot_live.get(name), self._edge_live.get(requirements.profile)
         return _Snapshot(
-            requirements=requirements, channel_gain=gain,
-            tx_power_w=power if power > 0 else requirements.tx_power_w,
+            requirements=requirements, channel_gain=self._channel[name][0],
+            tx_power_w=self._tx_power_w(name),
             flops_per_cycle=self._merge(base.flops_per_cycle, robot, "g"),
             local_var_ms2=self._merge(base.local_var_ms2, robot, "var"),
             edge_mean_ms=self._merge(base.edge_mean_ms, edge, "edge_mean"),
             edge_var_ms2=self._merge(base.edge_var_ms2, edge, "edge_var"),
-            output_mb=self._robot_sizes.get(name, base.output_mb),
+            output_mb=self._output_mb(name),
             planning_risk=self.planning_risk(name), overhead_ms=self.overhead_ms(name))
 
     def effective_profile(self, robot_id: str) -> Profile:

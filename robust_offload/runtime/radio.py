@@ -162,10 +162,6 @@ class RandomWaypoint:
         """Path loss 38 + 30 log10(r) dB of each robot."""
         return np.asarray(path_loss_db_from_distance(self.distances_m()), dtype=float)
 
-    def channel_gain(self) -> np.ndarray:
-        """Linear channel power gain h of each robot."""
-        return np.asarray(gain_from_path_loss_db(self.path_loss_db()), dtype=float)
-
 
 @dataclass(frozen=True)
 class Fade:

@@ -182,9 +182,8 @@ class Replanner:
         self.plan_id += 1
         published.plan_id = self.plan_id
         self._in_use = {d["robot_id"]: d for d in published.decisions}
-        self.fleet.planned_as_asked([d["robot_id"] for d in published.decisions],
-                                    [d["robot_id"] for d in published.decisions
-                                     if not d["feasible"]])
+        self.fleet.planned_as_asked(d["robot_id"] for d in published.decisions
+                                    if not d["feasible"])
         return published
 
     def _degrade(self, scenario, plan: Plan) -> tuple[Plan, dict[str, float]]:

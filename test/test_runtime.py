@@ -147,6 +147,32 @@ def test_edge_calibration_measures_every_point(profiles):
     assert np.all(np.diff(stats["mean_ms"][:8]) < 0)  # fewer blocks left, less time
 
 
+def test_calibration_keeps_the_quietest_round(profiles):
+    """The first round runs while the host is busy (blocks 20x slower): the profile it seeds
+    comes from a quiet round, not from the busy one or a mix."""
+    torch = pytest.importorskip("torch")
+
+    class Model:
+        """Two blocks that sleep, slowly during the first round's passes (2 warm-up + 3)."""
+        device, input_shape, num_blocks = torch.device("cpu"), (1,), 2
+
+        def __init__(self):
+            self.calls = 0
+            self.blocks = [self.block, self.block]
+
+        def block(self, z):
+            self.calls += 1
+            time.sleep(0.02 if self.calls <= 10 else 0.001)
+            return z
+
+    model = Model()
+    edge = EdgeRuntime("real", profiles, model_loader=lambda name, device: model)
+    edge.calibrate("alexnet", repeats=3, rounds=3)
+    stats = edge.edge_profile("alexnet")
+    assert list(stats["sample_counts"]) == [3, 3, 0] and model.calls == 30
+    assert 2.0 <= stats["mean_ms"][0] < 10.0          # two quiet blocks, not two busy ones
+
+
 def test_camera_images_become_normalised_model_inputs():
     pytest.importorskip("torch")
     from robust_offload.dnn.preprocess import image_tensor

@@ -170,13 +170,13 @@ def test_live_robot_profile_switches_at_min_samples(fleet, profiles):
     assert used.local_var_ms2[3] == var[3] and used.local_var_ms2[4] == base.local_var_ms2[4]
     scenario = fleet.scenario()
     by_name = {d.name: scenario.profiles[d.profile] for d in scenario.devices}
-    assert by_name["robot_2"] is base                    # other robots keep the shipped profile
+    assert by_name["robot_2"].name == base.name          # other robots keep the shipped profile
     assert by_name["robot_1"].flops_per_cycle[3] == g[3]
     fleet.mark_planned(0.1)
-    # within the relative tolerance: pending until the period elapses
+    # within the relative tolerance: noise, not planned (not even after the period)
     fleet.update_robot_profile("robot_1", flops_per_cycle=g * 1.05, var_ms2=var,
                                sample_counts=counts)
-    assert not fleet.needs_replan(0.2) and fleet.needs_replan(1.1)
+    assert not fleet.needs_replan(0.2) and not fleet.needs_replan(1.1)
     fleet.update_robot_profile("robot_1", flops_per_cycle=g * 1.15, var_ms2=var,
                                sample_counts=counts)
     assert fleet.needs_replan(0.2)
@@ -407,7 +407,8 @@ def test_robot_sizes_replace_the_profile_at_once(fleet, profiles):
                                sample_counts=np.zeros(points), output_mb=real)
     assert fleet.needs_replan(0.1)
     (profile,) = fleet.scenario().profiles.values()
-    np.testing.assert_allclose(profile.output_mb, real)
+    np.testing.assert_allclose(profile.output_mb[:-1], real[:-1])
+    assert profile.output_mb[-1] == 0.0                  # nothing is sent at m = M
     with pytest.raises(InputError, match="output_mb"):
         fleet.update_robot_profile("robot_1", flops_per_cycle=live_g(profiles, 1.0),
                                    var_ms2=profiles["alexnet_nx_cpu"].local_var_ms2,

@@ -45,6 +45,8 @@ PARAMETERS = {
     "max_robots": Param(64, "robots served at once; tensors of further robots are refused"),
     "calibration_repeats": Param(20, "timed passes per real model at start, so the first edge "
                                      "profile is already measured (0 = none)"),
+    "calibration_rounds": Param(3, "rounds of calibration_repeats passes; the quietest seeds "
+                                   "the profile (the host's other processes start meanwhile)"),
     "seed": Param(0, "seed of the models' random weights and the modelled edge times"),
     "torch_threads": Param(1, "torch CPU threads per tail"),
     "hardware": Param("", "hardware name in the edge profile ('' = the torch device's name)"),
@@ -72,7 +74,8 @@ class EdgeNode(Node):
             if self.runtime.mode_of(model) == "real":
                 self.runtime.model(model)
                 if self.p["calibration_repeats"] > 0:
-                    self.runtime.calibrate(model, self.p["calibration_repeats"])
+                    self.runtime.calibrate(model, self.p["calibration_repeats"],
+                                           self.p["calibration_rounds"])
         self.workers = Workers(self.serve, self.p["queue_depth"], self.p["worker_idle_s"],
                                self.p["max_robots"])
         self._warn = Warnings(self.get_logger(), WARN_REPEAT_S)

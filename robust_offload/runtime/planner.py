@@ -36,7 +36,9 @@ a status and a channel. :meth:`LiveFleet.needs_replan` compares the fleet with t
 last plan (:meth:`LiveFleet.mark_planned`): membership, requirements, channel gains (beyond
 ``hysteresis_db``), planner profile values (beyond ``profile_tolerance``, relative) and a wider
 calibrated margin (a robot missed, see :meth:`LiveFleet.record_frame`) replan at once; smaller
-changes (and a calibrated margin that narrowed) wait for ``replan_period_s``.
+gain changes and a calibrated margin whose eps grew beyond ``profile_tolerance`` wait for
+``replan_period_s``; smaller changes of profile values and of the margin are not planned (every
+frame moves them a little: planning each would change the plan about once a second).
 
 Every rejected input raises :class:`~robust_offload.core.checks.InputError` with one line naming
 the source, the field and the value (plausible physical ranges included: see
@@ -168,7 +170,8 @@ class LiveFleet:
         self.calibration_eta = check.number("calibration_eta", calibration_eta, low=0.0,
                                             high=10.0, open_low=True)
         self._calibration: dict[str, Calibration] = {}             # robot -> working eps
-        self._not_as_asked: set[str] = set()          # robots degraded or infeasible now
+        self._left_local: set[str] = set()                   # robots without a decision
+        self._as_run_cache: dict[str, Profile] = {}            # shipped profile -> as run
         self._senders: dict[str, str] = {}                          # robot -> its publisher
         self._status: dict[str, tuple[Requirements, float]] = {}     # robot -> (req, last seen)
         self._channel: dict[str, tuple[float, float, float]] = {}    # robot -> (h, p or 0, seen)
@@ -243,12 +246,12 @@ class LiveFleet:
                      uplink_ms: float = 0.0) -> float | None:
         """One frame's record (see the module docstring; ``offloaded``: run on the edge and
         answered). Returns the robot's working eps when ``calibrated`` (None otherwise, for an
-        unknown robot, or one the newest plan does not serve at its eps)."""
+        unknown robot, or one the newest plan left without a decision)."""
         if robot_id not in self._status:
             return None
         if offloaded:
             self._record_overhead(robot_id, partition, bandwidth_hz, uplink_ms)
-        if not self.calibrated or robot_id in self._not_as_asked:
+        if not self.calibrated or robot_id in self._left_local:
             return None
         calibration = self._calibration_of(robot_id)
         calibration.update(bool(missed))
@@ -299,12 +302,14 @@ class LiveFleet:
                 self._status[robot_id][0].risk, self.calibration_window, self.calibration_eta)
         return calibration
 
-    def planned_as_asked(self, not_as_asked) -> None:
-        """The robots the newest plan does not serve at their eps (degraded or infeasible).
-        Their frames do not move their calibrated margins: those misses come from the admission
-        (too little band, or a deadline this host cannot meet), and widening the margin would
-        only keep them out of the plan."""
-        self._not_as_asked = set(not_as_asked)
+    def left_local(self, names) -> None:
+        """The robots the newest plan leaves without a decision (no risk level helps: they run
+        locally). Their frames do not move their calibrated margins: those misses come from a
+        deadline this host cannot meet, and widening the margin would only keep them out of
+        later plans. Robots planned at a relaxed eps (an over-subscribed band) do calibrate:
+        they run a planned decision, and their hits are what lets the fleet's margins, and with
+        them the relaxation, shrink."""
+        self._left_local = set(names)
 
     def set_calibrated(self, calibrated: bool) -> None:
         """Switch the closed loop on or off (forces a replan); switching on starts afresh."""
@@ -483,15 +488,23 @@ class LiveFleet:
                        edge_var_ms2=snap.edge_var_ms2, output_mb=snap.output_mb)
 
     @staticmethod
-    def _with_overhead(profile: Profile, overhead_ms: np.ndarray) -> Profile:
-        """Add the transport overhead's mean and variance to the edge time's at points m < M
-        (nothing is sent at m = M)."""
+    def _as_run(profile: Profile, overhead_ms: np.ndarray) -> Profile:
+        """The profile as the fleet runs it: the transport overhead's mean and variance added
+        to the edge time's at points m < M, and nothing sent at m = M (the paper's d_M is the
+        result sent to the edge; a robot running the whole model here keeps it, so running
+        locally needs no band)."""
         mean, var = overhead_ms
-        if not mean and not var:
-            return profile
         offloaded = np.arange(profile.num_points) < profile.num_points - 1
         return replace(profile, edge_mean_ms=profile.edge_mean_ms + np.where(offloaded, mean, 0.0),
-                       edge_var_ms2=profile.edge_var_ms2 + np.where(offloaded, var, 0.0))
+                       edge_var_ms2=profile.edge_var_ms2 + np.where(offloaded, var, 0.0),
+                       output_mb=np.where(offloaded, profile.output_mb, 0.0))
+
+    def _shipped_as_run(self, base: Profile) -> Profile:
+        """A shipped profile as the fleet runs it with the prior overhead (made once)."""
+        if base.name not in self._as_run_cache:
+            self._as_run_cache[base.name] = self._as_run(
+                base, np.array([self.offload_overhead_ms, 0.0]))
+        return self._as_run_cache[base.name]
 
     def scenario(self) -> Scenario:
         """The core Scenario of the plannable robots (sorted by name)."""
@@ -503,10 +516,9 @@ class LiveFleet:
                        base.edge_var_ms2, base.output_mb)
             prior = snap.overhead_ms[1] == 0 and snap.overhead_ms[0] == self.offload_overhead_ms
             if prior and all(a is b for a, b in zip(snap.arrays(), shipped)):
-                profile = base                      # unchanged: share the shipped profile
+                profile = self._shipped_as_run(base)     # shared by the robots on shipped values
             else:
-                profile = self._profile_of(name, snap)
-            profile = self._with_overhead(profile, snap.overhead_ms)
+                profile = self._as_run(self._profile_of(name, snap), snap.overhead_ms)
             profiles[profile.name] = profile
             req = snap.requirements
             devices.append(Device(name=name, profile=profile.name,
@@ -536,17 +548,17 @@ class LiveFleet:
             return "significant"
         if new.planning_risk < old.planning_risk:
             return "significant"     # a wider margin (a calibrated robot missed): at once
-        minor = (old.channel_gain != new.channel_gain
-                 or old.planning_risk != new.planning_risk)
         if abs(10.0 * math.log10(new.channel_gain / old.channel_gain)) > self.hysteresis_db:
             return "significant"
         for before, after in zip(old.arrays(), new.arrays()):
-            if before is after or np.array_equal(before, after):
-                continue
-            minor = True
-            if np.any(np.abs(after - before) > self.profile_tolerance * np.abs(before)):
+            if before is not after and np.any(np.abs(after - before)
+                                              > self.profile_tolerance * np.abs(before)):
                 return "significant"
-        return "minor" if minor else ""
+        # Profile values (the overhead's included) and a narrower margin within the tolerance
+        # are noise, not worth a plan (each frame moves them a little); the drift is measured
+        # from the planned state, so it is planned once it adds up.
+        narrower = new.planning_risk > old.planning_risk * (1.0 + self.profile_tolerance)
+        return "minor" if narrower or old.channel_gain != new.channel_gain else ""
 
     def needs_replan(self, now: float) -> bool:
         """True when the fleet differs enough from the last plan (see the module docstring)."""

@@ -5,16 +5,18 @@ and calls :meth:`Replanner.poll` on every message and timer tick; a :class:`Publ
 back when a plan is due: its decisions are the DeviceDecision fields, one per robot.
 
 Admission rule when the band or a deadline cannot serve everyone. The core planner admits robots
-in order of their smallest bandwidth need while the needs fit in B; a robot left out cannot
-reach its eps. It is not sent to run locally (where it may miss every frame) but *degraded*:
-planned at the smallest risk level it can reach with the band the admitted robots leave (its
-``min_risk``, at f_max), by planning the fleet again with only that robot's eps raised to it:
-one robot at a time, lowest min risk first (so several robots competing for one leftover band
-do not all fail together), at most :data:`MAX_DEGRADED_PER_PLAN` per plan. Admitted robots keep
-their eps: a raise that would cost a robot planned so far its place is not made. A degraded
-decision is published with ``feasible = false``, its real partition/frequency/bandwidth and a
-reason naming the risk it was planned at; a robot for which no risk level helps (no point meets
-the deadline in the mean, even locally) gets no decision and runs locally.
+in order of their smallest bandwidth need while the needs fit in B; a robot left out cannot reach
+its eps. It is not starved (sent to run locally, where it may miss every frame, while the others
+keep margins far wider than their data need): the fleet is *relaxed* instead. Every robot's
+planning eps is multiplied by one common factor alpha >= 1 (capped at :data:`MAX_RISK`), the
+smallest that admits every robot that any relaxation can admit: the fleet's shortfall is shared in
+proportion to each robot's eps (alpha minimises max_n eps'_n / eps_n). alpha is found by bisection
+on log alpha (admission only grows with alpha: larger eps, smaller margins, smaller bandwidth
+needs) to a relative :data:`RELAX_TOLERANCE`, at most :data:`MAX_RELAX_SOLVES` solves. Relaxed
+decisions are published with ``feasible = false``, their real partition/frequency/bandwidth and a
+reason naming alpha and the risk each robot was planned at. A robot that no relaxation admits
+(no point meets its deadline in the mean, even locally at f_max) gets no decision and runs
+locally.
 
 Shares in use never sum to more than B. Robots apply a plan at their next frame boundary, not
 all at once: if one robot's share grew while another's had not yet shrunk, the band would be
@@ -28,6 +30,7 @@ At every instant each robot uses its old or its new share, and neither step can 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 from robust_offload.core import policies
@@ -36,11 +39,15 @@ from robust_offload.core.calibration import BASE_BOUND
 from robust_offload.core.plan import Plan
 from robust_offload.runtime.planner import LiveFleet
 
-MAX_DEGRADED_PER_PLAN = 8
-"""Robots degraded per plan at most (each costs one more solve); the rest wait for the next."""
-
 MAX_RISK = 0.999
-"""A degraded robot is planned at most at this risk level."""
+"""A relaxed robot is planned at most at this risk level."""
+
+RELAX_TOLERANCE = 0.01
+"""The relaxation factor alpha is found to this relative precision (at most 1 % above the
+smallest that admits every robot)."""
+
+MAX_RELAX_SOLVES = 12
+"""Solves of one relaxation search at most (the bisection needs about 9 for alpha <= 20)."""
 
 MIN_GAP_S = 0.1
 """Shortest time between two plans triggered directly by messages: a burst of updates is
@@ -83,14 +90,16 @@ class Published:
     plan: Plan
     decisions: list[dict]
     degraded: dict[str, float]
+    relaxation: float = 1.0
     held: tuple[str, ...] = ()
 
     @property
     def summary(self) -> str:
         infeasible = len(self.plan.infeasible_devices)
         extra = f" ({infeasible} infeasible)" if infeasible else ""
-        extra += "".join(f" ({name} degraded to risk {risk:.4g})"
-                         for name, risk in sorted(self.degraded.items()))
+        if self.degraded:
+            extra += (f" (over-subscribed: every eps relaxed x{self.relaxation:.3g}, "
+                      f"{len(self.degraded)} robots degraded)")
         if self.held:
             extra += f" (first step: {', '.join(self.held)} keep their share until the next)"
         return (f"plan #{self.plan_id}: {len(self.decisions)} robots{extra}, "
@@ -165,8 +174,8 @@ class Replanner:
         try:
             plan = policies.plan(scenario, self.policy, self.planning_bound) \
                 if scenario.devices else Plan(self.policy, [], [], 0.0, 0.0)
-            plan, degraded = self._degrade(scenario, plan)
-            decisions = self._decisions(plan, scenario, degraded)
+            plan, degraded, alpha = self._relax(scenario, plan)
+            decisions = self._decisions(plan, scenario, degraded, alpha)
         except Exception as err:
             self._retry_at = now + self.fleet.replan_period_s
             raise RuntimeError(f"planning {len(scenario.devices)} robots failed: "
@@ -174,41 +183,50 @@ class Replanner:
         first, held = hold_increases(self._in_use, decisions, scenario.bandwidth_hz)
         if held:
             self._second_step = (now + self.transition_s,
-                                 Published(0, plan, decisions, degraded))
-        return self._publish(Published(0, plan, first, degraded, tuple(held)))
+                                 Published(0, plan, decisions, degraded, alpha))
+        return self._publish(Published(0, plan, first, degraded, alpha, tuple(held)))
 
     def _publish(self, published: Published) -> Published:
         """Number a plan (or a first step) and remember its decisions as the ones in use."""
         self.plan_id += 1
         published.plan_id = self.plan_id
         self._in_use = {d["robot_id"]: d for d in published.decisions}
-        self.fleet.planned_as_asked(d["robot_id"] for d in published.decisions
-                                    if not d["feasible"])
+        self.fleet.left_local(d["robot_id"] for d in published.decisions
+                                    if "partition" not in d)
         return published
 
-    def _degrade(self, scenario, plan: Plan) -> tuple[Plan, dict[str, float]]:
-        """The plan with robots left out planned at their min risk, one at a time, lowest
-        first, each only if that keeps every robot planned so far (see the module docstring);
-        and the risks of the degraded robots."""
-        degraded: dict[str, float] = {}
-        tried: set[str] = set()
-        for _ in range(MAX_DEGRADED_PER_PLAN):
-            candidates = [d for d in plan.infeasible_devices
-                          if d.min_risk is not None and d.name not in tried]
-            if not candidates:
-                break
-            best = min(candidates, key=lambda d: d.min_risk)
-            tried.add(best.name)
-            trial = {**degraded, best.name: min(MAX_RISK, best.min_risk * (1 + 1e-6) + 1e-12)}
-            devices = [replace(device, risk=trial.get(device.name, device.risk))
-                       for device in scenario.devices]
-            second = policies.plan(replace(scenario, devices=devices), self.policy,
-                                   self.planning_bound)
-            if {best.name, *(d.name for d in plan.devices)} <= {d.name for d in second.devices}:
-                plan, degraded = second, trial
-        return plan, degraded
+    def _relax(self, scenario, plan: Plan) -> tuple[Plan, dict[str, float], float]:
+        """The plan with every robot's eps relaxed by the smallest common factor alpha that
+        admits every robot any relaxation admits (see the module docstring); the robots'
+        relaxed planning risks ({} when the plan serves every robot at its eps); alpha."""
+        if not any(d.min_risk is not None for d in plan.infeasible_devices):
+            return plan, {}, 1.0
 
-    def _decisions(self, plan: Plan, scenario, degraded: dict[str, float]) -> list[dict]:
+        def relaxed(alpha: float):
+            risks = {d.name: min(MAX_RISK, d.risk * alpha) for d in scenario.devices}
+            devices = [replace(d, risk=risks[d.name]) for d in scenario.devices]
+            return policies.plan(replace(scenario, devices=devices), self.policy,
+                                 self.planning_bound), risks
+
+        low, high = 1.0, MAX_RISK / min(d.risk for d in scenario.devices)
+        best, risks = relaxed(high)
+        wanted = {d.name for d in best.devices}
+        if len(wanted) <= len(plan.devices):
+            return plan, {}, 1.0                         # no relaxation admits more robots
+        for _ in range(MAX_RELAX_SOLVES - 1):
+            if high / low <= 1.0 + RELAX_TOLERANCE:
+                break
+            alpha = math.sqrt(low * high)
+            trial, trial_risks = relaxed(alpha)
+            if wanted <= {d.name for d in trial.devices}:
+                high, best, risks = alpha, trial, trial_risks
+            else:
+                low = alpha
+        planned = {d.name for d in best.devices}
+        return best, {name: risk for name, risk in risks.items() if name in planned}, high
+
+    def _decisions(self, plan: Plan, scenario, degraded: dict[str, float],
+                   alpha: float) -> list[dict]:
         devices = {device.name: device for device in scenario.devices}
         out = []
         for d in plan.devices:
@@ -219,9 +237,9 @@ class Replanner:
                             deadline_ms=devices[d.name].deadline_ms,
                             risk=self.fleet.requirements(d.name).risk,
                             feasible=d.name not in degraded,
-                            reason=(f"degraded: eps cannot be met; planned at risk "
-                                    f"{planned_risk:.4g}, the smallest reachable"
-                                    if d.name in degraded else ""),
+                            reason=(f"degraded: the band cannot serve every robot at its "
+                                    f"eps; every eps relaxed x{alpha:.3g}, planned at risk "
+                                    f"{planned_risk:.4g}" if d.name in degraded else ""),
                             margin_k=float(multiplier(self.planning_bound, planned_risk))))
         for d in plan.infeasible_devices:
             risk = ("no risk level helps" if d.min_risk is None

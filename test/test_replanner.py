@@ -5,11 +5,11 @@ from dataclasses import replace
 import pytest
 
 from robust_offload.core import policies
-from robust_offload.core.bounds import multiplier
+from robust_offload.core.bounds import multiplier, risk_of
 from robust_offload.core.calibration import BASE_BOUND
 from robust_offload.runtime.replanner import (
-    MAX_RISK,
     MIN_GAP_S,
+    MIN_MARGIN_SHARE,
     RELAX_TOLERANCE,
     Replanner,
     hold_increases,
@@ -72,33 +72,53 @@ def test_infeasible_robot_gets_reason_and_min_risk(profiles):
     assert not decision["feasible"] and "risk" in decision["reason"]
 
 
-def test_an_over_subscribed_band_relaxes_every_robots_eps_by_one_factor(profiles):
+def test_an_over_subscribed_band_cuts_every_margin_by_one_factor(profiles):
     """Four robots on a band that serves one of them at eps: none is starved to run locally.
-    Every eps is relaxed by the smallest common factor alpha that admits all four; each robot
-    gets a real decision planned at alpha eps, reported as degraded; the shares fit in B; and an
-    alpha 1 % smaller leaves a robot out."""
+    Every margin multiplier is scaled by the largest common theta that admits all four; each
+    robot gets a real decision at that margin, reported as degraded; the shares fit in B; and a
+    theta 0.01 larger leaves a robot out."""
     fleet = make_fleet(profiles, bandwidth_hz=4e6)
     for i in range(4):
         add(fleet, f"robot_{i}", status={**ALEX, "deadline_ms": 120.0}, loss_db=110.0)
     assert len(policies.plan(fleet.scenario(), "robust", "cantelli").devices) == 1
     published = Replanner(fleet, "robust", "cantelli").poll(0.0)
-    alpha = published.relaxation
-    assert 1.0 < alpha < MAX_RISK / 0.05
+    theta = published.margin_share
+    assert MIN_MARGIN_SHARE <= theta < 1.0
     decisions = {d["robot_id"]: d for d in published.decisions}
     assert set(published.degraded) == set(decisions) and len(decisions) == 4
+    k = multiplier("cantelli", 0.05)
     for decision in decisions.values():
         risk = published.degraded[decision["robot_id"]]
-        assert risk == pytest.approx(0.05 * alpha)
+        assert risk == pytest.approx(risk_of("cantelli", theta * k))
         assert not decision["feasible"] and f"planned at risk {risk:.4g}" in decision["reason"]
         assert decision["partition"] < 8 and decision["bandwidth_hz"] > 0
-        assert decision["margin_k"] == pytest.approx(multiplier("cantelli", risk))
+        assert decision["margin_k"] == pytest.approx(theta * k)
         assert decision["latency_bound_ms"] <= 120.0 + 1e-6
     assert sum(d["bandwidth_hz"] for d in decisions.values()) <= 4e6 * (1 + 1e-9)
     scenario = fleet.scenario()
-    tighter = [replace(d, risk=d.risk * alpha / (1 + RELAX_TOLERANCE)) for d in scenario.devices]
-    assert policies.plan(replace(scenario, devices=tighter), "robust",
-                         "cantelli").infeasible_devices
-    assert f"every eps relaxed x{alpha:.3g}" in published.summary
+    wider = float(risk_of("cantelli", (theta + RELAX_TOLERANCE) * k))
+    assert policies.plan(replace(scenario, devices=[replace(d, risk=wider)
+                                                    for d in scenario.devices]),
+                         "robust", "cantelli").infeasible_devices
+    assert f"margins x{theta:.3g}" in published.summary
+
+
+def test_a_robot_relaxing_cannot_admit_is_degraded_alone(profiles):
+    """Halving every margin does not make room for a fourth robot on a band for about two: the
+    others keep their eps, the robots left out are degraded one at a time to the lowest risk
+    the leftover band allows (a real decision), and the rest run locally with their reason."""
+    fleet = make_fleet(profiles, bandwidth_hz=4e6)
+    for i in range(4):
+        add(fleet, f"robot_{i}", status={**ALEX, "deadline_ms": 120.0}, loss_db=110.0)
+    add(fleet, "strict", status={**ALEX, "deadline_ms": 120.0, "risk": 0.001}, loss_db=110.0)
+    published = Replanner(fleet, "robust", "cantelli").poll(0.0)
+    decisions = {d["robot_id"]: d for d in published.decisions}
+    assert sum(d.get("bandwidth_hz", 0.0) for d in decisions.values()) <= 4e6 * (1 + 1e-9)
+    assert published.degraded, published.summary
+    for name, risk in published.degraded.items():
+        assert decisions[name]["bandwidth_hz"] > 0
+        assert f"planned at risk {risk:.4g}" in decisions[name]["reason"]
+    assert all("partition" in d or "risk" in d["reason"] for d in decisions.values())
 
 
 def test_no_relaxation_for_a_robot_no_risk_level_helps(profiles):
@@ -108,7 +128,7 @@ def test_no_relaxation_for_a_robot_no_risk_level_helps(profiles):
     add(fleet, "robot_1")
     add(fleet, "hopeless", status={**ALEX, "deadline_ms": 5.0})
     published = Replanner(fleet, "robust", "cantelli").poll(0.0)
-    assert published.relaxation == 1.0 and not published.degraded
+    assert published.margin_share == 1.0 and not published.degraded
     decisions = {d["robot_id"]: d for d in published.decisions}
     assert decisions["robot_1"]["feasible"] and decisions["robot_1"]["bandwidth_hz"] > 0
     assert "partition" not in decisions["hopeless"]
@@ -172,6 +192,7 @@ def test_a_plan_that_grows_a_share_is_published_in_two_steps(profiles):
     assert replanner.poll(1.2) is None                                  # robot_1 switches first
     final = replanner.poll(1.5)
     assert final.plan_id == step.plan_id + 1 and not final.held
+    assert step.reason == "robots joined or left" and "[second step]" in final.summary
     assert {x["robot_id"] for x in final.decisions} == {"robot_1", "robot_2"}
     assert sum(x["bandwidth_hz"] for x in final.decisions) <= 10e6 * (1 + 1e-9)
 

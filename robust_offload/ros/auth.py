@@ -33,6 +33,12 @@ def verify(msg, verifier: Verifier, stream: str) -> str | None:
     return verifier.check(stream, msg.auth_epoch, _unsigned_bytes(msg), bytes(msg.auth_tag))
 
 
+def sender_of(info) -> str:
+    """The publisher of a received message (its DDS writer GID, hex) from the message info."""
+    gid = info.get("publisher_gid") or {}
+    return bytes(gid.get("data", b"")).hex()
+
+
 def keyed(node, key_file: str) -> tuple[Signer, Verifier]:
     """The node's signer and verifier for the fleet key in ``key_file`` ("" = none); says once
     whether its control messages are authenticated."""
@@ -69,8 +75,7 @@ class Gate:
     def plan(self, msg, info, now: float) -> bool:
         if not self._checked(msg, "plan", f"plan #{msg.plan_id}"):
             return False
-        gid = info.get("publisher_gid") or {}
-        sender = bytes(gid.get("data", b"")).hex()
+        sender = sender_of(info)
         if self.source.accept(sender, now):
             return True
         self.warn(f"ignored plan #{msg.plan_id} of another planner (publisher {sender[:16]}): "

@@ -4,9 +4,22 @@ from __future__ import annotations
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
-from robust_offload.msg import DeviceDecision, OffloadPlan
+from robust_offload.msg import (
+    DeviceDecision,
+    FeatureTensor,
+    InferenceProfile,
+    OffloadPlan,
+    RobotStatus,
+)
 from robust_offload.runtime.health import Health
 from robust_offload.runtime.replanner import Published
+from robust_offload.ros.node_main import to_time
+
+STATUS_PARAMETERS = ("model", "profile", "hardware", "deadline_ms", "risk", "kappa",
+                     "freq_min_ghz", "freq_max_ghz", "tx_power_w", "dvfs_backend", "compute_mode")
+"""RobotStatus fields that are the robot node's parameters."""
+PROFILE_PARAMETERS = ("model", "hardware", "freq_min_ghz", "freq_max_ghz")
+"""InferenceProfile fields that are the robot node's parameters."""
 
 
 def plan_message(published: Published) -> OffloadPlan:
@@ -23,3 +36,30 @@ def diagnostic_array(report: list[Health]) -> DiagnosticArray:
     return DiagnosticArray(status=[DiagnosticStatus(
         level=bytes([h.level]), name=h.name, message=h.message, hardware_id=h.name,
         values=[KeyValue(key=k, value=v) for k, v in h.values.items()]) for h in report])
+
+
+def tensor_message(robot_id: str, parameters: dict, frame, payload) -> FeatureTensor:
+    """The FeatureTensor of a robot's frame and its encoded payload (header left to the node)."""
+    msg = FeatureTensor(robot_id=robot_id, request_id=frame.request_id,
+                        model=parameters["model"], partition=frame.decision.partition,
+                        dtype=payload.dtype, quant_scale=payload.scale,
+                        quant_zero_point=payload.zero_point, local_ms=frame.local_s * 1e3,
+                        plan_id=frame.decision.plan_id, deadline_ms=parameters["deadline_ms"])
+    msg.shape = payload.shape_array()
+    msg.payload = payload.data_array()
+    msg.capture_time = to_time(frame.capture_time)
+    return msg
+
+
+def robot_status(robot_id: str, parameters: dict, runtime,
+                 edge_available: bool) -> tuple[RobotStatus, InferenceProfile]:
+    """A robot's heartbeat: its RobotStatus (requirements, plan in use) and its online local
+    profile (headers left to the node)."""
+    decision = runtime.decision
+    status = RobotStatus(robot_id=robot_id, plan_id=decision.plan_id if decision else 0,
+                         edge_available=edge_available,
+                         **{key: parameters[key] for key in STATUS_PARAMETERS})
+    profile = InferenceProfile(source=robot_id, is_edge=False,
+                               **{key: parameters[key] for key in PROFILE_PARAMETERS},
+                               **runtime.online_profile(as_lists=True))
+    return status, profile

@@ -23,9 +23,6 @@ from rclpy.node import Node
 
 from robust_offload.core import policies
 from robust_offload.core.bounds import BOUNDS
-from robust_offload.runtime.planner import LiveFleet
-from robust_offload.runtime.health import FleetHealth
-from robust_offload.runtime.replanner import MIN_GAP_S, Replanner
 from robust_offload.core.checks import InputError
 from robust_offload.core.scenario import load_profiles
 from robust_offload.msg import (
@@ -35,21 +32,13 @@ from robust_offload.msg import (
     OffloadPlan,
     RobotStatus,
 )
-from robust_offload.ros.auth import OwnPlans, keyed, sign, verify
+from robust_offload.ros import topics
+from robust_offload.ros.auth import OwnPlans, keyed, sender_of, sign, verify
 from robust_offload.ros.messages import diagnostic_array, plan_message
 from robust_offload.ros.node_main import Warnings, run_node
 from robust_offload.ros.parameters import Param, changed_parameters, declare_parameters
-from robust_offload.ros.topics import (
-    CHANNEL_STATE,
-    DIAGNOSTICS,
-    FRAMES,
-    INPUT_QOS,
-    PLAN,
-    PLAN_QOS,
-    PROFILE,
-    ROBOT_STATUS,
-    STATUS_QOS,
-)
+from robust_offload.runtime.planner import SETTINGS, LiveFleet
+from robust_offload.runtime.replanner import MIN_GAP_S, Replanner
 
 CHECK_PERIOD_S = MIN_GAP_S
 """Timer period for expiry and replanning checks (bursts of updates are planned together at
@@ -62,33 +51,15 @@ WARN_REPEAT_S = 10.0
 """The same warning (e.g. a robot repeating a malformed message) is logged at most this often."""
 
 DEFAULTS = {name: p.default for name, p in inspect.signature(LiveFleet).parameters.items()}
-"""The fleet settings' defaults are LiveFleet's (one source)."""
+"""The fleet settings' defaults are LiveFleet's (one source; so are their descriptions)."""
 
-DESCRIPTIONS = {
-    "bandwidth_hz": "total uplink bandwidth B shared by the robots",
-    "noise_dbm_per_hz": "noise power spectral density N0",
-    "default_deadline_ms": "deadline of robots whose status has deadline_ms = 0",
-    "default_risk": "risk level epsilon of robots whose status has risk = 0",
-    "replan_period_s": "small changes (below the thresholds) are planned at most this often",
-    "hysteresis_db": "a channel gain change beyond this many dB since the last plan replans",
-    "profile_tolerance": "a relative change of a planner profile value beyond this replans",
-    "robot_timeout_s": "a robot whose status stops for this long is dropped",
-    "min_samples": "live profile values replace the shipped ones from this many samples",
-    "offload_overhead_ms": "prior of the time an offloaded frame spends outside the model "
-                           "(DDS transport, queues) until a robot has min_samples offloaded "
-                           "frames; then its measured mean and variance are used",
-}
 PARAMETERS = {
     **{name: Param(DEFAULTS[name], text, dynamic=name == "bandwidth_hz")
-       for name, text in DESCRIPTIONS.items()},
+       for name, text in SETTINGS.items()},
     "policy": Param("robust", "planning policy", dynamic=True, choices=tuple(policies.POLICIES)),
     "bound": Param("cantelli", "chance bound of the margins (core/bounds.py), or calibrated: "
                                "each robot's margin adapted to its own hits and misses",
                    dynamic=True, choices=(*BOUNDS, "calibrated")),
-    "calibration_window": Param(DEFAULTS["calibration_window"], "frames over which a "
-                                "calibrated robot's miss rate must stay under eps"),
-    "calibration_eta": Param(DEFAULTS["calibration_eta"], "calibrated: change of the margin "
-                             "multiplier k per missed frame"),
     "profiles_file": Param("", "YAML file with the base profiles ('' = the shipped Jetson "
                                "Xavier NX profiles)"),
     "discovery_s": Param(1.5, "no plan in the first seconds after start: robots send their "
@@ -107,24 +78,23 @@ class PlannerNode(Node):
         super().__init__("planner", **kwargs)
         values = declare_parameters(self, PARAMETERS)
         profiles = load_profiles(values["profiles_file"])
-        self.fleet = LiveFleet(profiles, **{key: values[key] for key in DESCRIPTIONS},
-                               calibration_window=values["calibration_window"],
-                               calibration_eta=values["calibration_eta"])
+        self.fleet = LiveFleet(profiles, **{key: values[key] for key in SETTINGS})
         self.planner = Replanner(self.fleet, values["policy"], values["bound"],
                                  values["discovery_s"], values["transition_s"])
-        self.health = FleetHealth(values["calibration_window"])
         self.signer, self.verifier = keyed(self, values["auth_key_file"])
         self.own_plans = OwnPlans()
-        self.diagnostics = self.create_publisher(DiagnosticArray, DIAGNOSTICS, STATUS_QOS)
-        self.create_timer(DIAGNOSTICS_PERIOD_S, self.publish_diagnostics)
         self._warn = Warnings(self.get_logger(), WARN_REPEAT_S)
-        self.publisher = self.create_publisher(OffloadPlan, PLAN, PLAN_QOS)
-        self.create_subscription(RobotStatus, ROBOT_STATUS, self.on_status, INPUT_QOS)
-        self.create_subscription(ChannelState, CHANNEL_STATE, self.on_channel, INPUT_QOS)
-        self.create_subscription(InferenceProfile, PROFILE, self.on_profile, INPUT_QOS)
-        self.create_subscription(InferenceResult, FRAMES, self.on_frame, INPUT_QOS)
-        self.create_subscription(OffloadPlan, PLAN, self.on_plan, PLAN_QOS)
+        self.diagnostics = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS,
+                                                 topics.STATUS_QOS)
+        self.publisher = self.create_publisher(OffloadPlan, topics.PLAN, topics.PLAN_QOS)
+        for kind, topic, callback in ((RobotStatus, topics.ROBOT_STATUS, self.on_status),
+                                      (ChannelState, topics.CHANNEL_STATE, self.on_channel),
+                                      (InferenceProfile, topics.PROFILE, self.on_profile),
+                                      (InferenceResult, topics.FRAMES, self.on_frame)):
+            self.create_subscription(kind, topic, callback, topics.INPUT_QOS)
+        self.create_subscription(OffloadPlan, topics.PLAN, self.on_plan, topics.PLAN_QOS)
         self.add_on_set_parameters_callback(self.on_set_parameters)
+        self.create_timer(DIAGNOSTICS_PERIOD_S, self.publish_diagnostics)
         self.timer = self.create_timer(CHECK_PERIOD_S, self.on_timer)
         self.get_logger().info(
             f"planning with policy {self.planner.policy} ({self.planner.bound} bound), "
@@ -133,29 +103,24 @@ class PlannerNode(Node):
 
     # ---------------------------------------------------------------------------- messages
 
-    def _accept(self, update) -> bool:
+    def _accept(self, update) -> None:
         """Run one fleet update; a rejected message is one WARN line and changes nothing."""
         try:
             update()
         except InputError as err:
             self._warn(f"ignored: {err}")
-            return False
+            return
         self._maybe_replan(time.monotonic(), from_message=True)
-        return True
 
     def on_status(self, msg: RobotStatus, info):
-        gid = info.get("publisher_gid") or {}
-        sender = bytes(gid.get("data", b"")).hex()   # the publisher (its participant and writer)
-
         def update():
-            if self.fleet.update_status(
-                    msg.robot_id, time.monotonic(), profile=msg.profile, model=msg.model,
-                    deadline_ms=msg.deadline_ms, risk=msg.risk, kappa=msg.kappa,
-                    freq_min_ghz=msg.freq_min_ghz, freq_max_ghz=msg.freq_max_ghz,
-                    tx_power_w=msg.tx_power_w, sender=sender):
+            if self.planner.status(
+                    msg.robot_id, time.monotonic(), msg.edge_available, profile=msg.profile,
+                    model=msg.model, deadline_ms=msg.deadline_ms, risk=msg.risk,
+                    kappa=msg.kappa, freq_min_ghz=msg.freq_min_ghz,
+                    freq_max_ghz=msg.freq_max_ghz, tx_power_w=msg.tx_power_w,
+                    sender=sender_of(info)):
                 self.get_logger().info(f"robot '{msg.robot_id}' joined ({msg.profile})")
-            self.health.status(msg.robot_id, self.fleet.requirements(msg.robot_id).risk,
-                               msg.edge_available)
         self._accept(update)
 
     def on_channel(self, msg: ChannelState):
@@ -181,12 +146,7 @@ class PlannerNode(Node):
         if reason:
             self.get_logger().warning(f"rejected: {reason}")
             return SetParametersResult(successful=False, reason=reason)
-        if "bandwidth_hz" in changes:
-            self.fleet.set_bandwidth(changes["bandwidth_hz"])
-        if "policy" in changes:
-            self.planner.set_policy(changes["policy"])
-        if "bound" in changes:
-            self.planner.bound = changes["bound"]
+        self.planner.apply(changes)
         if changes:
             self.get_logger().info("parameters changed: " + ", ".join(
                 f"{key} = {value}" for key, value in changes.items()))
@@ -196,10 +156,9 @@ class PlannerNode(Node):
 
     def on_timer(self):
         now = time.monotonic()
-        for name in self.fleet.expire(now):
+        for name in self.planner.expire(now):
             self.get_logger().info(f"robot '{name}' dropped: no status for "
                                    f"{self.fleet.robot_timeout_s:g} s")
-            self.health.forget(name)
         self._maybe_replan(now)
 
     def _maybe_replan(self, now: float, from_message: bool = False):
@@ -216,12 +175,10 @@ class PlannerNode(Node):
         self.own_plans.published(msg)
         self.publisher.publish(sign(msg, self.signer))
         self.get_logger().info(published.summary)
-        for decision in published.decisions:
-            self.health.decision(decision)
 
     def publish_diagnostics(self):
         """Each robot's health (runtime/health.py) as one DiagnosticStatus."""
-        msg = diagnostic_array(self.health.report())
+        msg = diagnostic_array(self.planner.health.report())
         msg.header.stamp = self.get_clock().now().to_msg()
         self.diagnostics.publish(msg)
 
@@ -235,13 +192,10 @@ class PlannerNode(Node):
     def on_frame(self, msg: InferenceResult):
         """A robot's frame record: its hit or miss calibrates its margin (bound calibrated), an
         offloaded frame measures its transport overhead."""
-        if self._accept(lambda: self.fleet.record_frame(
-                msg.robot_id, missed=not msg.deadline_met,
-                offloaded=msg.executed_on == "edge" and msg.edge_ms > 0,
-                partition=msg.partition, bandwidth_hz=msg.bandwidth_hz,
-                uplink_ms=msg.uplink_ms)) and msg.robot_id in self.fleet.robots:
-            self.health.frame(msg.robot_id, not msg.deadline_met,
-                              self.fleet.requirements(msg.robot_id).risk)
+        self._accept(lambda: self.planner.frame(
+            msg.robot_id, missed=not msg.deadline_met,
+            offloaded=msg.executed_on == "edge" and msg.edge_ms > 0, partition=msg.partition,
+            bandwidth_hz=msg.bandwidth_hz, uplink_ms=msg.uplink_ms))
 
 
 def main(args=None) -> int:

@@ -15,7 +15,6 @@ Run: ``python -m robust_offload.ros.robot_node --ros-args --params-file config/r
 
 from __future__ import annotations
 
-import math
 import sys
 import threading
 import time
@@ -26,6 +25,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image
 
 from robust_offload.core.channel import NOISE_DBM_PER_HZ, gain_at_distance
+from robust_offload.core.checks import InputError
 from robust_offload.hw.errors import HardwareError
 from robust_offload.msg import (
     ChannelState,
@@ -37,7 +37,8 @@ from robust_offload.msg import (
 )
 from robust_offload.ros import topics
 from robust_offload.ros.auth import Gate, keyed
-from robust_offload.ros.node_main import Warnings, from_time, run_node, stamp, to_time
+from robust_offload.ros.messages import robot_status, tensor_message
+from robust_offload.ros.node_main import Warnings, from_time, run_node, stamp
 from robust_offload.ros.parameters import Param, declare_parameters
 from robust_offload.runtime.auth import PlanSource
 from robust_offload.runtime.device import BACKENDS
@@ -80,11 +81,6 @@ PARAMETERS = {
     "planner_timeout_s": Param(5.0, "plans of another planner are ignored until the one "
                                     "followed has been silent this long"),
 }
-STATUS_PARAMETERS = ("model", "profile", "hardware", "deadline_ms", "risk", "kappa",
-                     "freq_min_ghz", "freq_max_ghz", "tx_power_w", "dvfs_backend", "compute_mode")
-"""RobotStatus fields that are this node's parameters."""
-PROFILE_PARAMETERS = ("model", "hardware", "freq_min_ghz", "freq_max_ghz")
-
 
 class RobotNode(Node):
     """Thin ROS wrapper around RobotRuntime and FrameLoop (see the module docstring)."""
@@ -151,11 +147,10 @@ class RobotNode(Node):
 
     def on_channel(self, state: ChannelState):
         if state.robot_id == self.robot_id:
-            if math.isfinite(state.channel_gain) and state.channel_gain > 0:
+            try:
                 self.runtime.set_channel_gain(state.channel_gain)
-            else:
-                self.get_logger().warning(f"channel state ignored: channel_gain = "
-                                          f"{state.channel_gain}")
+            except InputError as err:
+                self.get_logger().warning(f"channel state ignored: {err}")
 
     def next_image(self):
         """(tensor, capture time) of the newest camera image, None if none came within 1 s."""
@@ -172,15 +167,7 @@ class RobotNode(Node):
         return tensor, capture_time(from_time(msg.header.stamp), time.time())
 
     def send(self, frame):
-        payload = self.runtime.uplink_payload(frame)
-        msg = FeatureTensor(robot_id=self.robot_id, request_id=frame.request_id,
-                            model=self.p["model"], partition=frame.decision.partition,
-                            dtype=payload.dtype, quant_scale=payload.scale,
-                            quant_zero_point=payload.zero_point, local_ms=frame.local_s * 1e3,
-                            plan_id=frame.decision.plan_id, deadline_ms=self.p["deadline_ms"])
-        msg.shape = payload.shape_array()
-        msg.payload = payload.data_array()
-        msg.capture_time = to_time(frame.capture_time)
+        msg = tensor_message(self.robot_id, self.p, frame, self.runtime.uplink_payload(frame))
         msg.header = stamp(self, time.time())
         self.tensor_pub.publish(msg)
 
@@ -191,16 +178,11 @@ class RobotNode(Node):
         self.frame_pub.publish(msg)
 
     def publish_status(self):
-        decision = self.runtime.decision
-        self.status_pub.publish(RobotStatus(
-            header=stamp(self, time.time()), robot_id=self.robot_id,
-            plan_id=decision.plan_id if decision else 0,
-            edge_available=self.loop.edge_available(),
-            **{key: self.p[key] for key in STATUS_PARAMETERS}))
-        self.profile_pub.publish(InferenceProfile(
-            header=stamp(self, time.time()), source=self.robot_id, is_edge=False,
-            **{key: self.p[key] for key in PROFILE_PARAMETERS},
-            **self.runtime.online_profile(as_lists=True)))
+        status, profile = robot_status(self.robot_id, self.p, self.runtime,
+                                       self.loop.edge_available())
+        status.header = profile.header = stamp(self, time.time())
+        self.status_pub.publish(status)
+        self.profile_pub.publish(profile)
         if self.p["publish_channel_state"]:
             gain, loss = gain_at_distance(self.p["distance_m"])
             self.channel_pub.publish(ChannelState(

@@ -34,11 +34,13 @@ A live value replaces the shipped one per point only once that point has ``min_s
 samples. :meth:`LiveFleet.scenario` builds the core :class:`Scenario` of the robots that have both
 a status and a channel. :meth:`LiveFleet.needs_replan` compares the fleet with the state of the
 last plan (:meth:`LiveFleet.mark_planned`): membership, requirements, channel gains (beyond
-``hysteresis_db``), planner profile values (beyond ``profile_tolerance``, relative) and a wider
-calibrated margin (a robot missed, see :meth:`LiveFleet.record_frame`) replan at once; smaller
-gain changes and a calibrated margin whose eps grew beyond ``profile_tolerance`` wait for
-``replan_period_s``; smaller changes of profile values and of the margin are not planned (every
-frame moves them a little: planning each would change the plan about once a second).
+``hysteresis_db``), planner profile values (beyond ``profile_tolerance``, relative) and a
+calibrated margin wider beyond ``profile_tolerance`` (misses, see :meth:`LiveFleet.record_frame`)
+replan at once; smaller gain changes and a calibrated margin narrower beyond ``profile_tolerance``
+wait for ``replan_period_s``; smaller changes of profile values and of the margin are not planned
+(every frame moves them a little: planning each changed the plan about twice a second). Margins
+are compared by their multiplier k (of the calibration's base bound), whose relative change means
+the same at every eps.
 
 Every rejected input raises :class:`~robust_offload.core.checks.InputError` with one line naming
 the source, the field and the value (plausible physical ranges included: see
@@ -55,7 +57,8 @@ from pathlib import Path
 import numpy as np
 
 from robust_offload.core import checks
-from robust_offload.core.calibration import Calibration
+from robust_offload.core.bounds import multiplier
+from robust_offload.core.calibration import BASE_BOUND, Calibration
 from robust_offload.core.channel import NOISE_DBM_PER_HZ, gain_from_path_loss_db, snr_scale_hz
 from robust_offload.core.model import offload_time_s
 from robust_offload.core.scenario import (
@@ -129,9 +132,31 @@ class _Snapshot:
     planning_risk: float          # eps the planner uses: the robot's, or its calibrated one
     overhead_ms: np.ndarray       # (mean ms, variance ms^2) of the transport overhead
 
+    ARRAYS = ("flops_per_cycle", "local_var_ms2", "edge_mean_ms", "edge_var_ms2", "output_mb",
+              "overhead_ms")
+
     def arrays(self):
-        return (self.flops_per_cycle, self.local_var_ms2, self.edge_mean_ms, self.edge_var_ms2,
-                self.output_mb, self.overhead_ms)
+        return tuple(getattr(self, name) for name in self.ARRAYS)
+
+
+SETTINGS = {
+    "bandwidth_hz": "total uplink bandwidth B shared by the robots",
+    "noise_dbm_per_hz": "noise power spectral density N0",
+    "default_deadline_ms": "deadline of robots whose status has deadline_ms = 0",
+    "default_risk": "risk level epsilon of robots whose status has risk = 0",
+    "replan_period_s": "small changes (below the thresholds) are planned at most this often",
+    "hysteresis_db": "a channel gain change beyond this many dB since the last plan replans",
+    "profile_tolerance": "a relative change of a planner profile value or of a calibrated "
+                         "margin multiplier beyond this replans",
+    "robot_timeout_s": "a robot whose status stops for this long is dropped",
+    "min_samples": "live profile values replace the shipped ones from this many samples",
+    "offload_overhead_ms": "prior of the time an offloaded frame spends outside the model "
+                           "(DDS transport, queues) until a robot has min_samples offloaded "
+                           "frames; then its measured mean and variance are used",
+    "calibration_window": "frames over which a calibrated robot's miss rate must stay under eps",
+    "calibration_eta": "calibrated: change of the margin multiplier k per missed frame",
+}
+"""What each setting of :class:`LiveFleet` means (the planner node's parameter descriptions)."""
 
 
 class LiveFleet:
@@ -172,6 +197,7 @@ class LiveFleet:
         self._calibration: dict[str, Calibration] = {}             # robot -> working eps
         self._left_local: set[str] = set()                   # robots without a decision
         self._as_run_cache: dict[str, Profile] = {}            # shipped profile -> as run
+        self.replan_reason = ""                                     # why needs_replan said yes
         self._senders: dict[str, str] = {}                          # robot -> its publisher
         self._status: dict[str, tuple[Requirements, float]] = {}     # robot -> (req, last seen)
         self._channel: dict[str, tuple[float, float, float]] = {}    # robot -> (h, p or 0, seen)
@@ -542,44 +568,52 @@ class LiveFleet:
     def planned_at(self) -> float | None:
         return self._planned_at
 
-    def _change(self, old: _Snapshot, new: _Snapshot) -> str:
-        """'significant', 'minor' or '' (no change) between two snapshots of one robot."""
+    def _change(self, old: _Snapshot, new: _Snapshot) -> tuple[str, str]:
+        """('significant' | 'minor' | '', what changed) between two snapshots of one robot."""
         if old.requirements != new.requirements or old.tx_power_w != new.tx_power_w:
-            return "significant"
-        if new.planning_risk < old.planning_risk:
-            return "significant"     # a wider margin (a calibrated robot missed): at once
-        if abs(10.0 * math.log10(new.channel_gain / old.channel_gain)) > self.hysteresis_db:
-            return "significant"
-        for before, after in zip(old.arrays(), new.arrays()):
+            return "significant", "requirements"
+        k_old, k_new = multiplier(BASE_BOUND, [old.planning_risk, new.planning_risk])
+        if k_new > k_old * (1.0 + self.profile_tolerance):
+            return "significant", f"margin k {k_old:.3g} -> {k_new:.3g}"   # misses: at once
+        gain_db = 10.0 * math.log10(new.channel_gain / old.channel_gain)
+        if abs(gain_db) > self.hysteresis_db:
+            return "significant", f"gain {gain_db:+.2g} dB"
+        for field, before, after in zip(_Snapshot.ARRAYS, old.arrays(), new.arrays()):
             if before is not after and np.any(np.abs(after - before)
                                               > self.profile_tolerance * np.abs(before)):
-                return "significant"
-        # Profile values (the overhead's included) and a narrower margin within the tolerance
-        # are noise, not worth a plan (each frame moves them a little); the drift is measured
-        # from the planned state, so it is planned once it adds up.
-        narrower = new.planning_risk > old.planning_risk * (1.0 + self.profile_tolerance)
-        return "minor" if narrower or old.channel_gain != new.channel_gain else ""
+                return "significant", field
+        # Profile values (the overhead's included) and margins within the tolerance are noise,
+        # not worth a plan (each frame moves them a little); the drift is measured from the
+        # planned state, so it is planned once it adds up.
+        if k_new < k_old * (1.0 - self.profile_tolerance):
+            return "minor", f"margin k {k_old:.3g} -> {k_new:.3g}"
+        return ("minor", f"gain {gain_db:+.2g} dB") if gain_db else ("", "")
 
     def needs_replan(self, now: float) -> bool:
-        """True when the fleet differs enough from the last plan (see the module docstring)."""
+        """True when the fleet differs enough from the last plan (see the module docstring);
+        :attr:`replan_reason` then says what changed."""
+        self.replan_reason = "forced" if self._forced else "first plan"
         if self._forced:
             return True
         if self._planned is None:
             return bool(self.plannable())
         if self._membership_changed:
+            self.replan_reason = "robots joined or left"
             if set(self.plannable()) != set(self._planned):
                 return True
             self._membership_changed = False
-        pending = False
+        pending = []
         for name in list(self._dirty):
             if name not in self._planned or name not in self._channel:
                 self._dirty.discard(name)
                 continue
-            change = self._change(self._planned[name], self._snapshot(name))
+            change, what = self._change(self._planned[name], self._snapshot(name))
             if change == "significant":
+                self.replan_reason = f"{name}: {what}"
                 return True
             if change == "minor":
-                pending = True
+                pending.append(f"{name}: {what}")
             else:
                 self._dirty.discard(name)        # back to the planned state
+        self.replan_reason = "periodic, " + ", ".join(sorted(pending))
         return pending and float(now) - self._planned_at >= self.replan_period_s

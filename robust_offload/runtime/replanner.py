@@ -7,16 +7,22 @@ back when a plan is due: its decisions are the DeviceDecision fields, one per ro
 Admission rule when the band or a deadline cannot serve everyone. The core planner admits robots
 in order of their smallest bandwidth need while the needs fit in B; a robot left out cannot reach
 its eps. It is not starved (sent to run locally, where it may miss every frame, while the others
-keep margins far wider than their data need): the fleet is *relaxed* instead. Every robot's
-planning eps is multiplied by one common factor alpha >= 1 (capped at :data:`MAX_RISK`), the
-smallest that admits every robot that any relaxation can admit: the fleet's shortfall is shared in
-proportion to each robot's eps (alpha minimises max_n eps'_n / eps_n). alpha is found by bisection
-on log alpha (admission only grows with alpha: larger eps, smaller margins, smaller bandwidth
-needs) to a relative :data:`RELAX_TOLERANCE`, at most :data:`MAX_RELAX_SOLVES` solves. Relaxed
-decisions are published with ``feasible = false``, their real partition/frequency/bandwidth and a
-reason naming alpha and the risk each robot was planned at. A robot that no relaxation admits
-(no point meets its deadline in the mean, even locally at f_max) gets no decision and runs
-locally.
+keep margins far wider than their data need). Two steps:
+
+1. *Relax*: every robot's margin multiplier k_n (eq. 22) is scaled by one common factor theta,
+   the largest in [:data:`MIN_MARGIN_SHARE`, 1] that admits every robot any theta in that range
+   admits: the shortfall is shared, each robot giving up the same fraction of its margin
+   (bisection on theta, admission only grows as theta falls, to :data:`RELAX_TOLERANCE`).
+   The floor bounds what one robot can cost the others: a robot that needs the others' margins
+   cut by more than half is not worth it.
+2. *Degrade*: a robot still left out is planned at the smallest risk it can reach with the band
+   the others leave (its ``min_risk``, at f_max): one at a time, lowest min risk first, each only
+   if every robot planned so far stays planned, at most :data:`MAX_DEGRADED_PER_PLAN` per plan.
+
+Relaxed and degraded decisions are published with ``feasible = false``, their real partition,
+frequency and bandwidth, and a reason naming the risk each was planned at (and theta). A robot
+for which no risk level helps (no point meets its deadline in the mean, even locally at f_max)
+gets no decision and runs locally.
 
 Shares in use never sum to more than B. Robots apply a plan at their next frame boundary, not
 all at once: if one robot's share grew while another's had not yet shrunk, the band would be
@@ -30,24 +36,27 @@ At every instant each robot uses its old or its new share, and neither step can 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 
 from robust_offload.core import policies
-from robust_offload.core.bounds import multiplier
+from robust_offload.core.bounds import multiplier, risk_of
 from robust_offload.core.calibration import BASE_BOUND
 from robust_offload.core.plan import Plan
+from robust_offload.runtime.health import FleetHealth
 from robust_offload.runtime.planner import LiveFleet
 
 MAX_RISK = 0.999
-"""A relaxed robot is planned at most at this risk level."""
+"""A degraded robot is planned at most at this risk level."""
+
+MIN_MARGIN_SHARE = 0.5
+"""Relaxation keeps at least this share of every robot's margin multiplier."""
 
 RELAX_TOLERANCE = 0.01
-"""The relaxation factor alpha is found to this relative precision (at most 1 % above the
-smallest that admits every robot)."""
+"""The relaxation theta is found to this precision (at most 0.01 below the largest that admits
+the robots)."""
 
-MAX_RELAX_SOLVES = 12
-"""Solves of one relaxation search at most (the bisection needs about 9 for alpha <= 20)."""
+MAX_DEGRADED_PER_PLAN = 8
+"""Robots degraded per plan at most (each costs one more solve); the rest wait for the next."""
 
 MIN_GAP_S = 0.1
 """Shortest time between two plans triggered directly by messages: a burst of updates is
@@ -90,30 +99,37 @@ class Published:
     plan: Plan
     decisions: list[dict]
     degraded: dict[str, float]
-    relaxation: float = 1.0
+    margin_share: float = 1.0
     held: tuple[str, ...] = ()
+    reason: str = ""
 
     @property
     def summary(self) -> str:
         infeasible = len(self.plan.infeasible_devices)
         extra = f" ({infeasible} infeasible)" if infeasible else ""
+        if self.margin_share < 1.0:
+            extra += f" (over-subscribed: margins x{self.margin_share:.3g})"
         if self.degraded:
-            extra += (f" (over-subscribed: every eps relaxed x{self.relaxation:.3g}, "
-                      f"{len(self.degraded)} robots degraded)")
+            extra += "".join(f" ({name} at risk {risk:.3g})"
+                             for name, risk in sorted(self.degraded.items()))
         if self.held:
             extra += f" (first step: {', '.join(self.held)} keep their share until the next)"
+        why = f" [{self.reason}]" if self.reason else ""
         return (f"plan #{self.plan_id}: {len(self.decisions)} robots{extra}, "
                 f"{self.plan.total_energy_j:.4g} J, solved in "
-                f"{self.plan.solve_time_s * 1e3:.1f} ms")
+                f"{self.plan.solve_time_s * 1e3:.1f} ms{why}")
 
 
 class Replanner:
     """Decides when to plan the live fleet and builds what is published (see the module
-    docstring). ``bound``: a bound of :mod:`robust_offload.core.bounds` or "calibrated"."""
+    docstring). ``bound``: a bound of :mod:`robust_offload.core.bounds` or "calibrated".
+    The planner node's brain: fleet inputs go through it so that the robots' health
+    (:class:`~robust_offload.runtime.health.FleetHealth`, for /diagnostics) follows them."""
 
     def __init__(self, fleet: LiveFleet, policy: str, bound: str, discovery_s: float = 0.0,
                  transition_s: float = 1.0):
         self.fleet, self.policy = fleet, policy
+        self.health = FleetHealth(fleet.calibration_window)
         self.bound = bound
         self.discovery_s, self.transition_s = discovery_s, transition_s
         self._in_use: dict[str, dict] = {}
@@ -140,6 +156,34 @@ class Replanner:
     def set_policy(self, policy: str) -> None:
         self.policy = policy
         self.fleet.request_replan()
+
+    def apply(self, changes: dict) -> None:
+        """Runtime changes of the settings that may change: bandwidth_hz, policy, bound."""
+        if "bandwidth_hz" in changes:
+            self.fleet.set_bandwidth(changes["bandwidth_hz"])
+        if "policy" in changes:
+            self.set_policy(changes["policy"])
+        if "bound" in changes:
+            self.bound = changes["bound"]
+
+    def status(self, robot_id: str, now: float, edge_available: bool, **fields) -> bool:
+        """A robot's status (:meth:`LiveFleet.update_status` fields); True when it joined."""
+        joined = self.fleet.update_status(robot_id, now, **fields)
+        self.health.status(robot_id, self.fleet.requirements(robot_id).risk, edge_available)
+        return joined
+
+    def frame(self, robot_id: str, *, missed: bool, **fields) -> None:
+        """A robot's frame record (:meth:`LiveFleet.record_frame` fields)."""
+        self.fleet.record_frame(robot_id, missed=missed, **fields)
+        if robot_id in self.fleet.robots:
+            self.health.frame(robot_id, missed, self.fleet.requirements(robot_id).risk)
+
+    def expire(self, now: float) -> list[str]:
+        """Drop the robots whose status stopped (:meth:`LiveFleet.expire`); returns them."""
+        dropped = self.fleet.expire(now)
+        for name in dropped:
+            self.health.forget(name)
+        return dropped
 
     def poll(self, now: float, from_message: bool = False) -> Published | None:
         """The plan to publish now, if one is due (a planning error raises, after scheduling
@@ -174,59 +218,95 @@ class Replanner:
         try:
             plan = policies.plan(scenario, self.policy, self.planning_bound) \
                 if scenario.devices else Plan(self.policy, [], [], 0.0, 0.0)
-            plan, degraded, alpha = self._relax(scenario, plan)
-            decisions = self._decisions(plan, scenario, degraded, alpha)
+            plan, degraded, theta = self._admit(scenario, plan)
+            decisions = self._decisions(plan, scenario, degraded, theta)
         except Exception as err:
             self._retry_at = now + self.fleet.replan_period_s
             raise RuntimeError(f"planning {len(scenario.devices)} robots failed: "
                                f"{type(err).__name__}: {err}".replace("\n", " ")) from err
         first, held = hold_increases(self._in_use, decisions, scenario.bandwidth_hz)
+        reason = self.fleet.replan_reason
         if held:
-            self._second_step = (now + self.transition_s,
-                                 Published(0, plan, decisions, degraded, alpha))
-        return self._publish(Published(0, plan, first, degraded, alpha, tuple(held)))
+            self._second_step = (now + self.transition_s, Published(
+                0, plan, decisions, degraded, theta, reason="second step"))
+        return self._publish(Published(0, plan, first, degraded, theta, tuple(held), reason))
 
     def _publish(self, published: Published) -> Published:
         """Number a plan (or a first step) and remember its decisions as the ones in use."""
         self.plan_id += 1
         published.plan_id = self.plan_id
         self._in_use = {d["robot_id"]: d for d in published.decisions}
+        for decision in published.decisions:
+            self.health.decision(decision)
         self.fleet.left_local(d["robot_id"] for d in published.decisions
                                     if "partition" not in d)
         return published
 
+    def _replanned(self, scenario, risks: dict[str, float]) -> Plan:
+        """The plan of ``scenario`` with the robots' risks replaced by ``risks``."""
+        devices = [replace(d, risk=risks.get(d.name, d.risk)) for d in scenario.devices]
+        return policies.plan(replace(scenario, devices=devices), self.policy,
+                             self.planning_bound)
+
     def _relax(self, scenario, plan: Plan) -> tuple[Plan, dict[str, float], float]:
-        """The plan with every robot's eps relaxed by the smallest common factor alpha that
-        admits every robot any relaxation admits (see the module docstring); the robots'
-        relaxed planning risks ({} when the plan serves every robot at its eps); alpha."""
+        """Step 1 of the admission rule (module docstring): the plan with every margin scaled
+        by the largest theta that admits the robots theta >= MIN_MARGIN_SHARE can admit; the
+        relaxed risks ({} and theta = 1 when nothing needs or gains from it)."""
         if not any(d.min_risk is not None for d in plan.infeasible_devices):
             return plan, {}, 1.0
+        bound = self.planning_bound
 
-        def relaxed(alpha: float):
-            risks = {d.name: min(MAX_RISK, d.risk * alpha) for d in scenario.devices}
-            devices = [replace(d, risk=risks[d.name]) for d in scenario.devices]
-            return policies.plan(replace(scenario, devices=devices), self.policy,
-                                 self.planning_bound), risks
+        def relaxed(theta: float) -> tuple[Plan, dict[str, float]]:
+            risks = {d.name: min(MAX_RISK, float(risk_of(bound, theta * multiplier(bound,
+                                                                                    d.risk))))
+                     for d in scenario.devices}
+            return self._replanned(scenario, risks), risks
 
-        low, high = 1.0, MAX_RISK / min(d.risk for d in scenario.devices)
-        best, risks = relaxed(high)
+        (best, risks), theta = relaxed(MIN_MARGIN_SHARE), MIN_MARGIN_SHARE
         wanted = {d.name for d in best.devices}
         if len(wanted) <= len(plan.devices):
-            return plan, {}, 1.0                         # no relaxation admits more robots
-        for _ in range(MAX_RELAX_SOLVES - 1):
-            if high / low <= 1.0 + RELAX_TOLERANCE:
-                break
-            alpha = math.sqrt(low * high)
-            trial, trial_risks = relaxed(alpha)
+            return plan, {}, 1.0                         # relaxing admits nobody more
+        high = 1.0
+        while high - theta > RELAX_TOLERANCE:
+            middle = (theta + high) / 2
+            trial, trial_risks = relaxed(middle)
             if wanted <= {d.name for d in trial.devices}:
-                high, best, risks = alpha, trial, trial_risks
+                best, risks, theta = trial, trial_risks, middle
             else:
-                low = alpha
-        planned = {d.name for d in best.devices}
-        return best, {name: risk for name, risk in risks.items() if name in planned}, high
+                high = middle
+        return best, risks, theta
+
+    def _degrade(self, scenario, plan: Plan,
+                 risks: dict[str, float]) -> tuple[Plan, dict[str, float]]:
+        """Step 2 of the admission rule (module docstring): robots still left out planned at
+        their min risk, one at a time, lowest first, each only if that keeps every robot planned
+        so far; returns the plan and the risks it was planned with."""
+        tried: set[str] = set()
+        for _ in range(MAX_DEGRADED_PER_PLAN):
+            candidates = [d for d in plan.infeasible_devices
+                          if d.min_risk is not None and d.name not in tried]
+            if not candidates:
+                break
+            best = min(candidates, key=lambda d: d.min_risk)
+            tried.add(best.name)
+            trial = {**risks, best.name: min(MAX_RISK, best.min_risk * (1 + 1e-6) + 1e-12)}
+            second = self._replanned(scenario, trial)
+            if {best.name, *(d.name for d in plan.devices)} <= {d.name for d in second.devices}:
+                plan, risks = second, trial
+        return plan, risks
+
+    def _admit(self, scenario, plan: Plan) -> tuple[Plan, dict[str, float], float]:
+        """The admission rule: the plan, the risks of the robots not planned at their eps
+        (relaxed or degraded), and theta."""
+        plan, risks, theta = self._relax(scenario, plan)
+        plan, risks = self._degrade(scenario, plan, risks)
+        planned = {d.name for d in plan.devices}
+        asked = {d.name: d.risk for d in scenario.devices}
+        return plan, {name: risk for name, risk in risks.items()
+                      if name in planned and risk != asked[name]}, theta
 
     def _decisions(self, plan: Plan, scenario, degraded: dict[str, float],
-                   alpha: float) -> list[dict]:
+                   theta: float) -> list[dict]:
         devices = {device.name: device for device in scenario.devices}
         out = []
         for d in plan.devices:
@@ -238,7 +318,7 @@ class Replanner:
                             risk=self.fleet.requirements(d.name).risk,
                             feasible=d.name not in degraded,
                             reason=(f"degraded: the band cannot serve every robot at its "
-                                    f"eps; every eps relaxed x{alpha:.3g}, planned at risk "
+                                    f"eps (margins x{theta:.3g}); planned at risk "
                                     f"{planned_risk:.4g}" if d.name in degraded else ""),
                             margin_k=float(multiplier(self.planning_bound, planned_risk))))
         for d in plan.infeasible_devices:

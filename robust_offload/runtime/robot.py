@@ -127,6 +127,8 @@ class RobotRuntime:
         return self.decision is not None or self._next is not None
 
     def set_channel_gain(self, gain: float):
+        """The channel gain of the robot's uplink (a ChannelState); InputError if absurd."""
+        gain = checks.number("ChannelState", "channel_gain", gain)
         self.snr_scale_hz = float(snr_scale_hz(self.tx_power_w, gain, self.noise_dbm_per_hz))
 
     # -- the frame loop ---------------------------------------------------------------------

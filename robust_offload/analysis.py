@@ -26,9 +26,10 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
-from robust_offload.bag import BagError, project_typestore
+from robust_offload.bag import BagError, project_typestore, reindex
 from robust_offload.contract import FRAMES as FRAMES_TOPIC
 from robust_offload.contract import PLAN as PLAN_TOPIC
 from robust_offload.core.verdict import miss_rate
@@ -57,41 +58,62 @@ class AnalysisError(BagError):
 # Reading
 # ------------------------------------------------------------------------------------------------
 
-def _bag_dir(bag: Path) -> Path:
+def _bag_dir(bag: Path, notes: list[str]) -> Path:
+    """The bag directory of ``bag`` (its directory or one of its files); a bag whose recorder
+    was killed (no metadata.yaml) is reindexed first (:func:`robust_offload.bag.reindex`)."""
     bag = Path(bag)
     if bag.is_file() and (bag.suffix in (".mcap", ".db3") or bag.name == "metadata.yaml"):
         bag = bag.parent
     if not bag.exists():
         raise AnalysisError(f"{bag}: no such bag")
     if not (bag / "metadata.yaml").is_file():
-        raise AnalysisError(f"{bag}: not a rosbag2 bag (no metadata.yaml)")
+        try:
+            notes.append(f"{bag}: {reindex(bag)}")
+        except BagError as err:
+            raise AnalysisError(str(err)) from err
     return bag
 
 
-def read_bag(bag: Path) -> tuple[list[dict], list[dict], dict[str, int]]:
-    """(frame rows, plan rows, message count per topic) of a rosbag2 bag."""
+@dataclass
+class BagContents:
+    """What :func:`read_bag` found: frame and plan rows, the message count per topic, and the
+    messages it could not decode (skipped, counted per topic)."""
+
+    frames: list[dict]
+    plans: list[dict]
+    counts: dict[str, int]
+    undecodable: dict[str, int]
+
+
+def read_bag(bag: Path, notes: list[str] | None = None) -> BagContents:
+    """The frame and plan records of a rosbag2 bag; a message that cannot be decoded (garbage
+    published on a topic) is skipped and counted, not fatal. ``notes`` receives what was done
+    to make the bag readable."""
     from rosbags.highlevel import AnyReader
 
-    bag = _bag_dir(bag)
-    frames, plans = [], []
+    bag = _bag_dir(bag, notes if notes is not None else [])
+    contents = BagContents([], [], {}, defaultdict(int))
     try:
         with AnyReader([bag], default_typestore=project_typestore()) as reader:
-            counts = {c.topic: c.msgcount for c in reader.connections}
+            contents.counts = {c.topic: c.msgcount for c in reader.connections}
             start = reader.start_time
             wanted = [c for c in reader.connections if c.topic in (FRAMES_TOPIC, PLAN_TOPIC)]
             # (an empty connection list would mean "all connections" to rosbags)
             for conn, timestamp, data in reader.messages(connections=wanted) if wanted else ():
-                msg = reader.deserialize(data, conn.msgtype)
-                t_s = (timestamp - start) * 1e-9
-                if conn.topic == FRAMES_TOPIC:
-                    frames.append(_frame_row(msg, t_s))
-                else:
-                    plans.extend(_plan_rows(msg, t_s))
+                try:
+                    msg = reader.deserialize(data, conn.msgtype)
+                    t_s = (timestamp - start) * 1e-9
+                    if conn.topic == FRAMES_TOPIC:
+                        contents.frames.append(_frame_row(msg, t_s))
+                    else:
+                        contents.plans.extend(_plan_rows(msg, t_s))
+                except Exception:  # garbage bytes on the topic: skip and count
+                    contents.undecodable[conn.topic] += 1
     except AnalysisError:
         raise
     except Exception as err:  # rosbags' reader/type errors: name the bag, no traceback
         raise AnalysisError(f"{bag}: cannot read the bag: {err}") from err
-    return frames, plans, counts
+    return contents
 
 
 def _frame_row(msg, t_s: float) -> dict:
@@ -336,12 +358,18 @@ def analyze(bag: Path, out: Path | None = None) -> list[dict]:
     return analyze_bag(bag, out)[0]
 
 
-def analyze_bag(bag: Path, out: Path | None = None) -> tuple[list[dict], list[dict]]:
-    """:func:`analyze`, also returning the latency breakdown rows (see :func:`breakdown`)."""
-    bag = _bag_dir(Path(bag))
-    frames, plans, counts = read_bag(bag)
+def analyze_bag(bag: Path, out: Path | None = None
+                ) -> tuple[list[dict], list[dict], list[str]]:
+    """:func:`analyze`, also returning the latency breakdown rows (see :func:`breakdown`) and
+    notes on what was skipped or repaired to read the bag."""
+    notes: list[str] = []
+    bag = _bag_dir(Path(bag), notes)
+    contents = read_bag(bag)
+    frames, plans = contents.frames, contents.plans
+    for topic, count in sorted(contents.undecodable.items()):
+        notes.append(f"{bag}: {count} undecodable message(s) on {topic} skipped")
     if not frames:
-        seen = ", ".join(f"{t} ({n})" for t, n in sorted(counts.items())) or "none"
+        seen = ", ".join(f"{t} ({n})" for t, n in sorted(contents.counts.items())) or "none"
         raise AnalysisError(f"{bag}: no frame records on {FRAMES_TOPIC} to analyse "
                             f"(topics in the bag: {seen})")
     rows, parts = summarize(frames), breakdown(frames)
@@ -358,4 +386,4 @@ def analyze_bag(bag: Path, out: Path | None = None) -> tuple[list[dict], list[di
     plot_timeline(frames, plans, out / "timeline.png")
     plot_miss_rate(rows, out / "miss_rate.png")
     plot_margin(plans, out / "margin_k.png")
-    return rows, parts
+    return rows, parts, notes

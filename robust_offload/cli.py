@@ -129,7 +129,9 @@ def cmd_fleet(args) -> int:
 def _analyze(bag: Path, out: Path) -> int:
     from robust_offload.analysis import analyze_bag, format_breakdown, format_summary
 
-    rows, parts = analyze_bag(bag, out)
+    rows, parts, notes = analyze_bag(bag, out)
+    for note in notes:
+        print(note)
     print(format_summary(rows))
     print("\nlatency breakdown per partition point (ms):")
     print(format_breakdown(parts))

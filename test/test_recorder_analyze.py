@@ -14,6 +14,7 @@ from robust_offload.analysis import (
     PLAN_TOPIC,
     AnalysisError,
     analyze,
+    analyze_bag,
     format_summary,
 )
 from robust_offload.bag import project_typestore
@@ -206,6 +207,68 @@ def test_sqlite3_exclude_and_sigterm(tmp_path):
     assert counts[FRAMES_TOPIC] == 1, (counts, log)
     rows = analyze(bag, None)
     assert rows[0]["frames"] == 1 and (bag / "analysis" / "summary.csv").is_file()
+
+
+@pytest.mark.parametrize("storage,domain", [("mcap", 94), ("sqlite3", 95)])
+def test_a_killed_recorder_loses_at_most_its_last_flush(tmp_path, storage, domain):
+    """SIGKILL (before: MCAP without metadata.yaml, 'not a rosbag2 bag'; SQLite 0 rows): what
+    was received up to the last flush (1 s) is analysed, the bag reindexed on the way."""
+    bag = tmp_path / "bag"
+    log_path = tmp_path / "recorder.log"
+    proc = start_recorder(bag, log_path, domain, "-p", f"storage:={storage}")
+    pub = Publisher(domain)
+    try:
+        assert pub.wait_for_subscribers(30.0), log_path.read_text()
+        for k in range(50):
+            pub.publish(topics.FRAMES, frame("robot_1", k, met=k % 10 != 3, energy_j=0.01,
+                                             total_ms=100.0))
+        assert pub.wait_acked(), log_path.read_text()
+        time.sleep(2.5)                                # more than one flush period
+    finally:
+        pub.close()
+        stop(proc, signal.SIGKILL)
+    assert not (bag / "metadata.yaml").exists()
+    rows, _, notes = analyze_bag(bag, tmp_path / "out")
+    assert (rows[0]["frames"], rows[0]["misses"]) == (50, 5), notes
+    assert "not closed" in notes[0] and (tmp_path / "bag.unclosed").is_dir()
+    with Reader(bag) as reader:
+        assert {c.topic: c.msgcount for c in reader.connections}[FRAMES_TOPIC] == 50
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 256 KiB tmpfs: a disk that fills up (needs root, as CI has)."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_stops_recording_not_the_recorder(tmp_path, full_disk):
+    """Before: OSError traceback, the recorder exited and the runner stopped the fleet. Now:
+    one ERROR line, the node keeps running (and says the bag was not closed at the end)."""
+    log_path = tmp_path / "recorder.log"
+    proc = start_recorder(full_disk / "bag", log_path, 96)
+    pub = Publisher(96)
+    tensor = msg.FeatureTensor(robot_id="robot_1", request_id=1, dtype="int8", shape=[65536])
+    tensor.payload = bytes(range(256)) * 256          # 64 KiB
+    try:
+        assert pub.wait_for_subscribers(30.0), log_path.read_text()
+        for _ in range(3):                              # past the full disk, flush after flush
+            for _ in range(8):
+                pub.publish(topics.UPLINK, tensor)
+            assert pub.wait_acked(), log_path.read_text()
+            time.sleep(1.5)
+        assert proc.poll() is None, log_path.read_text()
+    finally:
+        pub.close()
+        code = stop(proc)
+    log = log_path.read_text()
+    assert log.count("recording stopped:") == 1 and "No space left on device" in log, log
+    assert "Traceback" not in log and "not closed" in log and code == 1, log
 
 
 def test_recorder_refuses_an_existing_bag_path(tmp_path):

@@ -10,8 +10,12 @@ Parameters (YAML ``recorder: ros__parameters:``):
   bag_path        output directory (must not exist); default bags/robust_offload_<timestamp>
   storage         "mcap" (default) or "sqlite3"
   exclude_topics  topics not to record, e.g. ["/robust_offload/uplink", "features"]
+  flush_period_s  what was received is made durable this often (default 1 s)
 
 The bag is closed on Ctrl-C / SIGTERM (it stays readable) and the count per topic is logged.
+Killed (SIGKILL, power lost), it loses at most the last ``flush_period_s``: ``robust-offload
+analyze`` reindexes such a bag (no metadata.yaml). A full disk is one ERROR line: recording
+stops, the node keeps running.
 
 Run: ``python -m robust_offload.ros.recorder_node --ros-args --params-file config/recorder.yaml``
 """
@@ -28,7 +32,7 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from robust_offload.core import checks
-from robust_offload.bag import project_typestore
+from robust_offload.bag import flush, project_typestore
 from robust_offload.contract import TOPIC_TYPES
 from robust_offload.ros import topics
 from robust_offload.ros.node_main import run_node
@@ -82,6 +86,8 @@ PARAMETERS = {
                           "bags/robust_offload_<timestamp>"),
     "storage": Param("mcap", "rosbag2 storage plugin", choices=("mcap", "sqlite3")),
     "exclude_topics": Param([], "topics not to record, e.g. [/robust_offload/uplink]"),
+    "flush_period_s": Param(1.0, "what was received is made durable this often: a killed "
+                                 "recorder loses at most this much (analyze reindexes its bag)"),
 }
 
 
@@ -113,7 +119,7 @@ class RecorderNode(Node):
         self.writer = Writer(self.path, version=9, storage_plugin=plugins[storage])
         self.writer.open()
         self.counts: dict[str, int] = {}
-        self._closed = False
+        self._closed = self._failed = False
         for topic in topics.ALL_TOPICS:
             if topic in excluded:
                 continue
@@ -125,17 +131,33 @@ class RecorderNode(Node):
             self.counts[topic] = 0
             self.create_subscription(message_class(msgtype), topic,
                                      self._writer_callback(topic, conn), sub_qos, raw=True)
+        checks.number("parameter", "flush_period_s", p["flush_period_s"], low=0.0,
+                      open_low=True)
+        self.create_timer(p["flush_period_s"], lambda: self._guarded(flush, self.writer))
         skipped = sorted(set(topics.ALL_TOPICS) & excluded)
         self.get_logger().info(
             f"recording {len(self.counts)} topics to {self.path} ({storage})"
             + (f", excluding {', '.join(skipped)}" if skipped else ""))
 
+    def _guarded(self, action, *args) -> bool:
+        """Run a write or flush of the bag; an OSError (a full disk, a lost mount) is one ERROR
+        line and stops the recording: the node, and the fleet with it, keeps running."""
+        if self._closed:
+            return False
+        try:
+            action(*args)
+        except OSError as err:
+            self._closed = self._failed = True
+            self.get_logger().error(
+                f"recording stopped: {err} (bag {self.path}: {sum(self.counts.values())} "
+                f"messages written; `robust-offload analyze` reindexes what reached the disk)")
+            return False
+        return True
+
     def _writer_callback(self, topic, conn):
         def write(data: bytes) -> None:
-            if self._closed:
-                return
-            self.writer.write(conn, self.get_clock().now().nanoseconds, data)
-            self.counts[topic] += 1
+            if self._guarded(self.writer.write, conn, self.get_clock().now().nanoseconds, data):
+                self.counts[topic] += 1
         return write
 
     def close(self) -> None:
@@ -157,7 +179,12 @@ class RecorderNode(Node):
             code = 1
         for topic, count in self.counts.items():
             self.get_logger().info(f"{topic}: {count} messages")
-        self.get_logger().info(f"bag {self.path} closed: {sum(self.counts.values())} messages")
+        total = sum(self.counts.values())
+        if self._failed:
+            self.get_logger().error(f"bag {self.path} not closed (recording stopped on an "
+                                    f"error): {total} messages written")
+            return 1
+        self.get_logger().info(f"bag {self.path} closed: {total} messages")
         return code
 
 

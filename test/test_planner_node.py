@@ -378,3 +378,27 @@ def test_diagnostics_show_each_robots_health(setup):
     assert robot.level == b"\x02" and values["verdict"] == "VIOLATED"
     assert values["miss rate"] == "0.5000" and values["partition"] == str(mine.partition)
     assert greedy.level == b"\x01" and "degraded" in greedy.message
+
+
+def test_a_status_flood_does_not_push_real_robots_out_of_plans(setup):
+    """Before: 1000 status messages a second pushed real robots out of the plans for 11 s.
+    Now a flooding robot's statuses are dropped unread (rate limit, O(1) per message) and
+    planning happens on the timer, not per message: the real robots stay in every plan."""
+    proc, fleet = setup(robot_timeout_s=1.0)
+    fleet.add("robot_1", ALEX, 120.0)
+    fleet.add("robot_2", RESNET, 150.0)
+    fleet.add("flooder", ALEX, 200.0)
+    first = fleet.plan_with({"robot_1", "robot_2", "flooder"})
+    spam = msg.RobotStatus(robot_id="flooder", **ALEX)
+    sent, end = 0, time.monotonic() + 8.0
+    while time.monotonic() < end:               # ~1000 a second, beside the 5 Hz heartbeats
+        for _ in range(20):
+            fleet.status_pub.publish(spam)
+        sent += 20
+        fleet.executor.spin_once(timeout_sec=0.02)
+    assert sent > 3000
+    later = [plan for _, plan in fleet.plans if plan.plan_id > first.plan_id]
+    assert all({"robot_1", "robot_2"} <= {d.robot_id for d in plan.devices} for plan in later)
+    log = fleet.log()
+    assert "dropped: no status" not in log, log[-3000:]
+    assert "robot 'flooder' sends statuses more often than every 0.1 s" in log, log[-3000:]

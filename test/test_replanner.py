@@ -8,7 +8,6 @@ from robust_offload.core import policies
 from robust_offload.core.bounds import multiplier, risk_of
 from robust_offload.core.calibration import BASE_BOUND
 from robust_offload.runtime.replanner import (
-    MIN_GAP_S,
     MIN_MARGIN_SHARE,
     RELAX_TOLERANCE,
     Replanner,
@@ -38,12 +37,35 @@ def test_publishes_one_decision_per_robot_with_its_margin(replanner):
     assert replanner.poll(0.5) is None                    # nothing changed
 
 
-def test_message_bursts_are_planned_together(replanner):
+def test_runtime_changes_are_planned_together_at_the_next_poll(replanner):
     replanner.poll(0.0)
-    replanner.set_policy("exhaustive")
-    assert replanner.poll(MIN_GAP_S / 2, from_message=True) is None
-    again = replanner.poll(MIN_GAP_S)                       # the timer tick
+    replanner.apply({"policy": "exhaustive", "bandwidth_hz": 5e6, "bound": "gaussian"})
+    again = replanner.poll(0.1)
     assert again.plan_id == 2 and again.plan.policy == "exhaustive"
+    assert again.plan.bound == "gaussian" and again.reason == "forced"
+    assert sum(d["bandwidth_hz"] for d in again.decisions) <= 10e6 * (1 + 1e-9)
+    final = replanner.poll(1.5) or again                    # a second step, if any
+    assert sum(d["bandwidth_hz"] for d in final.decisions) <= 5e6 * (1 + 1e-9)
+
+
+def test_a_robot_whose_data_break_planning_is_isolated(replanner, monkeypatch):
+    """Before: one robot's data made every replan fail (TypeError in core/plan.py) and every
+    robot ran without a plan. Now: that robot is planned as infeasible with the error, the
+    others as usual."""
+    plan = policies.plan
+
+    def fragile(scenario, *args):
+        if any(d.name == "poison" for d in scenario.devices):
+            raise TypeError("'NoneType' object is not iterable")
+        return plan(scenario, *args)
+
+    add(replanner.fleet, "poison")
+    monkeypatch.setattr(policies, "plan", fragile)
+    published = replanner.poll(0.0)
+    decisions = {d["robot_id"]: d for d in published.decisions}
+    assert decisions["robot_1"]["feasible"] and decisions["robot_2"]["feasible"]
+    assert "partition" not in decisions["poison"] and not decisions["poison"]["feasible"]
+    assert "planning failed for this robot (TypeError" in decisions["poison"]["reason"]
 
 
 def test_calibrated_plans_with_the_base_bound_and_calibrates(replanner):

@@ -85,10 +85,38 @@ def test_expiry_drops_silent_robots(fleet):
     assert fleet.needs_replan(3.5)
     assert [d.name for d in fleet.scenario().devices] == ["robot_1"]
     fleet.mark_planned(3.5)
-    assert fleet.expire(6.0) == ["robot_1"]
+    assert fleet.expire(4.4) == [] and fleet.expire(4.95) == []
+    assert fleet.expire(5.5) == ["robot_1"]
     assert fleet.needs_replan(6.0) and fleet.scenario().devices == []
     fleet.mark_planned(6.0)
     assert not fleet.needs_replan(100.0)
+
+
+def test_a_stalled_planner_does_not_expire_the_robots_it_did_not_read(fleet):
+    """Before: a 9-18 s solve left every robot's status waiting in the queue, and the next
+    expiry check dropped them all. A gap between checks is the planner's stall, not silence."""
+    add(fleet, "robot_1", 0.0)
+    assert fleet.expire(0.5) == []
+    assert fleet.expire(10.0) == []                  # stalled 9.5 s: statuses in the queue
+    fleet.update_status("robot_1", 10.05, **ALEX)
+    times = np.round(np.arange(10.1, 13.25, 0.1), 2)
+    dropped = {t: fleet.expire(t) for t in times}    # listening: silence counts again
+    assert [t for t, names in dropped.items() if names] == [13.1]
+
+
+def test_a_status_flood_is_dropped_unread(fleet):
+    """1000 statuses a second from one robot: one per MIN_STATUS_INTERVAL_S is read, the rest
+    dropped before any check (O(1)) and counted."""
+    add(fleet, "robot_1", 0.0)
+    for i in range(1, 1000):
+        fleet.update_status("robot_1", 0.001 * i, **ALEX)
+    assert 985 <= fleet.rate_limited["robot_1"] <= 991
+    assert fleet.update_status("robot_1", 1.0005, **{**ALEX, "deadline_ms": 1e308}) is False
+    with pytest.raises(InputError, match="deadline_ms"):
+        fleet.update_status("robot_1", 1.2, **{**ALEX, "deadline_ms": 1e308})
+    for t in np.arange(1.3, 4.6, 0.5):
+        fleet.expire(t)
+    assert fleet.robots == [] and "robot_1" not in fleet.rate_limited        # forgotten with the robot
 
 
 def test_channel_of_unknown_robot_expires(fleet):

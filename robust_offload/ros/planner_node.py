@@ -37,12 +37,12 @@ from robust_offload.ros.auth import OwnPlans, keyed, sender_of, sign, verify
 from robust_offload.ros.messages import diagnostic_array, plan_message
 from robust_offload.ros.node_main import Warnings, run_node
 from robust_offload.ros.parameters import Param, changed_parameters, declare_parameters
-from robust_offload.runtime.planner import SETTINGS, LiveFleet
-from robust_offload.runtime.replanner import MIN_GAP_S, Replanner
+from robust_offload.runtime.planner import MIN_STATUS_INTERVAL_S, SETTINGS, LiveFleet
+from robust_offload.runtime.replanner import POLL_PERIOD_S, Replanner
 
-CHECK_PERIOD_S = MIN_GAP_S
-"""Timer period for expiry and replanning checks (bursts of updates are planned together at
-the next tick)."""
+CHECK_PERIOD_S = POLL_PERIOD_S
+"""Timer period for expiry and replanning checks (messages only update the fleet: O(1) each;
+bursts are planned together at the next tick)."""
 
 DIAGNOSTICS_PERIOD_S = 1.0
 """/diagnostics is published this often (the ROS convention: about 1 Hz)."""
@@ -84,6 +84,7 @@ class PlannerNode(Node):
         self.signer, self.verifier = keyed(self, values["auth_key_file"])
         self.own_plans = OwnPlans()
         self._warn = Warnings(self.get_logger(), WARN_REPEAT_S)
+        self._limited: dict[str, int] = {}                  # statuses dropped at the last tick
         self.diagnostics = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS,
                                                  topics.STATUS_QOS)
         self.publisher = self.create_publisher(OffloadPlan, topics.PLAN, topics.PLAN_QOS)
@@ -109,8 +110,6 @@ class PlannerNode(Node):
             update()
         except InputError as err:
             self._warn(f"ignored: {err}")
-            return
-        self._maybe_replan(time.monotonic(), from_message=True)
 
     def on_status(self, msg: RobotStatus, info):
         def update():
@@ -159,12 +158,18 @@ class PlannerNode(Node):
         for name in self.planner.expire(now):
             self.get_logger().info(f"robot '{name}' dropped: no status for "
                                    f"{self.fleet.robot_timeout_s:g} s")
+        for name, count in self.fleet.rate_limited.items():
+            if count > self._limited.get(name, 0):          # still flooding
+                self._warn(f"robot '{name}' sends statuses more often than every "
+                           f"{MIN_STATUS_INTERVAL_S:g} s: {count} dropped unread so far",
+                           key=f"rate {name}")
+        self._limited = dict(self.fleet.rate_limited)
         self._maybe_replan(now)
 
-    def _maybe_replan(self, now: float, from_message: bool = False):
+    def _maybe_replan(self, now: float):
         """Publish a plan if one is due; a planning error is one ERROR line, never raised."""
         try:
-            published = self.planner.poll(now, from_message)
+            published = self.planner.poll(now)
         except RuntimeError as err:
             self.get_logger().error(str(err))
             return

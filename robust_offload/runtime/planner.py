@@ -50,7 +50,7 @@ the source, the field and the value (plausible physical ranges included: see
 from __future__ import annotations
 
 import math
-from collections import deque
+from collections import defaultdict, deque
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -139,6 +139,14 @@ class _Snapshot:
         return tuple(getattr(self, name) for name in self.ARRAYS)
 
 
+MIN_STATUS_INTERVAL_S = 0.1
+"""A robot's statuses closer together than this are dropped unread (robots send one a second; a
+participant flooding the topic must not cost the planner work per message)."""
+
+MAX_CHECK_GAP_S = 1.0
+"""Expiry checks further apart than this mean the planner itself was stalled (see
+:meth:`LiveFleet.expire`)."""
+
 SETTINGS = {
     "bandwidth_hz": "total uplink bandwidth B shared by the robots",
     "noise_dbm_per_hz": "noise power spectral density N0",
@@ -198,6 +206,8 @@ class LiveFleet:
         self._left_local: set[str] = set()                   # robots without a decision
         self._as_run_cache: dict[str, Profile] = {}            # shipped profile -> as run
         self.replan_reason = ""                                     # why needs_replan said yes
+        self.rate_limited: dict[str, int] = defaultdict(int)       # statuses dropped, per robot
+        self._last_expiry: float | None = None                      # previous expire() call
         self._senders: dict[str, str] = {}                          # robot -> its publisher
         self._status: dict[str, tuple[Requirements, float]] = {}     # robot -> (req, last seen)
         self._channel: dict[str, tuple[float, float, float]] = {}    # robot -> (h, p or 0, seen)
@@ -237,6 +247,9 @@ class LiveFleet:
         if sender and owner and owner != sender and robot_id in self._status:
             check.fail("robot_id", robot_id, f"already used by another participant ({owner}); "
                                              f"this one ({sender}) is ignored")
+        if robot_id in self._status and now - self._status[robot_id][1] < MIN_STATUS_INTERVAL_S:
+            self.rate_limited[robot_id] += 1     # a flood: dropped before any work
+            return False
         if profile not in self.profiles:
             check.fail("profile", profile,
                        f"unknown profile (known: {', '.join(sorted(self.profiles))})")
@@ -433,8 +446,18 @@ class LiveFleet:
 
     def expire(self, now: float) -> list[str]:
         """Forget robots whose status is older than robot_timeout_s (and channel states of
-        unknown robots as old); returns the robots dropped, sorted."""
-        limit = float(now) - self.robot_timeout_s
+        unknown robots as old); returns the robots dropped, sorted. Called periodically; a
+        gap between two calls longer than :data:`MAX_CHECK_GAP_S` is time the planner itself
+        was busy (a long solve, a stalled host) and did not read its queue: that time does not
+        count against the robots (their statuses are waiting in the queue)."""
+        now = float(now)
+        if self._last_expiry is not None and now - self._last_expiry > MAX_CHECK_GAP_S:
+            stall = now - self._last_expiry
+            self._status = {n: (req, seen + stall) for n, (req, seen) in self._status.items()}
+            self._channel = {n: (*state, seen + stall)
+                             for n, (*state, seen) in self._channel.items()}
+        self._last_expiry = now
+        limit = now - self.robot_timeout_s
         dropped = sorted(name for name, (_, seen) in self._status.items() if seen < limit)
         for name in dropped:
             del self._status[name]
@@ -444,6 +467,7 @@ class LiveFleet:
             self._calibration.pop(name, None)
             self._overhead.pop(name, None)
             self._senders.pop(name, None)
+            self.rate_limited.pop(name, None)
             self._dirty.discard(name)
         for name in [n for n, (_, _, seen) in self._channel.items()
                      if n not in self._status and seen < limit]:

@@ -58,9 +58,9 @@ the robots)."""
 MAX_DEGRADED_PER_PLAN = 8
 """Robots degraded per plan at most (each costs one more solve); the rest wait for the next."""
 
-MIN_GAP_S = 0.1
-"""Shortest time between two plans triggered directly by messages: a burst of updates is
-planned together at the next timer tick (the node's timer period)."""
+POLL_PERIOD_S = 0.1
+"""How often the planner node polls (:meth:`Replanner.poll`): updates are planned at most this
+late, a burst of them together."""
 
 
 def hold_increases(in_use: dict[str, dict], decisions: list[dict],
@@ -136,7 +136,6 @@ class Replanner:
         self._second_step: tuple[float, Published] | None = None
         self._started_at: float | None = None
         self.plan_id = 0
-        self._last_plan_at: float | None = None
         self._retry_at: float | None = None
 
     @property
@@ -185,12 +184,13 @@ class Replanner:
             self.health.forget(name)
         return dropped
 
-    def poll(self, now: float, from_message: bool = False) -> Published | None:
+    def poll(self, now: float) -> Published | None:
         """The plan to publish now, if one is due (a planning error raises, after scheduling
-        a retry one replan period later). Nothing is planned in the first ``discovery_s`` after
-        the first poll: robots announce themselves once per heartbeat period, and a plan of
-        the robots heard so far would hand one of them the whole band and churn as the others
-        join."""
+        a retry one replan period later). Called on a timer, not per message: a burst of
+        updates is planned together, and a message costs the planner O(1) work however fast
+        they come. Nothing is planned in the first ``discovery_s`` after the first poll: robots
+        announce themselves once per heartbeat period, and a plan of the robots heard so far
+        would hand one of them the whole band and churn as the others join."""
         if self._started_at is None:
             self._started_at = now
         if now - self._started_at < self.discovery_s:
@@ -201,12 +201,9 @@ class Replanner:
                 return None
             self._second_step = None
             return self._publish(published)
-        if not from_message and self._retry_at is not None and now >= self._retry_at:
+        if self._retry_at is not None and now >= self._retry_at:
             self._retry_at = None
             self.fleet.request_replan()
-        if from_message and self._last_plan_at is not None \
-                and now - self._last_plan_at < MIN_GAP_S:
-            return None
         if not self.fleet.needs_replan(now):
             return None
         return self.replan(now)
@@ -214,22 +211,49 @@ class Replanner:
     def replan(self, now: float) -> Published:
         scenario = self.fleet.scenario()
         self.fleet.mark_planned(now)
-        self._last_plan_at = now
         try:
-            plan = policies.plan(scenario, self.policy, self.planning_bound) \
-                if scenario.devices else Plan(self.policy, [], [], 0.0, 0.0)
+            scenario, failed, plan = self._isolated(scenario)
             plan, degraded, theta = self._admit(scenario, plan)
             decisions = self._decisions(plan, scenario, degraded, theta)
         except Exception as err:
             self._retry_at = now + self.fleet.replan_period_s
             raise RuntimeError(f"planning {len(scenario.devices)} robots failed: "
                                f"{type(err).__name__}: {err}".replace("\n", " ")) from err
-        first, held = hold_increases(self._in_use, decisions, scenario.bandwidth_hz)
+        decisions += [dict(robot_id=name, deadline_ms=deadline_ms, feasible=False,
+                           risk=self.fleet.requirements(name).risk,
+                           reason=f"planning failed for this robot ({why}); running locally")
+                      for name, (deadline_ms, why) in failed.items()]
         reason = self.fleet.replan_reason
+        first, held = hold_increases(self._in_use, decisions, scenario.bandwidth_hz)
         if held:
             self._second_step = (now + self.transition_s, Published(
                 0, plan, decisions, degraded, theta, reason="second step"))
         return self._publish(Published(0, plan, first, degraded, theta, tuple(held), reason))
+
+    def _solve(self, scenario) -> Plan:
+        if not scenario.devices:
+            return Plan(self.policy, [], [], 0.0, 0.0)
+        return policies.plan(scenario, self.policy, self.planning_bound)
+
+    def _isolated(self, scenario):
+        """(scenario, failed, plan): the plan of the robots whose data can be planned. Should
+        planning the fleet fail, each robot is planned alone to find the ones whose data make it
+        fail; they are left out, with the error and their deadline, and the others planned as
+        usual (no robot's input stops the fleet's planning). Planning that fails for every robot,
+        or only for the whole fleet, raises."""
+        try:
+            return scenario, {}, self._solve(scenario)
+        except Exception:
+            failed = {}
+            for device in scenario.devices:
+                try:
+                    self._solve(replace(scenario, devices=[device]))
+                except Exception as err:
+                    failed[device.name] = (device.deadline_ms, f"{type(err).__name__}: {err}")
+            if len(failed) in (0, len(scenario.devices)):
+                raise                                # not one robot's data: the planner's error
+        rest = replace(scenario, devices=[d for d in scenario.devices if d.name not in failed])
+        return rest, failed, self._solve(rest)
 
     def _publish(self, published: Published) -> Published:
         """Number a plan (or a first step) and remember its decisions as the ones in use."""

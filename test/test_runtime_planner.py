@@ -116,7 +116,7 @@ def test_a_status_flood_is_dropped_unread(fleet):
         fleet.update_status("robot_1", 1.2, **{**ALEX, "deadline_ms": 1e308})
     for t in np.arange(1.3, 4.6, 0.5):
         fleet.expire(t)
-    assert fleet.robots == [] and "robot_1" not in fleet.rate_limited        # forgotten with the robot
+    assert fleet.robots == [] and "robot_1" not in fleet.rate_limited  # forgotten too
 
 
 def test_channel_of_unknown_robot_expires(fleet):

@@ -36,9 +36,10 @@ a status and a channel. :meth:`LiveFleet.needs_replan` compares the fleet with t
 last plan (:meth:`LiveFleet.mark_planned`): membership, requirements, channel gains (beyond
 ``hysteresis_db``), planner profile values (beyond ``profile_tolerance``, relative) and a
 calibrated margin wider beyond ``profile_tolerance`` (misses, see :meth:`LiveFleet.record_frame`)
-replan at once; smaller gain changes and a calibrated margin narrower beyond ``profile_tolerance``
-wait for ``replan_period_s``; smaller changes of profile values and of the margin are not planned
-(every frame moves them a little: planning each changed the plan about twice a second). Margins
+replan at once; a calibrated margin narrower beyond ``profile_tolerance`` waits for
+``replan_period_s``; smaller changes are not planned (every frame and every ChannelState moves
+them a little: planning each changed the plan about once a second, in two steps). The drift is
+measured from the planned state, so it is planned once it adds up. Margins
 are compared by their multiplier k (of the calibration's base bound), whose relative change means
 the same at every eps.
 
@@ -152,7 +153,7 @@ SETTINGS = {
     "noise_dbm_per_hz": "noise power spectral density N0",
     "default_deadline_ms": "deadline of robots whose status has deadline_ms = 0",
     "default_risk": "risk level epsilon of robots whose status has risk = 0",
-    "replan_period_s": "small changes (below the thresholds) are planned at most this often",
+    "replan_period_s": "a calibrated margin that narrowed (hits) is planned at most this often",
     "hysteresis_db": "a channel gain change beyond this many dB since the last plan replans",
     "profile_tolerance": "a relative change of a planner profile value or of a calibrated "
                          "margin multiplier beyond this replans",
@@ -609,9 +610,11 @@ class LiveFleet:
         # Profile values (the overhead's included) and margins within the tolerance are noise,
         # not worth a plan (each frame moves them a little); the drift is measured from the
         # planned state, so it is planned once it adds up.
+        # So are gain changes within the hysteresis (a moving robot's gain changes with every
+        # ChannelState: planning them changed the plan about once a second, each in two steps).
         if k_new < k_old * (1.0 - self.profile_tolerance):
             return "minor", f"margin k {k_old:.3g} -> {k_new:.3g}"
-        return ("minor", f"gain {gain_db:+.2g} dB") if gain_db else ("", "")
+        return "", ""
 
     def needs_replan(self, now: float) -> bool:
         """True when the fleet differs enough from the last plan (see the module docstring);
@@ -640,4 +643,4 @@ class LiveFleet:
             else:
                 self._dirty.discard(name)        # back to the planned state
         self.replan_reason = "periodic, " + ", ".join(sorted(pending))
-        return pending and float(now) - self._planned_at >= self.replan_period_s
+        return bool(pending) and float(now) - self._planned_at >= self.replan_period_s

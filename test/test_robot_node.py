@@ -30,6 +30,13 @@ def start_robot(tmp_path, domain: int, *params):
     return robot
 
 
+def stop_all(node, robot):
+    """Shut the test's node down and stop the robot process (SIGINT: a clean shutdown)."""
+    node.destroy_node()
+    rclpy.shutdown()
+    os.killpg(robot.pid, signal.SIGINT)
+    robot.wait(timeout=20)
+
 def test_camera_topic_frames_and_a_malformed_image(tmp_path):
     from rclpy.node import Node
     from sensor_msgs.msg import Image
@@ -71,10 +78,7 @@ def test_camera_topic_frames_and_a_malformed_image(tmp_path):
         assert all(r.robot_id == "cam_bot" and r.executed_on == "local" for r in records)
         assert robot.poll() is None                         # still running
     finally:
-        node.destroy_node()
-        rclpy.shutdown()
-        os.killpg(robot.pid, signal.SIGINT)
-        robot.wait(timeout=20)
+        stop_all(node, robot)
     text = (tmp_path / "robot.log").read_text()
     assert "image ignored: image field 'data' has" in text, text
 
@@ -121,10 +125,7 @@ def test_with_a_fleet_key_only_signed_fresh_plans_command_the_robot(tmp_path):
         assert {s.plan_id for s in statuses} <= {0, 5}       # 999 and 42 never applied
         assert robot.poll() is None
     finally:
-        node.destroy_node()
-        rclpy.shutdown()
-        os.killpg(robot.pid, signal.SIGINT)
-        robot.wait(timeout=20)
+        stop_all(node, robot)
     text = (tmp_path / "robot.log").read_text()
     for why in ("ignored plan #999: unsigned", "ignored plan #42: bad signature",
                 "ignored plan #5: stale epoch"):

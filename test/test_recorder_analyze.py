@@ -302,9 +302,10 @@ def test_topic_names_match_the_contract():
     assert FRAMES_TOPIC == topics.FRAMES and PLAN_TOPIC == topics.PLAN
 
 
-def _frame(t_s, robot="robot_1", partition=3, where="edge", met=True, bandwidth_hz=5e6):
+def _frame(t_s, robot="robot_1", partition=3, where="edge", met=True, bandwidth_hz=5e6,
+           total_ms=100.0):
     return {"t_s": t_s, "robot_id": robot, "partition": partition, "executed_on": where,
-            "deadline_met": met, "bandwidth_hz": bandwidth_hz}
+            "deadline_met": met, "bandwidth_hz": bandwidth_hz, "total_ms": total_ms}
 
 
 def test_switch_transients_count_misses_after_each_change():
@@ -327,3 +328,9 @@ def test_band_in_use_is_the_largest_sum_of_shares_at_once():
     assert band_in_use_hz(frames) == pytest.approx(10e6)
     frames.insert(2, _frame(0.9, "b", bandwidth_hz=7e6))     # b grew before a shrank
     assert band_in_use_hz(sorted(frames, key=lambda f: f["t_s"])) == pytest.approx(13e6)
+    # a and b both switch in one frame period: a's record (its frame started later, it took
+    # less time) comes before b's; shares are in use from each frame's start
+    together = [_frame(0.0, "a", bandwidth_hz=14e6), _frame(0.05, "b", bandwidth_hz=6e6),
+                _frame(0.50, "a", bandwidth_hz=18e6, total_ms=100.0),
+                _frame(0.55, "b", bandwidth_hz=2e6, total_ms=200.0)]
+    assert band_in_use_hz(together) == pytest.approx(20e6)

@@ -197,6 +197,9 @@ class Replanner:
             return None
         if self._second_step is not None:
             due, published = self._second_step
+            if due is None:                  # the first step went out after the last poll
+                self._second_step = (now + self.transition_s, published)
+                return None
             if now < due:
                 return None
             self._second_step = None
@@ -225,9 +228,9 @@ class Replanner:
                       for name, (deadline_ms, why) in failed.items()]
         reason = self.fleet.replan_reason
         first, held = hold_increases(self._in_use, decisions, scenario.bandwidth_hz)
-        if held:
-            self._second_step = (now + self.transition_s, Published(
-                0, plan, decisions, degraded, theta, reason="second step"))
+        if held:   # due transition_s after the first step is out (a solve may take a while)
+            self._second_step = (None, Published(0, plan, decisions, degraded, theta,
+                                                 reason="second step"))
         return self._publish(Published(0, plan, first, degraded, theta, tuple(held), reason))
 
     def _solve(self, scenario) -> Plan:

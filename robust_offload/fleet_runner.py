@@ -114,10 +114,40 @@ class Fleet:
                 process.wait()
 
 
-def run_fleet(fleet_file: Path, duration_s: float, bag: Path, out: Path) -> Path:
-    """Run the fleet for ``duration_s`` seconds; returns the bag directory."""
+def netns_environment(env: dict) -> dict:
+    """The fleet's environment for nodes on separate hosts (network namespaces): discovery
+    across the subnet, and DDS over UDP only (shared memory would bypass the hosts' links)."""
+    env = {k: v for k, v in env.items() if k != "FASTDDS_DEFAULT_PROFILES_FILE"}
+    env.update(ROS_AUTOMATIC_DISCOVERY_RANGE="SUBNET", FASTDDS_BUILTIN_TRANSPORTS="UDPv4")
+    return env
+
+
+def on_hosts(specs: list[NodeSpec], network):
+    """A command function that runs each node in its own namespace of ``network``."""
+    hosts = {spec.label: network.add_host(spec.label) for spec in specs}
+    print(f"hosts: one network namespace per node on bridge {network.bridge} "
+          f"({network.subnet}): " + ", ".join(f"{label} {h.address}"
+                                               for label, h in hosts.items()))
+    return lambda spec: hosts[spec.label].command(command_line(spec))
+
+
+def run_fleet(fleet_file: Path, duration_s: float, bag: Path, out: Path,
+              hosts: str = "local") -> Path:
+    """Run the fleet for ``duration_s`` seconds; returns the bag directory. ``hosts``: "local"
+    (every node a process of this host) or "netns" (each node on its own host: a network
+    namespace, DDS over UDP across a bridge; needs root; torn down at the end)."""
     specs = with_bag(load_fleet(fleet_file), bag)
-    fleet = Fleet(specs, out, fleet_environment(out))
+    env, command, network = fleet_environment(out), command_line, None
+    if hosts == "netns":
+        from robust_offload.netns import Network
+
+        network = Network()
+        try:
+            command, env = on_hosts(specs, network), netns_environment(env)
+        except BaseException:
+            network.close()
+            raise
+    fleet = Fleet(specs, out, env, command)
     print(f"starting {len(specs)} nodes: {', '.join(s.label for s in specs)}")
     print(f"node logs in {out / 'logs'}; bag in {bag}")
     print(f"services first; robots start {ROBOT_DELAY_S:.0f} s later")
@@ -142,6 +172,8 @@ def run_fleet(fleet_file: Path, duration_s: float, bag: Path, out: Path) -> Path
         for sig in previous:
             signal.signal(sig, signal.SIG_IGN)
         fleet.stop()
+        if network is not None:
+            network.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return bag

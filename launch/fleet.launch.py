@@ -30,6 +30,7 @@ def node_actions(fleet_file, secure=False):
         Node(package=PACKAGE, executable=spec.executable, name=spec.name,
              namespace=spec.namespace or None,
              parameters=[*spec.params_files, spec.parameters], output="screen",
+             respawn=spec.respawn, respawn_delay=spec.respawn_delay_s,
              **({"ros_arguments": ["--enclave", enclave(spec)]} if secure else {}))
         for spec in load_fleet(fleet_file)
     ]

@@ -337,8 +337,9 @@ def plot_margin(plans: list[dict], path: Path) -> None:
     ax = fig.subplots()
     colours = _robot_colours(sorted({p["robot_id"] for p in plans}, key=_natural_key))
     for robot_id, colour in colours.items():
-        points = [(p["t_s"], p["margin_k"]) for p in plans
-                  if p["robot_id"] == robot_id and p["feasible"] and math.isfinite(p["margin_k"])]
+        points = [(p["t_s"], p["margin_k"]) for p in plans     # relaxed decisions included
+                  if p["robot_id"] == robot_id and math.isfinite(p["margin_k"])
+                  and p["margin_k"] > 0]
         if points:
             ax.step(*zip(*points), where="post", color=colour, label=robot_id)
     ax.set_xlabel("time (s)")

@@ -119,8 +119,16 @@ def cmd_fleet(args) -> int:
     out = Path(args.out)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     bag = Path(args.bag) if args.bag else out / f"bag-{stamp}"
+    if args.hosts == "netns":
+        from robust_offload.netns import NetnsError, require_root
+
+        try:
+            require_root()
+        except NetnsError as err:
+            print(f"robust-offload: error: {err}", file=sys.stderr)
+            return EXIT_BAD_INPUT
     run_fleet(Path(args.config) if args.config else default_fleet_file(), args.duration, bag,
-              out)
+              out, args.hosts)
     if not args.no_analyze:
         return _analyze(bag, out / "analysis")
     return EXIT_OK
@@ -213,6 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
     fleet.add_argument("--bag", help="bag directory (default: OUT/bag-<time>)")
     fleet.add_argument("--out", default="out/fleet", help="logs, bag and analysis go here")
     fleet.add_argument("--no-analyze", action="store_true")
+    fleet.add_argument("--hosts", choices=("local", "netns"), default="local",
+                       help="local: every node a process of this host; netns: each node on its "
+                            "own host (a network namespace, DDS over UDP across a bridge; root)")
     fleet.set_defaults(func=cmd_fleet)
 
     analyze = sub.add_parser("analyze", help="deadline misses, energy, decisions from a bag")

@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from robust_offload.core import checks
@@ -32,15 +32,25 @@ once, given to each of those nodes (a node's own ``parameters`` still win). File
 relative to the fleet file."""
 
 
+RESPAWN = ("planner", "edge")
+"""Node kinds restarted when they exit unless the fleet file says ``respawn: false``."""
+
+RESPAWN_DELAY_S = 2.0
+"""Default wait before a node is restarted (``respawn_delay_s``)."""
+
+
 @dataclass(frozen=True)
 class NodeSpec:
-    """One node of the fleet: what ``launch_ros.actions.Node`` and a command line both need."""
+    """One node of the fleet: what ``launch_ros.actions.Node`` and a command line both need
+    (``respawn``/``respawn_delay_s``: launch_ros's ``respawn``/``respawn_delay``)."""
 
     executable: str
     name: str
     namespace: str = ""
     params_files: tuple[str, ...] = ()
     parameters: dict = field(default_factory=dict)
+    respawn: bool = False
+    respawn_delay_s: float = RESPAWN_DELAY_S
 
     @property
     def label(self) -> str:
@@ -78,8 +88,8 @@ def command_line(spec: NodeSpec, python: str = sys.executable) -> list[str]:
 
 
 FLEET_KEYS = (*SERVICES, "robots", "shared")
-SERVICE_KEYS = ("enabled", "params_file", "parameters")
-ROBOT_KEYS = ("name", "params_file", "parameters")
+SERVICE_KEYS = ("enabled", "params_file", "parameters", "respawn", "respawn_delay_s")
+ROBOT_KEYS = ("name", "params_file", "parameters", "respawn", "respawn_delay_s")
 
 
 def _spec(executable, name, namespace, raw: dict, base: Path, where: str,
@@ -95,13 +105,21 @@ def _spec(executable, name, namespace, raw: dict, base: Path, where: str,
     parameters = checks.mapping(source, f"{where}.parameters", raw.get("parameters"))
     fleet_wide = {key: str((base / value).resolve()) if key.endswith("_file") and value
                   else value for key, value in shared.items() if executable in SHARED[key]}
-    return NodeSpec(executable, name, namespace, tuple(resolved), {**fleet_wide, **parameters})
+    respawn = raw.get("respawn", executable in RESPAWN)
+    if not isinstance(respawn, bool):
+        checks.fail(source, f"{where}.respawn", respawn, "must be true or false")
+    delay = checks.number(source, f"{where}.respawn_delay_s",
+                          raw.get("respawn_delay_s", RESPAWN_DELAY_S), low=0.0, high=3600.0)
+    return NodeSpec(executable, name, namespace, tuple(resolved), {**fleet_wide, **parameters},
+                    respawn, delay)
 
 
 def node_specs(description: dict, base_dir: Path, source: str = "fleet.yaml") -> list[NodeSpec]:
     """Every node of a fleet description (see config/fleet.yaml), services first, then robots.
 
     Services with ``enabled: false`` are left out (e.g. no radio emulator on real radios).
+    ``respawn`` (default: on for :data:`RESPAWN`) restarts a node that exits, after
+    ``respawn_delay_s``.
     Each robot runs node ``robot`` in namespace ``/<name>`` with ``robot_id`` = its name.
     ``shared`` parameters (:data:`SHARED`) go to every node that needs them.
     Unknown keys are errors (``robot:`` for ``robots:`` must not run an empty fleet).
@@ -130,8 +148,7 @@ def node_specs(description: dict, base_dir: Path, source: str = "fleet.yaml") ->
         seen.add(name)
         spec = _spec("robot", "robot", f"/{name}", raw, base_dir, f"robots[{index}]", source,
                      shared)
-        specs.append(NodeSpec(spec.executable, spec.name, spec.namespace, spec.params_files,
-                              {"robot_id": name, **spec.parameters}))
+        specs.append(replace(spec, parameters={"robot_id": name, **spec.parameters}))
     return specs
 
 

@@ -2,9 +2,11 @@
 
 Starts every node of the fleet description (:func:`robust_offload.fleet.load_fleet`) as a process
 with its ``--ros-args``, writes each node's output to ``<out>/logs/<node>.log``, shows progress for
-the run's duration, stops everything cleanly (SIGINT, then SIGKILL after a grace period; Ctrl-C
-or SIGTERM to the runner does the same early, also while the nodes are still starting), and
-analyses the recorded bag.
+the run's duration, restarts a node that exits when its spec says ``respawn`` (planner and edge
+by default; each exit and restart is said), stops everything cleanly (SIGINT, then SIGKILL after
+a grace period; Ctrl-C or SIGTERM to the runner does the same early, also while the nodes are
+still starting), and analyses the recorded bag. The run ends at its duration, on Ctrl-C/SIGTERM,
+or when a node without ``respawn`` exits (named).
 """
 
 from __future__ import annotations
@@ -47,30 +49,56 @@ def with_bag(specs: list[NodeSpec], bag: Path) -> list[NodeSpec]:
 
 
 class Fleet:
-    """The running processes of a fleet."""
+    """The running processes of a fleet; restarts the nodes whose spec says ``respawn``."""
 
-    def __init__(self, specs: list[NodeSpec], out: Path, env: dict):
+    def __init__(self, specs: list[NodeSpec], out: Path, env: dict, command=command_line):
         self.specs = specs
         self.out = out
         self.env = env
+        self.command = command                  # NodeSpec -> argv
         self.processes: list[tuple[NodeSpec, subprocess.Popen]] = []
+        self.restarts: dict[str, int] = {}
+        self._due: dict[int, float] = {}       # process index -> when it is restarted
+
+    def _launch(self, spec: NodeSpec) -> subprocess.Popen:
+        """Start one node; its output goes to (is appended to) ``<out>/logs/<node>.log``."""
+        logs = self.out / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        with open(logs / f"{spec.label.replace('/', '_')}.log", "a", encoding="utf-8") as log:
+            if spec.label in self.restarts:
+                log.write(f"--- respawned (restart {self.restarts[spec.label]}) ---\n")
+                log.flush()
+            return subprocess.Popen(self.command(spec), stdout=log, stderr=subprocess.STDOUT,
+                                    env=self.env, start_new_session=True)
 
     def start(self, robot_delay_s: float = 0.0):
         """Start the services, then (after ``robot_delay_s``) the robots: the edge host is up
         and has timed its models before robots compete with it for this machine's cores."""
-        logs = self.out / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
         for spec in sorted(self.specs, key=lambda s: s.executable == "robot"):
             if spec.executable == "robot" and robot_delay_s and not any(
                     p.executable == "robot" for p, _ in self.processes):
                 time.sleep(robot_delay_s)
-            log = open(logs / f"{spec.label.replace('/', '_')}.log", "w", encoding="utf-8")
-            process = subprocess.Popen(command_line(spec), stdout=log, stderr=subprocess.STDOUT,
-                                       env=self.env, start_new_session=True)
-            self.processes.append((spec, process))
+            self.processes.append((spec, self._launch(spec)))
 
-    def dead(self) -> list[str]:
-        return [spec.label for spec, p in self.processes if p.poll() is not None]
+    def supervise(self, now: float, say=print) -> list[str]:
+        """Restart, ``respawn_delay_s`` after it exited, every node that may respawn (each exit
+        and restart is said); returns the nodes that exited and may not (the run ends)."""
+        ended = []
+        for index, (spec, process) in enumerate(self.processes):
+            if process.poll() is None:
+                continue
+            if not spec.respawn:
+                ended.append(spec.label)
+            elif index not in self._due:
+                self._due[index] = now + spec.respawn_delay_s
+                say(f"{spec.label} exited (status {process.returncode}): respawning in "
+                    f"{spec.respawn_delay_s:g} s")
+            elif now >= self._due[index]:
+                del self._due[index]
+                self.restarts[spec.label] = self.restarts.get(spec.label, 0) + 1
+                self.processes[index] = (spec, self._launch(spec))
+                say(f"{spec.label} respawned (restart {self.restarts[spec.label]})")
+        return ended
 
     def stop(self):
         """SIGINT everything (nodes shut down cleanly, the recorder closes its bag), then force."""
@@ -86,10 +114,40 @@ class Fleet:
                 process.wait()
 
 
-def run_fleet(fleet_file: Path, duration_s: float, bag: Path, out: Path) -> Path:
-    """Run the fleet for ``duration_s`` seconds; returns the bag directory."""
+def netns_environment(env: dict) -> dict:
+    """The fleet's environment for nodes on separate hosts (network namespaces): discovery
+    across the subnet, and DDS over UDP only (shared memory would bypass the hosts' links)."""
+    env = {k: v for k, v in env.items() if k != "FASTDDS_DEFAULT_PROFILES_FILE"}
+    env.update(ROS_AUTOMATIC_DISCOVERY_RANGE="SUBNET", FASTDDS_BUILTIN_TRANSPORTS="UDPv4")
+    return env
+
+
+def on_hosts(specs: list[NodeSpec], network):
+    """A command function that runs each node in its own namespace of ``network``."""
+    hosts = {spec.label: network.add_host(spec.label) for spec in specs}
+    print(f"hosts: one network namespace per node on bridge {network.bridge} "
+          f"({network.subnet}): " + ", ".join(f"{label} {h.address}"
+                                               for label, h in hosts.items()))
+    return lambda spec: hosts[spec.label].command(command_line(spec))
+
+
+def run_fleet(fleet_file: Path, duration_s: float, bag: Path, out: Path,
+              hosts: str = "local") -> Path:
+    """Run the fleet for ``duration_s`` seconds; returns the bag directory. ``hosts``: "local"
+    (every node a process of this host) or "netns" (each node on its own host: a network
+    namespace, DDS over UDP across a bridge; needs root; torn down at the end)."""
     specs = with_bag(load_fleet(fleet_file), bag)
-    fleet = Fleet(specs, out, fleet_environment(out))
+    env, command, network = fleet_environment(out), command_line, None
+    if hosts == "netns":
+        from robust_offload.netns import Network
+
+        network = Network()
+        try:
+            command, env = on_hosts(specs, network), netns_environment(env)
+        except BaseException:
+            network.close()
+            raise
+    fleet = Fleet(specs, out, env, command)
     print(f"starting {len(specs)} nodes: {', '.join(s.label for s in specs)}")
     print(f"node logs in {out / 'logs'}; bag in {bag}")
     print(f"services first; robots start {ROBOT_DELAY_S:.0f} s later")
@@ -102,9 +160,10 @@ def run_fleet(fleet_file: Path, duration_s: float, bag: Path, out: Path) -> Path
             for _ in range(int(duration_s)):
                 time.sleep(1.0)
                 bar.update()
-                dead = fleet.dead()
-                if dead:
-                    bar.write(f"node(s) exited early: {', '.join(dead)} (see their logs)")
+                ended = fleet.supervise(time.monotonic(), bar.write)
+                if ended:
+                    bar.write(f"node(s) exited and do not respawn: {', '.join(ended)}; "
+                              f"stopping the fleet (see their logs)")
                     break
     except KeyboardInterrupt:
         print("\ninterrupted: stopping the fleet")
@@ -113,6 +172,8 @@ def run_fleet(fleet_file: Path, duration_s: float, bag: Path, out: Path) -> Path
         for sig in previous:
             signal.signal(sig, signal.SIG_IGN)
         fleet.stop()
+        if network is not None:
+            network.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return bag

@@ -119,3 +119,13 @@ def test_unwritable_output_is_one_line(capsys, tmp_path):
     assert main(["plan", str(DEFAULT_SCENARIO), "--json", str(target)]) == 2
     err = capsys.readouterr().err
     assert str(target) in err and err.count("\n") == 1
+
+
+def test_fleet_on_namespaces_without_root_is_one_line_and_exit_2(monkeypatch, capsys, tmp_path):
+    import os
+
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert main(["fleet", "--hosts", "netns", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "need root" in err, err
+    assert not any(tmp_path.iterdir())                   # nothing was started

@@ -5,14 +5,17 @@ for those modules that record the Node actions' keyword arguments (the only fake
 """
 
 import importlib.util
+import os
 import re
 import sys
+import time
 import types
 
 import pytest
 
 from robust_offload.core.checks import InputError
 from robust_offload.fleet import EXECUTABLES, command_line, load_fleet, node_specs, param_text
+from robust_offload.fleet_runner import Fleet
 
 from conftest import REPO
 
@@ -80,6 +83,7 @@ def test_launch_file_and_runner_agree(launch_module):
         *launch_files, launch_overrides = kw["parameters"]
         assert launch_files == files
         assert {k: param_text(v) for k, v in launch_overrides.items()} == overrides
+        assert (kw["respawn"], kw["respawn_delay"]) == (spec.respawn, spec.respawn_delay_s)
 
 
 def test_keystore_puts_every_node_in_its_enclave(launch_module):
@@ -101,6 +105,50 @@ def test_default_fleet_has_the_issue_node_set():
     robots = [s for s in specs if s.executable == "robot"]
     assert [s.parameters["model"] for s in robots] == ["alexnet"] * 2 + ["resnet152"] * 2
     assert all(s.parameters["robot_id"] == s.namespace.strip("/") for s in robots)
+
+
+def test_planner_and_edge_respawn_by_default():
+    specs = node_specs({"fleet": {"radio": {"respawn": True, "respawn_delay_s": 0.5},
+                                  "planner": {"respawn": False},
+                                  "robots": [{"name": "a"}, {"name": "b", "respawn": True}]}},
+                       REPO)
+    respawn = {s.label: (s.respawn, s.respawn_delay_s) for s in specs}
+    assert respawn == {"planner": (False, 2.0), "edge": (True, 2.0), "radio": (True, 0.5),
+                       "recorder": (False, 2.0), "a/robot": (False, 2.0), "b/robot": (True, 2.0)}
+    assert {s.label for s in load_fleet(FLEET) if s.respawn} == {"planner", "edge"}
+
+
+EXIT_AT_ONCE = "import sys; sys.exit(3)"
+RUN = "import time; time.sleep(60)"
+
+
+def test_the_runner_respawns_what_may_and_ends_on_what_may_not(tmp_path):
+    """Real processes under the runner's supervision (each a one-line Python program): the
+    'edge' (respawn) exits at once and comes back after its delay, each exit and restart said;
+    the 'radio' (no respawn) exiting ends the run, named."""
+    specs = node_specs({"fleet": {"edge": {"respawn_delay_s": 0.3},
+                                  "robots": [{"name": "a"}]}}, REPO)
+    program = {"edge": EXIT_AT_ONCE, "radio": RUN}
+    fleet = Fleet(specs, tmp_path, dict(os.environ),
+                  command=lambda spec: [sys.executable, "-c", program.get(spec.label, RUN)])
+    said = []
+    fleet.start()
+    try:
+        time.sleep(1.0)
+        assert fleet.supervise(100.0, said.append) == []
+        assert said == ["edge exited (status 3): respawning in 0.3 s"]
+        assert fleet.supervise(100.2, said.append) == [] and len(said) == 1   # not yet
+        assert fleet.supervise(100.3, said.append) == []
+        assert said[-1] == "edge respawned (restart 1)" and fleet.restarts == {"edge": 1}
+        log = (tmp_path / "logs" / "edge.log").read_text()
+        assert "--- respawned (restart 1) ---" in log
+        radio = next(i for i, (s, _) in enumerate(fleet.processes) if s.label == "radio")
+        fleet.processes[radio][1].kill()
+        fleet.processes[radio][1].wait()
+        assert fleet.supervise(101.0, said.append) == ["radio"]
+    finally:
+        fleet.stop()
+    assert all(p.poll() is not None for _, p in fleet.processes)
 
 
 def test_overrides_are_ros_args_syntax():
@@ -141,7 +189,11 @@ def test_shared_parameters_reach_every_node_that_needs_them():
     ({"fleet": {"robots": "r1"}}, "'fleet.robots' = 'r1': must be a non-empty list"),
     ({"fleet": {"robot": [{"name": "r1"}]}}, "field 'fleet.robot' = [{'name': 'r1'}]: unknown key"),
     ({"fleet": {"planner": {"paramters": {}}, "robots": [{"name": "a"}]}},
-     "field 'planner.paramters' = {}: unknown key (known: enabled, parameters, params_file)"),
+     "field 'planner.paramters' = {}: unknown key (known: enabled, parameters, params_file, "
+     "respawn, respawn_delay_s)"),
+    ({"fleet": {"edge": {"respawn": "yes"}, "robots": [{"name": "a"}]}}, "'edge.respawn' = 'yes'"),
+    ({"fleet": {"robots": [{"name": "a", "respawn_delay_s": -1}]}},
+     "'robots[0].respawn_delay_s' = -1"),
     ({"fleet": {"radio": {"enabled": "no"}, "robots": [{"name": "a"}]}}, "'radio.enabled' = 'no'"),
     ({"fleet": {"robots": [{"name": "a", "deadline_ms": 10}]}}, "'robots[0].deadline_ms' = 10"),
     (None, "field 'fleet' = None: missing"),

@@ -5,7 +5,7 @@ import pytest
 from scipy.stats import beta, norm, t as student
 
 from robust_offload.core.bounds import multiplier
-from robust_offload.core.calibration import BASE_BOUND, Calibration, target_for
+from robust_offload.core.calibration import BASE_BOUND, MAX_K, Calibration, target_for
 
 
 def test_target_is_the_level_whose_upper_bound_is_eps():
@@ -55,3 +55,13 @@ def test_a_miss_widens_the_margin_at_once():
     before = calibration.k
     calibration.update(True)
     assert calibration.k > before and calibration.eps < float(norm.sf(before))
+
+
+def test_a_tiny_eps_starts_at_a_margin_the_base_bound_can_express():
+    """eps = 1e-6: Cantelli's k is 1000, whose Gaussian eps underflows to 0 (a robot planned
+    at risk 0: every plan would fail). The loop starts at MAX_K instead, still a huge margin."""
+    calibration = Calibration.start(1e-6)
+    assert calibration.k == MAX_K and calibration.k_max == MAX_K
+    assert 0.0 < calibration.eps < 1e-100
+    calibration.update(True)
+    assert calibration.k == MAX_K and calibration.eps > 0.0

@@ -36,6 +36,11 @@ BASE_BOUND = "gaussian"
 the distribution assumption; the Gaussian one makes eps read like a quantile level)."""
 
 
+MAX_K = 30.0
+"""The largest multiplier: the working eps of k = 30 under ``BASE_BOUND`` is 5e-198; beyond
+about 37.5 it underflows to 0 (eps = 1e-6 gives Cantelli's k = 1000). No data need more."""
+
+
 def target_for(risk: float, window: int, confidence: float = 0.95) -> float:
     """The miss rate p at which the exact (Clopper-Pearson) upper bound of p * window misses in
     ``window`` frames equals ``risk``: aiming there keeps a window's measured rate under eps
@@ -60,9 +65,10 @@ class Calibration:
 
     @classmethod
     def start(cls, risk: float, window: int = 600, eta: float = 0.1) -> Calibration:
-        """Start at Cantelli's margin for ``risk``; aim at :func:`target_for` (below eps)."""
-        k = float(multiplier("cantelli", risk))
-        return cls(target=target_for(risk, window), eta=eta, k_max=2.0 * k, k=k)
+        """Start at Cantelli's margin for ``risk`` (at most :data:`MAX_K`); aim at
+        :func:`target_for` (below eps)."""
+        k = min(float(multiplier("cantelli", risk)), MAX_K)
+        return cls(target=target_for(risk, window), eta=eta, k_max=min(2.0 * k, MAX_K), k=k)
 
     @property
     def eps(self) -> float:

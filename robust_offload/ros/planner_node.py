@@ -57,8 +57,8 @@ PARAMETERS = {
     **{name: Param(DEFAULTS[name], text, dynamic=name == "bandwidth_hz")
        for name, text in SETTINGS.items()},
     "policy": Param("robust", "planning policy", dynamic=True, choices=tuple(policies.POLICIES)),
-    "bound": Param("cantelli", "chance bound of the margins (core/bounds.py), or calibrated: "
-                               "each robot's margin adapted to its own hits and misses",
+    "bound": Param("calibrated", "calibrated: each robot's margin adapted to its own hits and "
+                                 "misses (from Cantelli's), or a chance bound (core/bounds.py)",
                    dynamic=True, choices=(*BOUNDS, "calibrated")),
     "profiles_file": Param("", "YAML file with the base profiles ('' = the shipped Jetson "
                                "Xavier NX profiles)"),

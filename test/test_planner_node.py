@@ -114,7 +114,7 @@ class FakeFleet:
 
     def publish(self, name):
         status, loss = self.robots[name]
-        self.status_pub.publish(msg.RobotStatus(robot_id=name, **status))
+        self.status_pub.publish(msg.RobotStatus(robot_id=name, edge_available=True, **status))
         self.channel_pub.publish(msg.ChannelState(robot_id=name, path_loss_db=loss))
 
     def heartbeat(self):
@@ -389,7 +389,7 @@ def test_a_status_flood_does_not_push_real_robots_out_of_plans(setup):
     fleet.add("robot_2", RESNET, 150.0)
     fleet.add("flooder", ALEX, 200.0)
     first = fleet.plan_with({"robot_1", "robot_2", "flooder"})
-    spam = msg.RobotStatus(robot_id="flooder", **ALEX)
+    spam = msg.RobotStatus(robot_id="flooder", edge_available=True, **ALEX)
     sent, end = 0, time.monotonic() + 8.0
     while time.monotonic() < end:               # ~1000 a second, beside the 5 Hz heartbeats
         for _ in range(20):

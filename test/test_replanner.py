@@ -158,6 +158,31 @@ def test_no_relaxation_for_a_robot_no_risk_level_helps(profiles):
     assert "no risk level helps" in decisions["hopeless"]["reason"]
 
 
+def test_a_robot_that_does_not_hear_its_edge_runs_locally_and_frees_its_share(profiles):
+    """Before: the planner ignored edge_available, and a robot cut off from the edge kept its
+    share while it ran locally. Now it is planned locally (no band) until it hears the edge."""
+    fleet = make_fleet(profiles)
+    slow = {**ALEX, "deadline_ms": 400.0}               # can run locally within its deadline
+    add(fleet, "robot_1")
+    add(fleet, "robot_2", status=slow)
+    replanner = Replanner(fleet, "robust", "cantelli", transition_s=0.0)
+    both = {d["robot_id"]: d for d in replanner.poll(0.0).decisions}
+    assert both["robot_2"]["bandwidth_hz"] > 0
+    fleet.update_status("robot_2", 0.5, **slow, edge_available=False)
+    cut = replanner.poll(0.5)
+    assert cut.reason == "robot_2: edge lost"
+    decisions = {d["robot_id"]: d for d in cut.decisions}
+    assert decisions["robot_2"]["partition"] == 8 and decisions["robot_2"]["bandwidth_hz"] == 0
+    assert decisions["robot_2"]["feasible"]
+    assert replanner.poll(0.6) is None                  # the second step: robot_1 grows
+    alone = replanner.poll(0.7)
+    assert {d["robot_id"]: d for d in alone.decisions}["robot_1"]["bandwidth_hz"] == \
+        pytest.approx(10e6)
+    fleet.update_status("robot_2", 1.0, **slow, edge_available=True)
+    back = replanner.poll(1.0)
+    assert back.reason == "robot_2: edge back"
+
+
 def test_running_locally_needs_no_band(profiles):
     """The paper's d_M (the result sent to the edge) is not sent by a robot that runs the whole
     model: locally it needs no share of the band, and is planned so even with none left."""

@@ -106,6 +106,7 @@ class Requirements:
     freq_min_ghz: float
     freq_max_ghz: float
     tx_power_w: float
+    edge_available: bool = True     # the robot hears its edge (else it can only run locally)
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,10 @@ class _Snapshot:
     def arrays(self):
         return tuple(getattr(self, name) for name in self.ARRAYS)
 
+
+NO_EDGE_MS = 1e6
+"""Edge time of the points m < M of a robot that does not hear its edge (1000 s: no deadline
+is met there, so it is planned at m = M with no band)."""
 
 MIN_STATUS_INTERVAL_S = 0.1
 """A robot's statuses closer together than this are dropped unread (robots send one a second; a
@@ -235,9 +240,12 @@ class LiveFleet:
 
     def update_status(self, robot_id: str, now: float, *, profile: str, deadline_ms: float,
                       risk: float, kappa: float, freq_min_ghz: float, freq_max_ghz: float,
-                      tx_power_w: float, model: str = "", sender: str = "") -> bool:
+                      tx_power_w: float, model: str = "", sender: str = "",
+                      edge_available: bool = True) -> bool:
         """A RobotStatus: heartbeat and requirements. deadline_ms = 0 / risk = 0 take the
-        defaults. Returns True when the robot is new.
+        defaults. Returns True when the robot is new. A robot that does not hear its edge
+        (``edge_available`` false: not yet, or fallen back) is planned to run locally, with no
+        share of the band, until it does again (each change replans at once).
 
         ``sender`` identifies the publishing participant (e.g. the DDS publisher GID): while a
         robot is alive, statuses for its robot_id from another sender are refused (two robots
@@ -263,7 +271,8 @@ class LiveFleet:
             kappa=check.number("kappa", kappa),
             freq_min_ghz=freq_min,
             freq_max_ghz=check.number("freq_max_ghz", freq_max_ghz, low=freq_min),
-            tx_power_w=check.number("tx_power_w", tx_power_w))
+            tx_power_w=check.number("tx_power_w", tx_power_w),
+            edge_available=bool(edge_available))
         new = robot_id not in self._status
         old = None if new else self._status[robot_id][0]
         self._status[robot_id] = (requirements, float(now))
@@ -539,16 +548,23 @@ class LiveFleet:
                        edge_var_ms2=snap.edge_var_ms2, output_mb=snap.output_mb)
 
     @staticmethod
-    def _as_run(profile: Profile, overhead_ms: np.ndarray) -> Profile:
+    def _as_run(profile: Profile, overhead_ms: np.ndarray, edge: bool = True) -> Profile:
         """The profile as the fleet runs it: the transport overhead's mean and variance added
         to the edge time's at points m < M, and nothing sent at m = M (the paper's d_M is the
         result sent to the edge; a robot running the whole model here keeps it, so running
-        locally needs no band)."""
+        locally needs no band). Without an ``edge`` the points m < M take
+        :data:`NO_EDGE_MS` (mean and worst case): only m = M can meet a deadline."""
         mean, var = overhead_ms
         offloaded = np.arange(profile.num_points) < profile.num_points - 1
-        return replace(profile, edge_mean_ms=profile.edge_mean_ms + np.where(offloaded, mean, 0.0),
-                       edge_var_ms2=profile.edge_var_ms2 + np.where(offloaded, var, 0.0),
-                       output_mb=np.where(offloaded, profile.output_mb, 0.0))
+        as_run = replace(profile,
+                         edge_mean_ms=profile.edge_mean_ms + np.where(offloaded, mean, 0.0),
+                         edge_var_ms2=profile.edge_var_ms2 + np.where(offloaded, var, 0.0),
+                         output_mb=np.where(offloaded, profile.output_mb, 0.0))
+        if edge:
+            return as_run
+        return replace(as_run, name=f"{as_run.name}@local",
+                       edge_mean_ms=np.where(offloaded, NO_EDGE_MS, 0.0),
+                       edge_max_ms=np.where(offloaded, NO_EDGE_MS, 0.0))
 
     def _shipped_as_run(self, base: Profile) -> Profile:
         """A shipped profile as the fleet runs it with the prior overhead (made once)."""
@@ -566,12 +582,14 @@ class LiveFleet:
             shipped = (base.flops_per_cycle, base.local_var_ms2, base.edge_mean_ms,
                        base.edge_var_ms2, base.output_mb)
             prior = snap.overhead_ms[1] == 0 and snap.overhead_ms[0] == self.offload_overhead_ms
-            if prior and all(a is b for a, b in zip(snap.arrays(), shipped)):
+            req = snap.requirements
+            if prior and req.edge_available and all(a is b for a, b in zip(snap.arrays(),
+                                                                           shipped)):
                 profile = self._shipped_as_run(base)     # shared by the robots on shipped values
             else:
-                profile = self._as_run(self._profile_of(name, snap), snap.overhead_ms)
+                profile = self._as_run(self._profile_of(name, snap), snap.overhead_ms,
+                                       req.edge_available)
             profiles[profile.name] = profile
-            req = snap.requirements
             devices.append(Device(name=name, profile=profile.name,
                                   channel_gain=snap.channel_gain, tx_power_w=snap.tx_power_w,
                                   kappa=req.kappa, freq_min_ghz=req.freq_min_ghz,
@@ -595,6 +613,8 @@ class LiveFleet:
 
     def _change(self, old: _Snapshot, new: _Snapshot) -> tuple[str, str]:
         """('significant' | 'minor' | '', what changed) between two snapshots of one robot."""
+        if old.requirements.edge_available != new.requirements.edge_available:
+            return "significant", "edge back" if new.requirements.edge_available else "edge lost"
         if old.requirements != new.requirements or old.tx_power_w != new.tx_power_w:
             return "significant", "requirements"
         k_old, k_new = multiplier(BASE_BOUND, [old.planning_risk, new.planning_risk])

@@ -169,7 +169,8 @@ class Replanner:
 
     def status(self, robot_id: str, now: float, edge_available: bool, **fields) -> bool:
         """A robot's status (:meth:`LiveFleet.update_status` fields); True when it joined."""
-        joined = self.fleet.update_status(robot_id, now, **fields)
+        joined = self.fleet.update_status(robot_id, now, edge_available=edge_available,
+                                          **fields)
         self.health.status(robot_id, self.fleet.requirements(robot_id).risk, edge_available)
         return joined
 

@@ -1,8 +1,11 @@
 """When the planner plans, what it publishes, and how a failure is retried: without ROS.
 
-The planner node turns messages into :class:`~robust_offload.runtime.planner.LiveFleet` updates
-and calls :meth:`Replanner.poll` on every message and timer tick; a :class:`Published` comes
-back when a plan is due: its decisions are the DeviceDecision fields, one per robot.
+The planner node turns messages into updates of the live fleet through :class:`Replanner`
+(:class:`~robust_offload.runtime.planner.LiveFleet` and the robots' health: O(1) work per
+message) and calls :meth:`Replanner.poll` on its timer (every :data:`POLL_PERIOD_S`); a
+:class:`Published` comes back when a plan is due: its decisions are the DeviceDecision fields,
+one per robot. Should planning fail because of one robot's data, that robot is found and left
+out (:meth:`Replanner._isolated`); the others are planned as usual.
 
 Admission rule when the band or a deadline cannot serve everyone. The core planner admits robots
 in order of their smallest bandwidth need while the needs fit in B; a robot left out cannot reach
@@ -271,14 +274,13 @@ class Replanner:
         for decision in published.decisions:
             self.health.decision(decision)
         self.fleet.left_local(d["robot_id"] for d in published.decisions
-                                    if "partition" not in d)
+                              if "partition" not in d)
         return published
 
     def _replanned(self, scenario, risks: dict[str, float]) -> Plan:
         """The plan of ``scenario`` with the robots' risks replaced by ``risks``."""
         devices = [replace(d, risk=risks.get(d.name, d.risk)) for d in scenario.devices]
-        return policies.plan(replace(scenario, devices=devices), self.policy,
-                             self.planning_bound)
+        return self._solve(replace(scenario, devices=devices))
 
     def _relax(self, scenario, plan: Plan) -> tuple[Plan, dict[str, float], float]:
         """Step 1 of the admission rule (module docstring): the plan with every margin scaled

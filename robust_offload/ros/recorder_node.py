@@ -29,7 +29,7 @@ from pathlib import Path
 
 import rclpy
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import QoSProfile
 
 from robust_offload.core import checks
 from robust_offload.bag import flush, project_typestore
@@ -53,32 +53,6 @@ def default_bag_path() -> Path:
 
 def _full_topic(name: str) -> str:
     return name if name.startswith("/") else f"{topics.PREFIX}/{name}"
-
-
-def _rosbags_qos(qos: QoSProfile):
-    """The rosbags (metadata.yaml) form of an rclpy QoS profile, for offered_qos_profiles."""
-    from rosbags.interfaces import (
-        Qos,
-        QosDurability,
-        QosHistory,
-        QosLiveliness,
-        QosReliability,
-        QosTime,
-    )
-
-    history = {HistoryPolicy.KEEP_LAST: QosHistory.KEEP_LAST,
-               HistoryPolicy.KEEP_ALL: QosHistory.KEEP_ALL}.get(qos.history,
-                                                                QosHistory.SYSTEM_DEFAULT)
-    reliability = {ReliabilityPolicy.RELIABLE: QosReliability.RELIABLE,
-                   ReliabilityPolicy.BEST_EFFORT: QosReliability.BEST_EFFORT}.get(
-        qos.reliability, QosReliability.SYSTEM_DEFAULT)
-    durability = {DurabilityPolicy.TRANSIENT_LOCAL: QosDurability.TRANSIENT_LOCAL,
-                  DurabilityPolicy.VOLATILE: QosDurability.VOLATILE}.get(
-        qos.durability, QosDurability.SYSTEM_DEFAULT)
-    zero = QosTime(sec=0, nsec=0)
-    return Qos(history=history, depth=qos.depth, reliability=reliability, durability=durability,
-               deadline=zero, lifespan=zero, liveliness=QosLiveliness.SYSTEM_DEFAULT,
-               liveliness_lease_duration=zero, avoid_ros_namespace_conventions=False)
 
 
 PARAMETERS = {
@@ -125,7 +99,7 @@ class RecorderNode(Node):
                 continue
             msgtype, qos = TOPIC_TYPES[topic], topics.QOS[topic]
             conn = self.writer.add_connection(topic, msgtype, typestore=typestore,
-                                              offered_qos_profiles=[_rosbags_qos(qos)])
+                                              offered_qos_profiles=[topics.rosbags_qos(qos)])
             sub_qos = QoSProfile(history=qos.history, depth=max(qos.depth, MIN_DEPTH),
                                  reliability=qos.reliability, durability=qos.durability)
             self.counts[topic] = 0

@@ -12,7 +12,8 @@
 | /robust_offload/frames        | InferenceResult  | robots (1 per frame)  | rel., vol., 50   |
 
 Robots publish features on ``uplink_topic``: /robust_offload/uplink when the radio emulator
-delays them by the modelled air time, /robust_offload/features on a real radio.
+delays them by the modelled air time, /robust_offload/features on a real radio. The recorder
+writes each topic's QoS into its bag in the rosbags form (:func:`rosbags_qos`).
 """
 
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -50,3 +51,29 @@ QOS = {ROBOT_STATUS: STATUS_QOS, CHANNEL_STATE: STATUS_QOS, PROFILE: STATUS_QOS,
 INPUT_QOS = _reliable(1000)
 """STATUS_QOS with a deeper reader queue, for the planner's inputs: N robots send N statuses and
 N channel states a second, and none may be lost while a plan is being solved."""
+
+
+def rosbags_qos(qos: QoSProfile):
+    """The rosbags (metadata.yaml) form of an rclpy QoS profile, for offered_qos_profiles."""
+    from rosbags.interfaces import (
+        Qos,
+        QosDurability,
+        QosHistory,
+        QosLiveliness,
+        QosReliability,
+        QosTime,
+    )
+
+    history = {HistoryPolicy.KEEP_LAST: QosHistory.KEEP_LAST,
+               HistoryPolicy.KEEP_ALL: QosHistory.KEEP_ALL}.get(qos.history,
+                                                                QosHistory.SYSTEM_DEFAULT)
+    reliability = {ReliabilityPolicy.RELIABLE: QosReliability.RELIABLE,
+                   ReliabilityPolicy.BEST_EFFORT: QosReliability.BEST_EFFORT}.get(
+        qos.reliability, QosReliability.SYSTEM_DEFAULT)
+    durability = {DurabilityPolicy.TRANSIENT_LOCAL: QosDurability.TRANSIENT_LOCAL,
+                  DurabilityPolicy.VOLATILE: QosDurability.VOLATILE}.get(
+        qos.durability, QosDurability.SYSTEM_DEFAULT)
+    zero = QosTime(sec=0, nsec=0)
+    return Qos(history=history, depth=qos.depth, reliability=reliability, durability=durability,
+               deadline=zero, lifespan=zero, liveliness=QosLiveliness.SYSTEM_DEFAULT,
+               liveliness_lease_duration=zero, avoid_ros_namespace_conventions=False)

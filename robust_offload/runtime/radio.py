@@ -239,7 +239,8 @@ class FdmaUplink:
         self.initial_distances_m = list(initial_distances_m)
         for r in self.initial_distances_m:
             if not 0.0 <= r <= mobility.half * math.sqrt(2.0):
-                raise ValueError(f"initial_distances_m: {r} m is outside the cell")
+                raise ValueError(f"initial_distances_m: {r} m is outside the cell (at most "
+                                 f"{mobility.half * math.sqrt(2.0):.1f} m from the edge)")
         self._lock = threading.Condition()
         self._links: dict[str, _Link] = {}
         self._shares: dict[str, float] = {}

@@ -20,6 +20,8 @@ rclpy = pytest.importorskip("rclpy")
 
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue  # noqa: E402
 from rcl_interfaces.srv import SetParameters  # noqa: E402
+from lifecycle_msgs.msg import Transition  # noqa: E402
+from lifecycle_msgs.srv import ChangeState  # noqa: E402
 from rclpy.context import Context  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 
@@ -402,3 +404,27 @@ def test_a_status_flood_does_not_push_real_robots_out_of_plans(setup):
     log = fleet.log()
     assert "dropped: no status" not in log, log[-3000:]
     assert "robot 'flooder' sends statuses more often than every 0.1 s" in log, log[-3000:]
+
+
+def transition(fleet, node: str, transition_id: int) -> bool:
+    """Drive a lifecycle transition of ``node`` (its change_state service)."""
+    client = fleet.node.create_client(ChangeState, f"/{node}/change_state")
+    fleet.spin_until(lambda: client.service_is_ready(), f"{node}'s change_state service")
+    future = client.call_async(ChangeState.Request(transition=Transition(id=transition_id)))
+    fleet.spin_until(future.done, f"transition {transition_id} of {node}")
+    return future.result().success
+
+
+def test_a_managed_planner_plans_only_once_a_supervisor_activates_it(setup):
+    """managed: true -- the planner waits unconfigured (no plan) until configure and activate
+    come from a supervisor (here the test; ros2 lifecycle set or launch in a deployment)."""
+    proc, fleet = setup(managed=True)
+    fleet.add("robot_1", ALEX, 120.0)
+    end = time.monotonic() + 3.0
+    while time.monotonic() < end:
+        fleet.executor.spin_once(timeout_sec=0.05)
+    assert fleet.plans == [] and proc.poll() is None
+    assert transition(fleet, "planner", Transition.TRANSITION_CONFIGURE)
+    assert transition(fleet, "planner", Transition.TRANSITION_ACTIVATE)
+    fleet.plan_with({"robot_1"})
+    assert "active" in fleet.log()

@@ -16,7 +16,6 @@ from __future__ import annotations
 import sys
 import time
 
-from rclpy.node import Node
 
 from robust_offload.core import checks
 from robust_offload.dnn.codec import Payload
@@ -24,7 +23,8 @@ from robust_offload.core.scenario import load_profiles
 from robust_offload.msg import FeatureTensor, InferenceProfile, InferenceResult
 from robust_offload.ros import topics
 from robust_offload.ros.node_main import Warnings, from_time, run_node, stamp
-from robust_offload.ros.parameters import Param, declare_parameters
+from robust_offload.ros.managed import ManagedNode
+from robust_offload.ros.parameters import Param
 from robust_offload.ros.auth import keyed, sign
 from robust_offload.runtime.edge import EdgeRuntime
 from robust_offload.runtime.workers import Workers
@@ -54,12 +54,16 @@ PARAMETERS = {
 }
 
 
-class EdgeNode(Node):
-    """Thin ROS wrapper around EdgeRuntime with one worker per robot."""
+class EdgeNode(ManagedNode):
+    """Thin ROS wrapper around EdgeRuntime with one worker per robot; a lifecycle node
+    (:mod:`robust_offload.ros.managed`): configuring loads and times the models, activating
+    starts the heartbeat (robots offload only to an edge they hear) and serving."""
 
     def __init__(self):
-        super().__init__("edge")
-        self.p = declare_parameters(self, PARAMETERS)
+        self.serving = False
+        super().__init__("edge", PARAMETERS)
+
+    def setup(self):
         checks.number("parameter", "profile_period_s", self.p["profile_period_s"], low=0.0,
                       open_low=True)
         checks.whole("parameter", "queue_depth", self.p["queue_depth"], low=1)
@@ -80,16 +84,23 @@ class EdgeNode(Node):
                                self.p["max_robots"])
         self._warn = Warnings(self.get_logger(), WARN_REPEAT_S)
         self.signer, _ = keyed(self, self.p["auth_key_file"])
-        self.result_pub = self.create_publisher(InferenceResult, topics.RESULTS,
-                                                topics.RESULT_QOS)
-        self.profile_pub = self.create_publisher(InferenceProfile, topics.PROFILE,
-                                                 topics.STATUS_QOS)
+        self.result_pub = self.create_lifecycle_publisher(InferenceResult, topics.RESULTS,
+                                                          topics.RESULT_QOS)
+        self.profile_pub = self.create_lifecycle_publisher(InferenceProfile, topics.PROFILE,
+                                                           topics.STATUS_QOS)
         self.create_subscription(FeatureTensor, topics.FEATURES, self.on_tensor,
                                  topics.TENSOR_QOS)
-        self.create_timer(self.p["profile_period_s"], self.publish_profiles)
         what = {"real": "DNN tails run", "modelled": "edge times drawn from the profile"}
         modes = ", ".join(f"{m}: {what[self.runtime.mode_of(m)]}" for m in self.models)
         self.get_logger().info(f"edge on {device}: {modes}")
+
+    def start(self):
+        self.heartbeat = self.create_timer(self.p["profile_period_s"], self.publish_profiles)
+        self.serving = True
+
+    def stop(self):
+        self.serving = False
+        self.destroy_timer(self.heartbeat)
 
     def _torch_setup(self):
         if self.p["compute_mode"] == "modelled":
@@ -112,6 +123,9 @@ class EdgeNode(Node):
         return device, loader
 
     def on_tensor(self, msg: FeatureTensor):
+        if not self.serving:
+            self._warn("tensors dropped: the edge is not active", key="inactive")
+            return
         problem = self.workers.submit(msg.robot_id, (msg, time.time()))
         if problem:
             self._warn(problem, key=f"{msg.robot_id} {problem.split(',')[0]}")

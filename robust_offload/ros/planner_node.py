@@ -19,7 +19,6 @@ import time
 
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.node import Node
 
 from robust_offload.core import policies
 from robust_offload.core.bounds import BOUNDS
@@ -36,7 +35,8 @@ from robust_offload.ros import topics
 from robust_offload.ros.auth import OwnPlans, keyed, sender_of, sign, verify
 from robust_offload.ros.messages import diagnostic_array, plan_message
 from robust_offload.ros.node_main import Warnings, run_node
-from robust_offload.ros.parameters import Param, changed_parameters, declare_parameters
+from robust_offload.ros.managed import ManagedNode
+from robust_offload.ros.parameters import Param, changed_parameters
 from robust_offload.runtime.planner import MIN_STATUS_INTERVAL_S, SETTINGS, LiveFleet
 from robust_offload.runtime.replanner import POLL_PERIOD_S, Replanner
 
@@ -71,12 +71,16 @@ PARAMETERS = {
 }
 
 
-class PlannerNode(Node):
-    """Plans the fleet's offloading whenever its live state changes enough."""
+class PlannerNode(ManagedNode):
+    """Plans the fleet's offloading whenever its live state changes enough; a lifecycle node
+    (:mod:`robust_offload.ros.managed`): configuring builds the fleet state and listens,
+    activating starts planning."""
 
-    def __init__(self, **kwargs):
-        super().__init__("planner", **kwargs)
-        values = declare_parameters(self, PARAMETERS)
+    def __init__(self):
+        super().__init__("planner", PARAMETERS)
+
+    def setup(self):
+        values = self.p
         profiles = load_profiles(values["profiles_file"])
         self.fleet = LiveFleet(profiles, **{key: values[key] for key in SETTINGS})
         self.planner = Replanner(self.fleet, values["policy"], values["bound"],
@@ -85,9 +89,10 @@ class PlannerNode(Node):
         self.own_plans = OwnPlans()
         self._warn = Warnings(self.get_logger(), WARN_REPEAT_S)
         self._limited: dict[str, int] = {}                  # statuses dropped at the last tick
-        self.diagnostics = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS,
-                                                 topics.STATUS_QOS)
-        self.publisher = self.create_publisher(OffloadPlan, topics.PLAN, topics.PLAN_QOS)
+        self.diagnostics = self.create_lifecycle_publisher(DiagnosticArray, topics.DIAGNOSTICS,
+                                                           topics.STATUS_QOS)
+        self.publisher = self.create_lifecycle_publisher(OffloadPlan, topics.PLAN,
+                                                         topics.PLAN_QOS)
         for kind, topic, callback in ((RobotStatus, topics.ROBOT_STATUS, self.on_status),
                                       (ChannelState, topics.CHANNEL_STATE, self.on_channel),
                                       (InferenceProfile, topics.PROFILE, self.on_profile),
@@ -95,12 +100,18 @@ class PlannerNode(Node):
             self.create_subscription(kind, topic, callback, topics.INPUT_QOS)
         self.create_subscription(OffloadPlan, topics.PLAN, self.on_plan, topics.PLAN_QOS)
         self.add_on_set_parameters_callback(self.on_set_parameters)
-        self.create_timer(DIAGNOSTICS_PERIOD_S, self.publish_diagnostics)
-        self.timer = self.create_timer(CHECK_PERIOD_S, self.on_timer)
         self.get_logger().info(
             f"planning with policy {self.planner.policy} ({self.planner.bound} bound), "
             f"B = {self.fleet.bandwidth_hz:.4g} Hz, "
             f"profiles {', '.join(sorted(self.fleet.profiles))}")
+
+    def start(self):
+        self.timers_on = [self.create_timer(DIAGNOSTICS_PERIOD_S, self.publish_diagnostics),
+                          self.create_timer(CHECK_PERIOD_S, self.on_timer)]
+
+    def stop(self):
+        for timer in self.timers_on:
+            self.destroy_timer(timer)
 
     # ---------------------------------------------------------------------------- messages
 

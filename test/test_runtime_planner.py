@@ -111,6 +111,8 @@ def test_a_status_flood_is_dropped_unread(fleet):
     for i in range(1, 1000):
         fleet.update_status("robot_1", 0.001 * i, **ALEX)
     assert 985 <= fleet.rate_limited["robot_1"] <= 991
+    assert fleet.new_floods() == {"robot_1": fleet.rate_limited["robot_1"]}
+    assert fleet.new_floods() == {}                   # nothing new: no repeated warning
     assert fleet.update_status("robot_1", 1.0005, **{**ALEX, "deadline_ms": 1e308}) is False
     with pytest.raises(InputError, match="deadline_ms"):
         fleet.update_status("robot_1", 1.2, **{**ALEX, "deadline_ms": 1e308})

@@ -88,7 +88,6 @@ class PlannerNode(ManagedNode):
         self.signer, self.verifier = keyed(self, values["auth_key_file"])
         self.own_plans = OwnPlans()
         self._warn = Warnings(self.get_logger(), WARN_REPEAT_S)
-        self._limited: dict[str, int] = {}                  # statuses dropped at the last tick
         self.diagnostics = self.create_lifecycle_publisher(DiagnosticArray, topics.DIAGNOSTICS,
                                                            topics.STATUS_QOS)
         self.publisher = self.create_lifecycle_publisher(OffloadPlan, topics.PLAN,
@@ -169,12 +168,10 @@ class PlannerNode(ManagedNode):
         for name in self.planner.expire(now):
             self.get_logger().info(f"robot '{name}' dropped: no status for "
                                    f"{self.fleet.robot_timeout_s:g} s")
-        for name, count in self.fleet.rate_limited.items():
-            if count > self._limited.get(name, 0):          # still flooding
-                self._warn(f"robot '{name}' sends statuses more often than every "
-                           f"{MIN_STATUS_INTERVAL_S:g} s: {count} dropped unread so far",
-                           key=f"rate {name}")
-        self._limited = dict(self.fleet.rate_limited)
+        for name, count in self.fleet.new_floods().items():
+            self._warn(f"robot '{name}' sends statuses more often than every "
+                       f"{MIN_STATUS_INTERVAL_S:g} s: {count} dropped unread so far",
+                       key=f"rate {name}")
         self._maybe_replan(now)
 
     def _maybe_replan(self, now: float):

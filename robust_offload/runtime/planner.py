@@ -213,6 +213,7 @@ class LiveFleet:
         self._as_run_cache: dict[str, Profile] = {}            # shipped profile -> as run
         self.replan_reason = ""                                     # why needs_replan said yes
         self.rate_limited: dict[str, int] = defaultdict(int)       # statuses dropped, per robot
+        self._reported_floods: dict[str, int] = {}                  # new_floods() so far
         self._last_expiry: float | None = None                      # previous expire() call
         self._senders: dict[str, str] = {}                          # robot -> its publisher
         self._status: dict[str, tuple[Requirements, float]] = {}     # robot -> (req, last seen)
@@ -453,6 +454,14 @@ class LiveFleet:
     def request_replan(self) -> None:
         """Make the next needs_replan() true (e.g. after a policy change)."""
         self._forced = True
+
+    def new_floods(self) -> dict[str, int]:
+        """Robots whose statuses were dropped (rate limit) since the last call: name -> the
+        count so far (for a warning while a flood lasts, silence once it stops)."""
+        grown = {name: count for name, count in self.rate_limited.items()
+                 if count > self._reported_floods.get(name, 0)}
+        self._reported_floods = dict(self.rate_limited)
+        return grown
 
     def expire(self, now: float) -> list[str]:
         """Forget robots whose status is older than robot_timeout_s (and channel states of

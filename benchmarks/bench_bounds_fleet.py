@@ -74,16 +74,21 @@ def cpu_hogs(count: int, start_s: float, duration_s: float, stop: threading.Even
 
 
 def run_once(fleet_file: Path, duration: float, out: Path, hog=None) -> list[dict]:
+    """One fleet run's summary rows; [] (and a line naming its logs) when the run failed, so
+    that one failed run does not lose the others' results."""
     stop = threading.Event()
     hogs = cpu_hogs(2, hog[0], hog[1], stop) if hog else None
     try:
-        subprocess.run([str(Path(sys.executable).with_name("robust-offload")), "fleet",
-                        "--config", str(fleet_file), "--duration", str(duration), "--out",
-                        str(out)], check=True, stdout=subprocess.DEVNULL)
+        done = subprocess.run([str(Path(sys.executable).with_name("robust-offload")), "fleet",
+                               "--config", str(fleet_file), "--duration", str(duration),
+                               "--out", str(out)], stdout=subprocess.DEVNULL)
     finally:
         stop.set()
         if hogs is not None:
             hogs.join()
+    if done.returncode != 0:
+        tqdm.write(f"run {out.name} failed (exit {done.returncode}): see {out / 'logs'}")
+        return []
     with open(out / "analysis" / "summary.csv") as stream:
         return list(csv.DictReader(stream))
 
@@ -160,15 +165,16 @@ def main() -> int:
     for fade in args.fade:
         robot, _, start, length = fade.split(":")
         windows[f"fade {robot}"] = (float(start), float(start) + float(length))
-    rows, disturbed = [], []
+    rows, disturbed, failed = [], [], []
     jobs = [(bound, run) for run in range(1, args.runs + 1) for bound in args.bounds]
     for bound, run in tqdm(jobs, desc="fleet runs", unit="run"):
         fleet = fleet_with_bound(args.fleet, bound, args.out, args.fade)
         out = args.out / f"{bound}_{run}"
         summary = run_once(fleet, args.duration, out, hog)
+        failed += [out.name] if not summary else []
         rows += [{"bound": bound, "run": run, **{k: row[k] for k in FIELDS[2:]}}
                  for row in summary]
-        if windows:
+        if windows and summary:
             risks = {row["robot_id"]: float(row["risk"]) for row in summary}
             disturbed += [{"bound": bound, "run": run, **row}
                           for row in disturbance_rows(out, windows, risks, args.recovery_window)]
@@ -187,7 +193,9 @@ def main() -> int:
                   f"{r['misses_during']}/{r['frames_during']} after "
                   f"{r['misses_after']}/{r['frames_after']}, back under eps after "
                   f"{r['recovery_s']:.1f} s")
-    return 0
+    if failed:
+        print(f"failed runs (not in the tables): {', '.join(failed)}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

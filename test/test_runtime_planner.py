@@ -119,6 +119,9 @@ def test_a_status_flood_is_dropped_unread(fleet):
     for t in np.arange(1.3, 4.6, 0.5):
         fleet.expire(t)
     assert fleet.robots == [] and "robot_1" not in fleet.rate_limited  # forgotten too
+    add(fleet, "robot_1", 10.0)                        # back under the same id: a new flood
+    fleet.update_status("robot_1", 10.05, **ALEX)
+    assert fleet.new_floods() == {"robot_1": 1}
 
 
 def test_channel_of_unknown_robot_expires(fleet):

@@ -487,6 +487,7 @@ class LiveFleet:
             self._overhead.pop(name, None)
             self._senders.pop(name, None)
             self.rate_limited.pop(name, None)
+            self._reported_floods.pop(name, None)
             self._dirty.discard(name)
         for name in [n for n, (_, _, seen) in self._channel.items()
                      if n not in self._status and seen < limit]:
@@ -636,11 +637,10 @@ class LiveFleet:
             if before is not after and np.any(np.abs(after - before)
                                               > self.profile_tolerance * np.abs(before)):
                 return "significant", field
-        # Profile values (the overhead's included) and margins within the tolerance are noise,
-        # not worth a plan (each frame moves them a little); the drift is measured from the
-        # planned state, so it is planned once it adds up.
-        # So are gain changes within the hysteresis (a moving robot's gain changes with every
-        # ChannelState: planning them changed the plan about once a second, each in two steps).
+        # Profile values (the overhead's included), margins within the tolerance and gains
+        # within the hysteresis are noise, not worth a plan (each frame and each ChannelState
+        # moves them a little: planning them changed the plan about once a second, in two
+        # steps); the drift is measured from the planned state, so it is planned once it adds up.
         if k_new < k_old * (1.0 - self.profile_tolerance):
             return "minor", f"margin k {k_old:.3g} -> {k_new:.3g}"
         return "", ""

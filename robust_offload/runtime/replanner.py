@@ -229,9 +229,8 @@ class Replanner:
             self._retry_at = now + self.fleet.replan_period_s
             raise RuntimeError(f"planning {len(scenario.devices)} robots failed: "
                                f"{type(err).__name__}: {err}".replace("\n", " ")) from err
-        decisions += [dict(robot_id=name, deadline_ms=deadline_ms, feasible=False,
-                           risk=self.fleet.requirements(name).risk,
-                           reason=f"planning failed for this robot ({why}); running locally")
+        decisions += [self._no_decision(name, deadline_ms, f"planning failed for this robot "
+                                                           f"({why}); running locally")
                       for name, (deadline_ms, why) in failed.items()]
         reason = self.fleet.replan_reason
         first, held = hold_increases(self._in_use, decisions, scenario.bandwidth_hz)
@@ -358,7 +357,12 @@ class Replanner:
         for d in plan.infeasible_devices:
             risk = ("no risk level helps" if d.min_risk is None
                     else f"min risk {d.min_risk:.4g}")
-            out.append(dict(robot_id=d.name, deadline_ms=devices[d.name].deadline_ms,
-                            risk=self.fleet.requirements(d.name).risk, feasible=False,
-                            reason=f"{d.reason}; {risk}"))
+            out.append(self._no_decision(d.name, devices[d.name].deadline_ms,
+                                         f"{d.reason}; {risk}"))
         return out
+
+    def _no_decision(self, name: str, deadline_ms: float, reason: str) -> dict:
+        """The DeviceDecision fields of a robot the plan leaves without a decision (it runs
+        locally), with why."""
+        return dict(robot_id=name, deadline_ms=deadline_ms, feasible=False,
+                    risk=self.fleet.requirements(name).risk, reason=reason)

@@ -250,5 +250,7 @@ def test_fleet_on_network_namespaces(tmp_path):
     for name in ("robot_1", "robot_2"):
         row = summary(rows, name)
         assert row["frames"] >= 40 and row["plans"] >= 1, row
-        assert row["local_share"] < 0.5, row          # tensors crossed hosts, results came back
+        # tensors crossed hosts and results came back; how many is the planner's choice (a robot
+        # whose calibrated margin grew after misses may be planned local for a while)
+        assert row["frames"] * (1 - row["local_share"]) >= 20, row
     assert state() == before

@@ -119,6 +119,10 @@ def cmd_fleet(args) -> int:
     out = Path(args.out)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     bag = Path(args.bag) if args.bag else out / f"bag-{stamp}"
+    if args.hosts == "local" and args.air_time == "shaped":
+        print("robust-offload: error: --air-time shaped needs --hosts netns (links to shape)",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
     if args.hosts == "netns":
         from robust_offload.netns import NetnsError, require_root
 
@@ -128,7 +132,7 @@ def cmd_fleet(args) -> int:
             print(f"robust-offload: error: {err}", file=sys.stderr)
             return EXIT_BAD_INPUT
     run_fleet(Path(args.config) if args.config else default_fleet_file(), args.duration, bag,
-              out, args.hosts)
+              out, args.hosts, args.air_time or "shaped")
     if not args.no_analyze:
         return _analyze(bag, out / "analysis")
     return EXIT_OK
@@ -224,6 +228,11 @@ def build_parser() -> argparse.ArgumentParser:
     fleet.add_argument("--hosts", choices=("local", "netns"), default="local",
                        help="local: every node a process of this host; netns: each node on its "
                             "own host (a network namespace, DDS over UDP across a bridge; root)")
+    fleet.add_argument("--air-time", choices=("shaped", "modelled"),
+                       help="with --hosts netns: shaped (default there): robots' links to the edge "
+                            "limited to the FDMA rate with tc, the air time is network time; "
+                            "modelled (the only one with --hosts local): the radio holds each "
+                            "tensor for its air time")
     fleet.set_defaults(func=cmd_fleet)
 
     analyze = sub.add_parser("analyze", help="deadline misses, energy, decisions from a bag")

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from robust_offload.contract import FEATURES
 from robust_offload.fleet import NodeSpec, command_line, load_fleet
 from robust_offload.resources import config_dir
 
@@ -122,20 +123,41 @@ def netns_environment(env: dict) -> dict:
     return env
 
 
-def on_hosts(specs: list[NodeSpec], network):
-    """A command function that runs each node in its own namespace of ``network``."""
+def on_hosts(specs: list[NodeSpec], network, air_time: str = "shaped"):
+    """Each node in its own namespace of ``network``: the specs to run (with ``air_time``
+    "shaped", see :func:`shaped_air`) and the command function that runs them there."""
     hosts = {spec.label: network.add_host(spec.label) for spec in specs}
     print(f"hosts: one network namespace per node on bridge {network.bridge} "
           f"({network.subnet}): " + ", ".join(f"{label} {h.address}"
                                                for label, h in hosts.items()))
-    return lambda spec: hosts[spec.label].command(command_line(spec))
+    if air_time == "shaped":
+        specs = shaped_air(specs, hosts)
+    return specs, lambda spec: hosts[spec.label].command(command_line(spec))
+
+
+def shaped_air(specs: list[NodeSpec], hosts: dict) -> list[NodeSpec]:
+    """Air time as network time: robots publish their tensors straight to the edge, and the
+    radio shapes each robot host's link to the edge host to the FDMA rate of eq. (4). Without a
+    radio or an edge in the fleet there is nothing to shape (specs unchanged)."""
+    edge = next((hosts[s.label] for s in specs if s.executable == "edge"), None)
+    if edge is None or not any(s.executable == "radio" for s in specs):
+        return specs
+    links = [f"{s.parameters['robot_id']}:{hosts[s.label].netns}:{hosts[s.label].interface}"
+             for s in specs if s.executable == "robot"]
+    extra = {"robot": {"uplink_topic": FEATURES},
+             "radio": {"air_time": "shaped", "shaped_links": links,
+                       "edge_address": edge.address}}
+    return [replace(s, parameters={**s.parameters, **extra.get(s.executable, {})})
+            for s in specs]
 
 
 def run_fleet(fleet_file: Path, duration_s: float, bag: Path, out: Path,
-              hosts: str = "local") -> Path:
+              hosts: str = "local", air_time: str = "shaped") -> Path:
     """Run the fleet for ``duration_s`` seconds; returns the bag directory. ``hosts``: "local"
     (every node a process of this host) or "netns" (each node on its own host: a network
-    namespace, DDS over UDP across a bridge; needs root; torn down at the end)."""
+    namespace, DDS over UDP across a bridge; needs root; torn down at the end), where
+    ``air_time`` "shaped" makes the air time network time (:func:`shaped_air`) and "modelled"
+    keeps the radio's queue."""
     specs = with_bag(load_fleet(fleet_file), bag)
     env, command, network = fleet_environment(out), command_line, None
     if hosts == "netns":
@@ -143,7 +165,7 @@ def run_fleet(fleet_file: Path, duration_s: float, bag: Path, out: Path,
 
         network = Network()
         try:
-            command, env = on_hosts(specs, network), netns_environment(env)
+            (specs, command), env = on_hosts(specs, network, air_time), netns_environment(env)
         except BaseException:
             network.close()
             raise

@@ -5,8 +5,8 @@ with a veth pair: the namespace end is its only interface (plus ``lo``), the oth
 one bridge in the root namespace, and every address is private to that bridge (``10.77.0.0/24``
 by default; the bridge is ``.1``). DDS then runs between the hosts over UDP as between machines:
 multicast discovery crosses the bridge, and nothing of the fleet is reachable from outside.
-:meth:`Network.shape` limits a host's egress with a token bucket (``tc tbf``; this kernel has no
-netem), e.g. a robot's uplink to the rate eq. (4) gives its share and gain.
+:func:`shape_link` limits what a host sends to one address (``tc htb``; this kernel has no
+netem), e.g. a robot's uplink to the edge to the rate eq. (4) gives its share and gain.
 
 Everything created is recorded and removed by :meth:`Network.close` (a context manager; also
 after a failed step): no namespace, veth or bridge is left (``ip netns list``/``ip link``).
@@ -50,6 +50,41 @@ def _run(argv: list[str]) -> str:
     if done.returncode != 0:
         raise NetnsError(f"{' '.join(argv)}: {done.stderr.strip() or done.returncode}")
     return done.stdout
+
+
+MIN_RATE_BPS = 1e6
+"""Floor of a shaped link: a robot left without a share sends no tensors, but one still in
+flight when its share ends must not be held for minutes."""
+UNSHAPED_RATE = "10gbit"
+"""Everything but the shaped destination (statuses, discovery, frames for the recorder)."""
+
+
+def shape_link(netns: str, interface: str, to: str, rate_bps: float) -> None:
+    """Limit the traffic from ``interface`` in ``netns`` to address ``to`` to ``rate_bps``.
+
+    tc htb (this kernel has no netem): class 1:10 at the rate (rate = ceil, a FIFO of 10000
+    packets, so a tensor of many IP fragments queues instead of being dropped) for packets to
+    ``to``, class 1:20 (the default) unshaped for the rest. The first call on an interface sets
+    the tree up, later calls only change the rate (one ``tc`` call). Rates below
+    :data:`MIN_RATE_BPS` are raised to it.
+    """
+    rate = f"{int(max(MIN_RATE_BPS, rate_bps))}bit"
+    tc = ["ip", "netns", "exec", netns, "tc"]
+    try:
+        _run([*tc, "class", "change", "dev", interface, "classid", "1:10", "htb", "rate", rate,
+              "ceil", rate])
+        return
+    except NetnsError:
+        pass                                  # not set up yet
+    _run([*tc, "qdisc", "replace", "dev", interface, "root", "handle", "1:", "htb", "default",
+          "20"])
+    _run([*tc, "class", "add", "dev", interface, "parent", "1:", "classid", "1:20", "htb",
+          "rate", UNSHAPED_RATE])
+    _run([*tc, "class", "add", "dev", interface, "parent", "1:", "classid", "1:10", "htb",
+          "rate", rate, "ceil", rate])
+    _run([*tc, "qdisc", "add", "dev", interface, "parent", "1:10", "pfifo", "limit", "10000"])
+    _run([*tc, "filter", "add", "dev", interface, "parent", "1:", "protocol", "ip", "u32",
+          "match", "ip", "dst", f"{to}/32", "flowid", "1:10"])
 
 
 @dataclass(frozen=True)
@@ -118,14 +153,9 @@ class Network:
         self.hosts[label] = host
         return host
 
-    def shape(self, host: Host, rate_bps: float, latency_ms: float = 50.0) -> None:
-        """Limit the host's egress to ``rate_bps`` (tc tbf; replaces an earlier limit). The
-        bucket holds at least one MTU-sized packet and 10 ms at the rate."""
-        rate = max(8000, int(rate_bps))
-        burst = max(1600, rate // 8 // 100)
-        _run(host.command(["tc", "qdisc", "replace", "dev", host.interface, "root", "tbf",
-                           "rate", f"{rate}bit", "burst", str(burst),
-                           "latency", f"{latency_ms:g}ms"]))
+    def shape(self, host: Host, rate_bps: float, to: str) -> None:
+        """Limit the host's traffic to address ``to`` to ``rate_bps`` (see :func:`shape_link`)."""
+        shape_link(host.netns, host.interface, to, rate_bps)
 
     def close(self) -> None:
         """Remove everything this network created (namespaces take their veth ends along);

@@ -91,15 +91,18 @@ def test_a_failed_step_removes_what_was_made():
     assert state() == before
 
 
-def test_a_shaped_link_carries_the_rate_it_was_given():
-    """1 MiB over an 8 Mbit/s token bucket takes 1.05 s (tbf; no netem in this kernel)."""
+def test_a_shaped_link_carries_the_rate_it_was_given_to_its_destination_only():
+    """1 MiB over 8 Mbit/s to the edge takes 1.05 s (tc htb; no netem in this kernel); at 16
+    Mbit/s half that; the same MiB to another host is not held back."""
     with Network() as net:
-        robot, edge = net.add_host("robot"), net.add_host("edge")
-        net.shape(robot, 8e6)
+        robot, edge, planner = (net.add_host(label) for label in ("robot", "edge", "planner"))
+        net.shape(robot, 8e6, to=edge.address)
         received, seconds = send(robot, edge, 1 << 20)
-    expected = 8 * (1 << 20) / 8e6
-    assert received == 1 << 20
-    assert 0.9 * expected <= seconds <= 1.5 * expected, seconds
+        assert received == 1 << 20
+        assert 0.9 <= seconds / (8 * (1 << 20) / 8e6) <= 1.5, seconds
+        net.shape(robot, 16e6, to=edge.address)            # a rate change
+        assert 0.9 <= send(robot, edge, 1 << 20)[1] / (8 * (1 << 20) / 16e6) <= 1.5
+        assert send(robot, planner, 1 << 20)[1] < 0.25 * seconds
 
 
 def test_dds_runs_across_namespaces_over_udp(tmp_path):

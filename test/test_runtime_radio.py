@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 
 from robust_offload.core.channel import gain_from_path_loss_db, noise_w_per_hz
-from robust_offload.runtime.radio import RandomWaypoint, air_time_s, uplink_rate_bps
+from robust_offload.core.checks import InputError
+from robust_offload.runtime.radio import (
+    LinkState,
+    RandomWaypoint,
+    air_time_s,
+    shaped_uplinks,
+    uplink_rate_bps,
+)
 
 
 def test_positions_stay_in_the_cell_and_distance_is_clipped():
@@ -156,8 +163,39 @@ def test_scheduled_fade_cuts_one_robots_gain_for_its_duration():
     ("robot_2:-5:150:30", "fades[0].loss_db"),
 ])
 def test_malformed_fades_are_named(entry, fragment):
-    from robust_offload.core.checks import InputError
     from robust_offload.runtime.radio import parse_fades
 
     with pytest.raises(InputError, match=re.escape(fragment)):
         parse_fades([entry])
+
+
+def _state(robot_id, rate_bps):
+    return LinkState(robot_id, 1e-10, 100.0, 1.0, rate_bps)
+
+
+def test_shaped_uplinks_follow_the_rate_and_skip_changes_within_the_tolerance():
+    calls = []
+    shaper = shaped_uplinks("shaped", ["robot_1:ns1:eth0", "robot_2:ns2:eth0", ""], "10.77.0.3",
+                            lambda *args: calls.append(args))
+    assert shaper.update([_state("robot_1", 50e6), _state("robot_3", 9e6)]) == {
+        "robot_1": 50e6}                                  # robot_3 has no link to shape
+    assert calls == [("ns1", "eth0", "10.77.0.3", 50e6)]
+    assert shaper.update([_state("robot_1", 50.9e6)]) == {}             # within 2 %
+    assert shaper.update([_state("robot_1", 40e6), _state("robot_2", 0.0)]) == {
+        "robot_1": 40e6, "robot_2": 0.0}
+    assert len(calls) == 3 and shaper.update([_state("robot_2", 0.0)]) == {}
+
+
+def test_modelled_air_time_shapes_nothing():
+    assert shaped_uplinks("modelled", [""], "", None) is None
+
+
+@pytest.mark.parametrize("entries, address, fragment", [
+    (["robot_1:ns1"], "10.77.0.3", "shaped_links[0]"),
+    (["robot_1::eth0"], "10.77.0.3", "shaped_links[0]"),
+    ([""], "10.77.0.3", "shaped_links"),
+    (["robot_1:ns1:eth0"], "", "edge_address"),
+])
+def test_malformed_shaping_parameters_are_named(entries, address, fragment):
+    with pytest.raises(InputError, match=re.escape(fragment)):
+        shaped_uplinks("shaped", entries, address, None)

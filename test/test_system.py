@@ -238,7 +238,8 @@ def test_fleet_on_network_namespaces(tmp_path):
     env = netns_environment(fleet_environment(tmp_path))
     env["ROS_DOMAIN_ID"] = "137"
     with Network() as network:
-        fleet = Fleet(specs, tmp_path, env, on_hosts(specs, network))
+        specs, command = on_hosts(specs, network)
+        fleet = Fleet(specs, tmp_path, env, command)
         fleet.start(robot_delay_s=3.0)
         try:
             time.sleep(40.0)

@@ -17,6 +17,11 @@ planned share as ``measured_uplink_rate_bps``). Tensors travel as serialized CDR
 subscription, raw publish); only the fields in front of the payload are read
 (:mod:`robust_offload.ros.cdr`).
 
+With ``air_time: shaped`` (hosts as network namespaces: ``robust-offload fleet --hosts netns``)
+the robots send their tensors straight to the edge, and this node limits each robot's traffic to
+the edge to that same rate with tc (:class:`robust_offload.runtime.radio.ShapedUplinks`): the air
+time is then real network time.
+
 Run: ``python -m robust_offload.ros.radio_node --ros-args --params-file config/radio.yaml``
 """
 
@@ -37,7 +42,13 @@ from robust_offload.ros import topics
 from robust_offload.ros.cdr import peek_feature_tensor
 from robust_offload.ros.node_main import Warnings, run_node
 from robust_offload.ros.parameters import Param, declare_parameters
-from robust_offload.runtime.radio import FdmaUplink, RandomWaypoint, parse_fades
+from robust_offload.netns import NetnsError, shape_link
+from robust_offload.runtime.radio import (
+    FdmaUplink,
+    RandomWaypoint,
+    parse_fades,
+    shaped_uplinks,
+)
 
 WARN_THROTTLE_S = 5.0
 
@@ -54,6 +65,12 @@ PARAMETERS = {
     "robot_timeout_s": Param(3.0, "a robot whose status stops for this long is forgotten"),
     "fades": Param([""], "scheduled channel drops 'robot_id:dB:start_s:duration_s' (seconds "
                          "since the radio started), e.g. 'robot_2:10:150:30'"),
+    "air_time": Param("modelled", "modelled: tensors on the uplink topic are held for their air "
+                                  "time; shaped: robots send to the edge over links shaped to "
+                                  "that rate (hosts as network namespaces, root)",
+                      choices=("modelled", "shaped")),
+    "shaped_links": Param([""], "with air_time shaped: 'robot_id:netns:interface' of each robot"),
+    "edge_address": Param("", "with air_time shaped: the edge host's address"),
 }
 
 
@@ -83,18 +100,23 @@ class RadioNode(Node):
         self.create_subscription(RobotStatus, topics.ROBOT_STATUS, self._on_status,
                                  topics.STATUS_QOS)
         self.create_subscription(OffloadPlan, topics.PLAN, self._on_plan, topics.PLAN_QOS)
-        self.create_subscription(FeatureTensor, topics.UPLINK, self._on_uplink,
-                                 topics.TENSOR_QOS, raw=True)
+        self.shaper = shaped_uplinks(p["air_time"], p["shaped_links"], p["edge_address"],
+                                     shape_link)
+        if self.shaper is None:
+            self.create_subscription(FeatureTensor, topics.UPLINK, self._on_uplink,
+                                     topics.TENSOR_QOS, raw=True)
         self.create_timer(p["update_period_s"], self._on_update)
         self._sender = threading.Thread(target=self._send_loop, name="radio-air", daemon=True)
         self._sender.start()
         motion = ("static" if self.static else
                   f"random waypoint {p['speed_min_mps']:g}-{p['speed_max_mps']:g} m/s, pause "
                   f"{p['pause_s']:g} s, seed {p['seed']}")
+        air = (f"robots' links to the edge ({p['edge_address']}) shaped to the FDMA rate"
+               if self.shaper else
+               f"{topics.UPLINK} -> {topics.FEATURES} delayed by the FDMA air time")
         self.get_logger().info(
-            f"simulated radio: {topics.UPLINK} -> {topics.FEATURES} delayed by the FDMA air "
-            f"time, N0 {p['noise_dbm_per_hz']:g} dBm/Hz, {motion}, channel state every "
-            f"{p['update_period_s']:g} s")
+            f"simulated radio: {air}, N0 {p['noise_dbm_per_hz']:g} dBm/Hz, {motion}, channel "
+            f"state every {p['update_period_s']:g} s")
 
     def _on_status(self, msg: RobotStatus) -> None:
         try:
@@ -120,7 +142,10 @@ class RadioNode(Node):
         self.uplink.set_shares(shares)
         self.get_logger().info(f"plan {msg.plan_id}: bandwidth for "
                                f"{sum(b > 0 for b in shares.values())} robots")
-        self._publish_channel_states()
+        shaped = self._publish_channel_states()
+        if shaped:
+            self.get_logger().info("links shaped: " + ", ".join(
+                f"{robot_id} {rate / 1e6:.2f} Mbit/s" for robot_id, rate in shaped.items()))
 
     def _on_uplink(self, data: bytes) -> None:
         try:
@@ -145,13 +170,23 @@ class RadioNode(Node):
             self.get_logger().info(f"robot {robot_id}: scheduled fade starts or ends")
         self._publish_channel_states()
 
-    def _publish_channel_states(self) -> None:
+    def _publish_channel_states(self) -> dict[str, float]:
+        """Publish every robot's ChannelState and shape the links whose rate moved; returns
+        those (bit/s)."""
         header = Header(stamp=self.get_clock().now().to_msg())
-        for link in self.uplink.states():
+        states = self.uplink.states()
+        for link in states:
             self.channel_pub.publish(ChannelState(
                 header=header, robot_id=link.robot_id, channel_gain=link.channel_gain,
                 path_loss_db=link.path_loss_db, tx_power_w=link.tx_power_w,
                 measured_uplink_rate_bps=link.rate_bps))
+        if self.shaper is None:
+            return {}
+        try:
+            return self.shaper.update(states)
+        except NetnsError as err:
+            self._warn(f"could not shape a link: {err}")
+            return {}
 
     def _send_loop(self) -> None:
         """Sender thread: publish every tensor when its air time is over."""

@@ -132,7 +132,7 @@ def cmd_fleet(args) -> int:
             print(f"robust-offload: error: {err}", file=sys.stderr)
             return EXIT_BAD_INPUT
     run_fleet(Path(args.config) if args.config else default_fleet_file(), args.duration, bag,
-              out, args.hosts, args.air_time or "shaped")
+              out, args.hosts, args.air_time or "shaped", args.discovery)
     if not args.no_analyze:
         return _analyze(bag, out / "analysis")
     return EXIT_OK
@@ -233,6 +233,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "limited to the FDMA rate with tc, the air time is network time; "
                             "modelled (the only one with --hosts local): the radio holds each "
                             "tensor for its air time")
+    fleet.add_argument("--discovery", choices=("multicast", "server"), default="multicast",
+                       help="multicast: DDS simple discovery; server: a Fast DDS discovery "
+                            "server (its own host with --hosts netns) that every node is "
+                            "pointed at (ROS_DISCOVERY_SERVER)")
     fleet.set_defaults(func=cmd_fleet)
 
     analyze = sub.add_parser("analyze", help="deadline misses, energy, decisions from a bag")

@@ -15,18 +15,21 @@ import os
 import signal
 import subprocess
 import time
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 
 from tqdm import tqdm
 
 from robust_offload.contract import FEATURES
+from robust_offload.discovery import PORT, client_environment, server_process
 from robust_offload.fleet import NodeSpec, command_line, load_fleet
 from robust_offload.resources import config_dir
 
 STOP_GRACE_S = 10.0
 ROBOT_DELAY_S = 8.0
 FASTDDS_PROFILE = "fastdds_large_data.xml"
+FASTDDS_HOSTS_PROFILE = "fastdds_udp_hosts.xml"
 
 
 def default_fleet_file() -> Path:
@@ -103,24 +106,29 @@ class Fleet:
 
     def stop(self):
         """SIGINT everything (nodes shut down cleanly, the recorder closes its bag), then force."""
-        for _, process in self.processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGINT)
-        deadline = time.monotonic() + STOP_GRACE_S
-        for _, process in self.processes:
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        stop_all([process for _, process in self.processes])
+
+
+def stop_all(processes: list[subprocess.Popen]) -> None:
+    """SIGINT each process group, then SIGKILL what is still there after the grace period."""
+    for process in processes:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGINT)
+    deadline = time.monotonic() + STOP_GRACE_S
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 def netns_environment(env: dict) -> dict:
     """The fleet's environment for nodes on separate hosts (network namespaces): discovery
-    across the subnet, and DDS over UDP only (shared memory would bypass the hosts' links)."""
-    env = {k: v for k, v in env.items() if k != "FASTDDS_DEFAULT_PROFILES_FILE"}
-    env.update(ROS_AUTOMATIC_DISCOVERY_RANGE="SUBNET", FASTDDS_BUILTIN_TRANSPORTS="UDPv4")
-    return env
+    across the subnet, and DDS over UDP only (shared memory would bypass the hosts' links),
+    with large socket buffers (config/fastdds_udp_hosts.xml)."""
+    return {**env, "ROS_AUTOMATIC_DISCOVERY_RANGE": "SUBNET",
+            "FASTDDS_DEFAULT_PROFILES_FILE": str(config_dir() / FASTDDS_HOSTS_PROFILE)}
 
 
 def on_hosts(specs: list[NodeSpec], network, air_time: str = "shaped"):
@@ -151,54 +159,80 @@ def shaped_air(specs: list[NodeSpec], hosts: dict) -> list[NodeSpec]:
             for s in specs]
 
 
+def discovery_server(stack: ExitStack, network, out: Path, env: dict) -> dict:
+    """Start the Fast DDS discovery server (on its own host with ``network``, whose bridge then
+    passes no multicast to the nodes' hosts; else on this host's loopback), stopped when
+    ``stack`` closes; returns ``env`` pointing nodes at it."""
+    if network is not None:
+        for node_host in list(network.hosts.values()):     # no multicast needed: none passes
+            network.block_multicast(node_host)
+        host = network.add_host("discovery")
+        address, wrap = host.address, host.command
+    else:
+        address, wrap = "127.0.0.1", lambda argv: argv
+    (out / "logs").mkdir(parents=True, exist_ok=True)
+    log = stack.enter_context(open(out / "logs" / "discovery_server.log", "a", encoding="utf-8"))
+    process = server_process(address, log, wrap)
+    stack.callback(stop_all, [process])
+    print(f"discovery: Fast DDS discovery server at {address}:{PORT}")
+    return client_environment(env, address)
+
+
 def run_fleet(fleet_file: Path, duration_s: float, bag: Path, out: Path,
-              hosts: str = "local", air_time: str = "shaped") -> Path:
+              hosts: str = "local", air_time: str = "shaped",
+              discovery: str = "multicast") -> Path:
     """Run the fleet for ``duration_s`` seconds; returns the bag directory. ``hosts``: "local"
     (every node a process of this host) or "netns" (each node on its own host: a network
     namespace, DDS over UDP across a bridge; needs root; torn down at the end), where
     ``air_time`` "shaped" makes the air time network time (:func:`shaped_air`) and "modelled"
-    keeps the radio's queue."""
+    keeps the radio's queue. ``discovery``: "multicast" (DDS simple discovery) or "server"
+    (:func:`discovery_server`)."""
     specs = with_bag(load_fleet(fleet_file), bag)
     env, command, network = fleet_environment(out), command_line, None
-    if hosts == "netns":
-        from robust_offload.netns import Network
-
-        network = Network()
-        try:
-            (specs, command), env = on_hosts(specs, network, air_time), netns_environment(env)
-        except BaseException:
-            network.close()
-            raise
-    fleet = Fleet(specs, out, env, command)
-    print(f"starting {len(specs)} nodes: {', '.join(s.label for s in specs)}")
-    print(f"node logs in {out / 'logs'}; bag in {bag}")
-    print(f"services first; robots start {ROBOT_DELAY_S:.0f} s later")
     # SIGTERM (systemd, docker, timeout) acts as Ctrl-C; SIGINT is handled explicitly too, since
     # a runner started from a background job inherits it ignored (a plain `kill -INT` must work)
     previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    stack = ExitStack()                   # what to stop and remove, in reverse order
     try:
+        if hosts == "netns":
+            from robust_offload.netns import Network
+
+            network = stack.enter_context(Network())
+            specs, command = on_hosts(specs, network, air_time)
+            env = netns_environment(env)
+        if discovery == "server":
+            env = discovery_server(stack, network, out, env)
+        fleet = Fleet(specs, out, env, command)
+        stack.callback(fleet.stop)
+        print(f"starting {len(specs)} nodes: {', '.join(s.label for s in specs)}")
+        print(f"node logs in {out / 'logs'}; bag in {bag}")
+        print(f"services first; robots start {ROBOT_DELAY_S:.0f} s later")
         fleet.start(ROBOT_DELAY_S)
-        with tqdm(total=int(duration_s), desc="fleet running", unit="s") as bar:
-            for _ in range(int(duration_s)):
-                time.sleep(1.0)
-                bar.update()
-                ended = fleet.supervise(time.monotonic(), bar.write)
-                if ended:
-                    bar.write(f"node(s) exited and do not respawn: {', '.join(ended)}; "
-                              f"stopping the fleet (see their logs)")
-                    break
+        _supervise(fleet, duration_s)
     except KeyboardInterrupt:
         print("\ninterrupted: stopping the fleet")
     finally:
         # A second Ctrl-C / SIGTERM must not cut the stop short (the recorder closes its bag).
         for sig in previous:
             signal.signal(sig, signal.SIG_IGN)
-        fleet.stop()
-        if network is not None:
-            network.close()
+        stack.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return bag
+
+
+def _supervise(fleet: Fleet, duration_s: float) -> None:
+    """Let the fleet run for ``duration_s`` (progress bar), restarting what may respawn; end
+    early when a node that may not exits."""
+    with tqdm(total=int(duration_s), desc="fleet running", unit="s") as bar:
+        for _ in range(int(duration_s)):
+            time.sleep(1.0)
+            bar.update()
+            ended = fleet.supervise(time.monotonic(), bar.write)
+            if ended:
+                bar.write(f"node(s) exited and do not respawn: {', '.join(ended)}; "
+                          f"stopping the fleet (see their logs)")
+                return
 
 
 def _interrupt(signum, frame):

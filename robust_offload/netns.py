@@ -157,6 +157,11 @@ class Network:
         """Limit the host's traffic to address ``to`` to ``rate_bps`` (see :func:`shape_link`)."""
         shape_link(host.netns, host.interface, to, rate_bps)
 
+    def block_multicast(self, host: Host) -> None:
+        """The bridge stops passing multicast to ``host`` (as on a WiFi network that drops it):
+        simple DDS discovery cannot reach it, a discovery server still can."""
+        _run(["bridge", "link", "set", "dev", host.bridge_port, "mcast_flood", "off"])
+
     def close(self) -> None:
         """Remove everything this network created (namespaces take their veth ends along);
         safe to call twice."""

@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+from robust_offload.discovery import client_environment, server_process
+from robust_offload.fleet_runner import stop_all
 from robust_offload.netns import Network, NetnsError, require_root
 
 from conftest import REPO
@@ -105,21 +107,38 @@ def test_a_shaped_link_carries_the_rate_it_was_given_to_its_destination_only():
         assert send(robot, planner, 1 << 20)[1] < 0.25 * seconds
 
 
-def test_dds_runs_across_namespaces_over_udp(tmp_path):
+@pytest.mark.parametrize("discovery, multicast, heard", [
+    ("simple", True, ["5", "across"]),
+    ("simple", False, ["0"]),                # the control: blocked multicast stops discovery
+    ("server", False, ["5", "across"]),
+])
+def test_dds_runs_across_namespaces_over_udp(tmp_path, discovery, multicast, heard):
+    """Simple (multicast) discovery, or the Fast DDS discovery server on a third host; with the
+    bridge passing no multicast to the talker and the listener, only the server can introduce
+    them."""
     env = dict(os.environ, ROS_DOMAIN_ID="97", ROS_AUTOMATIC_DISCOVERY_RANGE="SUBNET",
                FASTDDS_BUILTIN_TRANSPORTS="UDPv4", ROS_LOG_DIR=str(tmp_path),
                PYTHONPATH=str(REPO))
-    with Network() as net:
+    with Network() as net, open(tmp_path / "server.log", "w") as log:
         talker, listener = net.add_host("talker"), net.add_host("listener")
-        heard = subprocess.Popen(listener.command([sys.executable, "-c", DDS_PROBE, "listener"]),
-                                 env=env, stdout=subprocess.PIPE, text=True)
+        servers = []
+        if discovery == "server":
+            server = net.add_host("discovery")
+            servers.append(server_process(server.address, log, server.command))
+            env = client_environment(env, server.address)
+        for host in (talker, listener) if not multicast else ():
+            net.block_multicast(host)
+        listening = subprocess.Popen(
+            listener.command([sys.executable, "-c", DDS_PROBE, "listener"]), env=env,
+            stdout=subprocess.PIPE, text=True)
         speaker = subprocess.Popen(talker.command([sys.executable, "-c", DDS_PROBE, "talker"]),
                                    env=env, stdout=subprocess.DEVNULL)
         try:
-            assert heard.communicate(timeout=60)[0].split() == ["5", "across"]
+            assert listening.communicate(timeout=60)[0].split() == heard
         finally:
             speaker.kill()
             speaker.wait()
+            stop_all(servers)
 
 
 def test_require_root_says_so_in_one_line(monkeypatch):

@@ -88,7 +88,9 @@ class BagContents:
 def read_bag(bag: Path, notes: list[str] | None = None) -> BagContents:
     """The frame and plan records of a rosbag2 bag; a message that cannot be decoded (garbage
     published on a topic) is skipped and counted, not fatal. ``notes`` receives what was done
-    to make the bag readable."""
+    to make the bag readable. A frame's ``t_s`` is its robot's stamp (when the result was
+    produced), not when the recorder got it: records that waited in DDS while a link was down
+    keep their time (plans: when recorded)."""
     from rosbags.highlevel import AnyReader
 
     bag = _bag_dir(bag, notes if notes is not None else [])
@@ -102,11 +104,11 @@ def read_bag(bag: Path, notes: list[str] | None = None) -> BagContents:
             for conn, timestamp, data in reader.messages(connections=wanted) if wanted else ():
                 try:
                     msg = reader.deserialize(data, conn.msgtype)
-                    t_s = (timestamp - start) * 1e-9
-                    if conn.topic == FRAMES_TOPIC:
+                    if conn.topic == FRAMES_TOPIC:     # when the robot produced it
+                        t_s = ((_stamp_ns(msg) or timestamp) - start) * 1e-9
                         contents.frames.append(_frame_row(msg, t_s))
                     else:
-                        contents.plans.extend(_plan_rows(msg, t_s))
+                        contents.plans.extend(_plan_rows(msg, (timestamp - start) * 1e-9))
                 except Exception:  # garbage bytes on the topic: skip and count
                     contents.undecodable[conn.topic] += 1
     except AnalysisError:
@@ -114,6 +116,11 @@ def read_bag(bag: Path, notes: list[str] | None = None) -> BagContents:
     except Exception as err:  # rosbags' reader/type errors: name the bag, no traceback
         raise AnalysisError(f"{bag}: cannot read the bag: {err}") from err
     return contents
+
+
+def _stamp_ns(msg) -> int:
+    """A message's header stamp in ns (0 when unset)."""
+    return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
 
 
 def _frame_row(msg, t_s: float) -> dict:

@@ -7,6 +7,7 @@ import pytest
 from robust_offload.core import policies
 from robust_offload.core.bounds import multiplier, risk_of
 from robust_offload.core.calibration import BASE_BOUND
+from robust_offload.core.checks import InputError
 from robust_offload.runtime.replanner import (
     MIN_MARGIN_SHARE,
     RELAX_TOLERANCE,
@@ -14,7 +15,7 @@ from robust_offload.runtime.replanner import (
     hold_increases,
 )
 
-from test_runtime_planner import ALEX, RESNET, add, make_fleet
+from test_runtime_planner import ALEX, LOSS_DB, RESNET, add, make_fleet
 
 
 @pytest.fixture
@@ -244,6 +245,35 @@ def test_a_plan_that_grows_a_share_is_published_in_two_steps(profiles):
     assert step.reason == "robots joined or left" and "[second step]" in final.summary
     assert {x["robot_id"] for x in final.decisions} == {"robot_1", "robot_2"}
     assert sum(x["bandwidth_hz"] for x in final.decisions) <= 10e6 * (1 + 1e-9)
+
+
+def test_a_restarted_planner_grows_no_share_into_one_a_robot_still_uses(profiles):
+    """Robots still apply an earlier planner's decisions (their statuses say which share): the
+    new planner's first plan shrinks first, and a robot whose share grows gets it only in the
+    second step (none in the first: it runs locally), so the band is never over-committed."""
+    fleet = make_fleet(profiles)                                      # B = 10 MHz
+    replanner = Replanner(fleet, "robust", "cantelli", transition_s=1.0)
+    for name, share in (("robot_1", 9e6), ("robot_2", 1e6)):
+        replanner.status(name, 0.0, True, share_hz=share, **ALEX)
+        fleet.update_channel(name, 0.0, path_loss_db=LOSS_DB)
+    first = replanner.poll(0.0)
+    final = {x["robot_id"]: x["bandwidth_hz"] for x in replanner.replan(5.0).decisions}
+    assert final["robot_2"] > 1e6 * 1.01                 # the plan grows robot_2's share ...
+    assert first.held == ("robot_2",)                    # ... not in the first step
+    shares = {x["robot_id"]: x.get("bandwidth_hz", 0.0) for x in first.decisions}
+    assert set(shares) == {"robot_1"} and shares["robot_1"] <= 9e6   # at most the old 9 + 1
+
+
+def test_a_reported_share_is_checked_and_forgotten_with_its_robot(profiles):
+    fleet = make_fleet(profiles)
+    replanner = Replanner(fleet, "robust", "cantelli")
+    with pytest.raises(InputError, match="'bandwidth_hz' = -1"):
+        replanner.status("robot_1", 0.0, True, share_hz=-1.0, **ALEX)
+    replanner.status("robot_1", 0.0, True, share_hz=0.0, **ALEX)      # no share: none in use
+    assert replanner.in_use() == {}
+    replanner.status("robot_1", 0.0, True, share_hz=4e6, **ALEX)
+    assert replanner.in_use()["robot_1"]["bandwidth_hz"] == 4e6
+    assert replanner.expire(100.0) == ["robot_1"] and replanner.in_use() == {}
 
 
 def test_misses_of_a_robot_left_local_do_not_widen_its_calibrated_margin(profiles):

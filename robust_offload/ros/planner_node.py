@@ -62,7 +62,7 @@ PARAMETERS = {
                    dynamic=True, choices=(*BOUNDS, "calibrated")),
     "profiles_file": Param("", "YAML file with the base profiles ('' = the shipped Jetson "
                                "Xavier NX profiles)"),
-    "discovery_s": Param(1.5, "no plan in the first seconds after start: robots send their "
+    "discovery_s": Param(5.0, "no plan in the first seconds after start: robots send their "
                               "status once a second (a heartbeat period plus margin)"),
     "auth_key_file": Param("", "fleet key: plans are signed with it, edge profiles must be "
                                "('' = nothing signed or checked)"),
@@ -128,7 +128,7 @@ class PlannerNode(ManagedNode):
                     model=msg.model, deadline_ms=msg.deadline_ms, risk=msg.risk,
                     kappa=msg.kappa, freq_min_ghz=msg.freq_min_ghz,
                     freq_max_ghz=msg.freq_max_ghz, tx_power_w=msg.tx_power_w,
-                    sender=sender_of(info)):
+                    sender=sender_of(info), share_hz=msg.bandwidth_hz):
                 self.get_logger().info(f"robot '{msg.robot_id}' joined ({msg.profile})")
         self._accept(update)
 

@@ -42,7 +42,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 
-from robust_offload.core import policies
+from robust_offload.core import checks, policies
 from robust_offload.core.bounds import multiplier, risk_of
 from robust_offload.core.calibration import BASE_BOUND
 from robust_offload.core.plan import Plan
@@ -70,7 +70,10 @@ late, a burst of them together."""
 def hold_increases(in_use: dict[str, dict], decisions: list[dict],
                    bandwidth_hz: float) -> tuple[list[dict], list[str]]:
     """The first step of a plan change (see the module docstring): the decisions to publish now
-    and the robots held back (their share would grow). No robot is held when nothing is in use."""
+    and the robots held back (their share would grow). No robot is held when nothing is in use.
+    A held robot keeps its decision in use, or has none in the first step when its share is one
+    its status ``reported`` (a decision of another plan or planner): it runs locally, so it
+    lets that share go too."""
     def share(decision) -> float:
         return float(decision.get("bandwidth_hz", 0.0)) if decision else 0.0
 
@@ -90,8 +93,9 @@ def hold_increases(in_use: dict[str, dict], decisions: list[dict],
             now.append(decision)
         else:
             held.append(decision["robot_id"])
-            if decision["robot_id"] in in_use:
-                now.append(in_use[decision["robot_id"]])
+            before = in_use.get(decision["robot_id"])
+            if before and not before.get("reported"):   # keeps our decision; else none yet
+                now.append(before)
     return now, held
 
 
@@ -138,6 +142,7 @@ class Replanner:
         self.bound = bound
         self.discovery_s, self.transition_s = discovery_s, transition_s
         self._in_use: dict[str, dict] = {}
+        self._reported: dict[str, float] = {}     # robot -> share its status says it uses
         self._second_step: tuple[float, Published] | None = None
         self._started_at: float | None = None
         self.plan_id = 0
@@ -170,10 +175,16 @@ class Replanner:
         if "bound" in changes:
             self.bound = changes["bound"]
 
-    def status(self, robot_id: str, now: float, edge_available: bool, **fields) -> bool:
-        """A robot's status (:meth:`LiveFleet.update_status` fields); True when it joined."""
+    def status(self, robot_id: str, now: float, edge_available: bool, share_hz: float = 0.0,
+               **fields) -> bool:
+        """A robot's status (:meth:`LiveFleet.update_status` fields, and ``share_hz``, the
+        share of the decision it applies); True when it joined."""
+        if share_hz:                          # 0: no share (below the plausible Hz range)
+            share_hz = checks.number(f"RobotStatus from '{robot_id}'", "bandwidth_hz",
+                                     share_hz, low=0.0)
         joined = self.fleet.update_status(robot_id, now, edge_available=edge_available,
                                           **fields)
+        self._reported[robot_id] = share_hz
         self.health.status(robot_id, self.fleet.requirements(robot_id).risk, edge_available)
         return joined
 
@@ -188,6 +199,7 @@ class Replanner:
         dropped = self.fleet.expire(now)
         for name in dropped:
             self.health.forget(name)
+            self._reported.pop(name, None)
         return dropped
 
     def poll(self, now: float) -> Published | None:
@@ -233,12 +245,22 @@ class Replanner:
                                                            f"({why}); running locally")
                       for name, (deadline_ms, why) in failed.items()]
         reason = self.fleet.replan_reason
-        first, held = hold_increases(self._in_use, decisions, scenario.bandwidth_hz)
+        first, held = hold_increases(self.in_use(), decisions, scenario.bandwidth_hz)
         if held:   # due transition_s after the first step is out (a solve may take a while)
             self._second_step = (None, Published(0, plan, decisions, degraded, theta,
                                                  reason="second step"))
         return self._publish(Published(0, plan, first, degraded, theta, tuple(held), reason,
                                        time.perf_counter() - started))
+
+    def in_use(self) -> dict[str, dict]:
+        """The shares robots may be using: this planner's last decisions, and for a robot it
+        has not planned (it was just (re)started, or the robot comes back after it was
+        dropped) the share the robot's status reports, a decision of an earlier plan or
+        planner: a plan grows nobody's share into it before the robot has let it go."""
+        reported = {name: {"robot_id": name, "bandwidth_hz": share, "reported": True}
+                    for name, share in self._reported.items()
+                    if share > 0 and name not in self._in_use}
+        return {**reported, **self._in_use}
 
     def _solve(self, scenario) -> Plan:
         if not scenario.devices:

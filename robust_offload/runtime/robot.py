@@ -92,6 +92,11 @@ class RobotRuntime:
         """Run every block locally at f_max, send nothing (no feasible offloading decision)."""
         return AppliedDecision(plan_id, self.last_point, self.device.freq_range_ghz[1], 0.0)
 
+    def share_hz(self) -> float:
+        """The uplink share of the decision in force (0 without one, or when it is local)."""
+        d = self.decision
+        return float(d.bandwidth_hz) if d is not None and d.partition < self.last_point else 0.0
+
     def apply_plan(self, plan_id: int, mine) -> str | None:
         """This robot's entries of a plan, as (partition, freq_ghz, bandwidth_hz, feasible,
         reason) tuples: the decision to use from the next frame. Without an entry, or when the

@@ -114,16 +114,17 @@ def cmd_reproduce(args) -> int:
 
 
 def cmd_fleet(args) -> int:
+    from robust_offload.core.scenario import read_yaml
+    from robust_offload.fleet import hosting
     from robust_offload.fleet_runner import default_fleet_file, run_fleet
 
     out = Path(args.out)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     bag = Path(args.bag) if args.bag else out / f"bag-{stamp}"
-    if args.hosts == "local" and args.air_time == "shaped":
-        print("robust-offload: error: --air-time shaped needs --hosts netns (links to shape)",
-              file=sys.stderr)
-        return EXIT_BAD_INPUT
-    if args.hosts == "netns":
+    fleet_file = Path(args.config) if args.config else default_fleet_file()
+    how = hosting(read_yaml(fleet_file), str(fleet_file),
+                  {"hosts": args.hosts, "air_time": args.air_time, "discovery": args.discovery})
+    if how["hosts"] == "netns":
         from robust_offload.netns import NetnsError, require_root
 
         try:
@@ -131,8 +132,7 @@ def cmd_fleet(args) -> int:
         except NetnsError as err:
             print(f"robust-offload: error: {err}", file=sys.stderr)
             return EXIT_BAD_INPUT
-    run_fleet(Path(args.config) if args.config else default_fleet_file(), args.duration, bag,
-              out, args.hosts, args.air_time or "shaped", args.discovery)
+    run_fleet(fleet_file, args.duration, bag, out, **how)
     if not args.no_analyze:
         return _analyze(bag, out / "analysis")
     return EXIT_OK
@@ -225,18 +225,20 @@ def build_parser() -> argparse.ArgumentParser:
     fleet.add_argument("--bag", help="bag directory (default: OUT/bag-<time>)")
     fleet.add_argument("--out", default="out/fleet", help="logs, bag and analysis go here")
     fleet.add_argument("--no-analyze", action="store_true")
-    fleet.add_argument("--hosts", choices=("local", "netns"), default="local",
-                       help="local: every node a process of this host; netns: each node on its "
-                            "own host (a network namespace, DDS over UDP across a bridge; root)")
+    fleet.add_argument("--hosts", choices=("local", "netns"),
+                       help="local (default): every node a process of this host; netns: each "
+                            "node on its own host (a network namespace, DDS over UDP across a "
+                            "bridge; root). Options here win over the fleet file's "
+                            "fleet.hosting")
     fleet.add_argument("--air-time", choices=("shaped", "modelled"),
                        help="with --hosts netns: shaped (default there): robots' links to the edge "
                             "limited to the FDMA rate with tc, the air time is network time; "
                             "modelled (the only one with --hosts local): the radio holds each "
                             "tensor for its air time")
-    fleet.add_argument("--discovery", choices=("multicast", "server"), default="multicast",
-                       help="multicast: DDS simple discovery; server: a Fast DDS discovery "
-                            "server (its own host with --hosts netns) that every node is "
-                            "pointed at (ROS_DISCOVERY_SERVER)")
+    fleet.add_argument("--discovery", choices=("multicast", "server"),
+                       help="multicast (default): DDS simple discovery; server: a Fast DDS "
+                            "discovery server (its own host with --hosts netns) that every node "
+                            "is pointed at (ROS_DISCOVERY_SERVER)")
     fleet.set_defaults(func=cmd_fleet)
 
     analyze = sub.add_parser("analyze", help="deadline misses, energy, decisions from a bag")

@@ -87,7 +87,13 @@ def command_line(spec: NodeSpec, python: str = sys.executable) -> list[str]:
     return argv
 
 
-FLEET_KEYS = (*SERVICES, "robots", "shared")
+FLEET_KEYS = (*SERVICES, "robots", "shared", "hosting")
+HOSTING = {"hosts": ("local", "netns"), "air_time": ("shaped", "modelled"),
+           "discovery": ("multicast", "server")}
+"""How ``robust-offload fleet`` runs a fleet (``fleet.hosting`` in a fleet file, or its options):
+every node a process of this host or each on its own network-namespace host; the air time
+modelled by the radio or shaped on the links (namespace hosts only); DDS discovery by multicast
+or through a discovery server."""
 SERVICE_KEYS = ("enabled", "params_file", "parameters", "respawn", "respawn_delay_s")
 ROBOT_KEYS = ("name", "params_file", "parameters", "respawn", "respawn_delay_s")
 
@@ -150,6 +156,27 @@ def node_specs(description: dict, base_dir: Path, source: str = "fleet.yaml") ->
                      shared)
         specs.append(replace(spec, parameters={"robot_id": name, **spec.parameters}))
     return specs
+
+
+def hosting(description: dict, source: str = "fleet.yaml", chosen: dict | None = None) -> dict:
+    """The fleet's :data:`HOSTING` choices: ``chosen`` (command-line options, None = not
+    given) over the file's ``fleet.hosting`` over the defaults (local hosts, multicast; the air
+    time shaped on namespace hosts, modelled on one host). Shaped air time on one host is an
+    error: there are no links to shape."""
+    top = checks.mapping(source, "", description, ("fleet",))
+    fleet = checks.mapping(source, "fleet", checks.get(source, top, "fleet"), FLEET_KEYS)
+    raw = checks.mapping(source, "fleet.hosting", fleet.get("hosting"), tuple(HOSTING))
+    given = {key: (chosen or {}).get(key) or raw.get(key) for key in HOSTING}
+    for key, value in given.items():
+        if value is not None:
+            checks.choice(source, f"fleet.hosting.{key}", value, HOSTING[key])
+    hosts = given["hosts"] or "local"
+    air_time = given["air_time"] or ("shaped" if hosts == "netns" else "modelled")
+    if hosts == "local" and air_time == "shaped":
+        checks.fail(source, "fleet.hosting.air_time", air_time,
+                    "needs hosts netns (on one host there are no links to shape)")
+    return {"hosts": hosts, "air_time": air_time,
+            "discovery": given["discovery"] or "multicast"}
 
 
 def load_fleet(path: str | Path) -> list[NodeSpec]:

@@ -134,5 +134,5 @@ def test_fleet_on_namespaces_without_root_is_one_line_and_exit_2(monkeypatch, ca
 def test_shaped_air_time_on_one_host_is_one_line_and_exit_2(capsys, tmp_path):
     assert main(["fleet", "--air-time", "shaped", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "--hosts netns" in err, err
+    assert err.count("\n") == 1 and "air_time' = 'shaped'" in err and "hosts netns" in err, err
     assert not any(tmp_path.iterdir())

@@ -14,7 +14,14 @@ import types
 import pytest
 
 from robust_offload.core.checks import InputError
-from robust_offload.fleet import EXECUTABLES, command_line, load_fleet, node_specs, param_text
+from robust_offload.fleet import (
+    EXECUTABLES,
+    command_line,
+    hosting,
+    load_fleet,
+    node_specs,
+    param_text,
+)
 from robust_offload.fleet_runner import Fleet
 
 from conftest import REPO
@@ -217,3 +224,29 @@ def test_robot_and_edge_launch_files_start_the_documented_nodes(launch_module, n
     for node in nodes:
         assert set(node) >= {"package", "executable", "name", "parameters"}
         assert node["executable"] in EXECUTABLES
+
+
+@pytest.mark.parametrize("file_hosting, options, expected", [
+    (None, {}, ("local", "modelled", "multicast")),
+    ({"hosts": "netns"}, {}, ("netns", "shaped", "multicast")),
+    ({"hosts": "netns", "air_time": "modelled", "discovery": "server"}, {},
+     ("netns", "modelled", "server")),
+    ({"hosts": "netns"}, {"hosts": "local"}, ("local", "modelled", "multicast")),  # options win
+    (None, {"discovery": "server"}, ("local", "modelled", "server")),
+])
+def test_hosting_from_the_file_and_the_options(file_hosting, options, expected):
+    fleet = {"robots": [{"name": "a"}]}
+    if file_hosting:
+        fleet["hosting"] = file_hosting
+    how = hosting({"fleet": fleet}, "f.yaml", options)
+    assert (how["hosts"], how["air_time"], how["discovery"]) == expected
+
+
+@pytest.mark.parametrize("file_hosting, fragment", [
+    ({"hosts": "cloud"}, "'fleet.hosting.hosts' = 'cloud'"),
+    ({"air_time": "shaped"}, "'fleet.hosting.air_time' = 'shaped'"),     # no links on one host
+    ({"discover": "server"}, "discover"),
+])
+def test_bad_hosting_is_named(file_hosting, fragment):
+    with pytest.raises(InputError, match=re.escape(fragment)):
+        hosting({"fleet": {"hosting": file_hosting, "robots": [{"name": "a"}]}}, "f.yaml")

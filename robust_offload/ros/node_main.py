@@ -61,9 +61,10 @@ def stamp(node: Node, seconds: float) -> Header:
 
 def run_node(name: str, make_node, errors=(), threads: int = 1, args=None,
              interrupt_build: bool = True) -> int:
-    """The ``main()`` of every node: init rclpy, build the node, spin until Ctrl-C or SIGTERM,
-    clean up. A bad parameter while building (ValueError -- InputError included --, an rclpy
-    parameter exception, or one of ``errors``) is one ERROR line and exit status 2.
+    """The ``main()`` of every node: init rclpy, build the node (or a list of nodes: the
+    swarm), spin until Ctrl-C or SIGTERM, clean up. A bad parameter while building (ValueError
+    -- InputError included --, an rclpy parameter exception, or one of ``errors``) is one ERROR
+    line and exit status 2.
 
     Signals only set a flag (rclpy's own handler is off): the loop stops, the node's
     ``finish(executor)`` runs if it has one (its return value is the exit status) and the node
@@ -96,16 +97,20 @@ def run_node(name: str, make_node, errors=(), threads: int = 1, args=None,
                 rclpy.logging.get_logger(name).error(str(err).replace("\n", " "))
                 return 2
             building = False
+            nodes = node if isinstance(node, list) else [node]
             executor = MultiThreadedExecutor(threads) if threads > 1 else SingleThreadedExecutor()
-            executor.add_node(node)
+            for each in nodes:
+                executor.add_node(each)
             try:
                 while not stop.is_set() and rclpy.ok():
                     executor.spin_once(timeout_sec=SPIN_PERIOD_S)
             finally:
-                if hasattr(node, "finish"):
-                    code = node.finish(executor)
+                for each in nodes:
+                    if hasattr(each, "finish"):
+                        code = each.finish(executor) or code
                 executor.shutdown()
-                node.destroy_node()
+                for each in nodes:
+                    each.destroy_node()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:

@@ -85,8 +85,8 @@ PARAMETERS = {
 class RobotNode(Node):
     """Thin ROS wrapper around RobotRuntime and FrameLoop (see the module docstring)."""
 
-    def __init__(self):
-        super().__init__("robot")
+    def __init__(self, **kwargs):
+        super().__init__("robot", **kwargs)
         self.p = declare_parameters(self, PARAMETERS)
         self.robot_id = self.p["robot_id"]
         self.runtime, description = build_robot(self.p)

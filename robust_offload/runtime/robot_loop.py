@@ -12,6 +12,8 @@ row (:class:`EdgeWatch`). Results from the edge come in through
 
 from __future__ import annotations
 
+import functools
+
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -35,15 +37,22 @@ def _load_model(p: Mapping):
     """The robot's split DNN (None without torch, allowed only in modelled mode)."""
     try:
         import torch
-
-        from robust_offload.dnn.registry import get_model
     except ImportError:
         if p["compute_mode"] == "real":
             checks.fail("parameter", "compute_mode", "real",
                         "needs torch: pip install 'robust-offload[dnn]'")
         return None
     torch.set_num_threads(max(1, p["torch_threads"]))
-    return get_model(p["model"], seed=p["seed"])
+    return _shared_model(p["model"], p["seed"])
+
+
+@functools.lru_cache(maxsize=None)
+def _shared_model(name: str, seed: int):
+    """One model per (name, seed) in a process: robots of a swarm share it (AlexNet's weights
+    alone are 233 MiB)."""
+    from robust_offload.dnn.registry import get_model
+
+    return get_model(name, seed=seed)
 
 
 def build_robot(p: Mapping) -> tuple[RobotRuntime, str]:

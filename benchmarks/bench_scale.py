@@ -1,0 +1,212 @@
+"""Scale: how the fleet's control loop grows with the number of robots (issue 11).
+
+For each N in ``--sizes`` and each discovery mode (multicast; the Fast DDS discovery server on
+this host's loopback), starts the planner, the edge (modelled compute) and the radio (modelled
+air time) as processes of this host, and one swarm process (``robust_offload.ros.swarm``) with N
+modelled robots (one participant), then measures
+
+* ``discovery_s``: from the swarm's start to the first plan with all N robots (planner log);
+* ``replan_ms``: after a change of the planner's ``bandwidth_hz`` (a parameter set from this
+  script, ``--triggers`` times, B alternating between 20 and 18 MHz), until the last robot
+  received the resulting plan (the swarm's receipts; one clock: this host); median and max;
+* ``plan_bytes``: the serialized size of a plan with all N robots;
+* ``planner_cpu``: the planner's CPU time per wall second from the first full plan to the end.
+
+Robots run at ``--rate-hz`` (default 1 Hz, the lowest plausible frame rate: the control loop
+is measured, not the edge).
+Writes ``scale.csv`` and ``scale.png``.
+
+    venv/bin/python benchmarks/bench_scale.py [--sizes 10 50 100] [--triggers 3] [--out out/scale]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import re
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from robust_offload.fleet import node_specs  # noqa: E402
+from robust_offload.fleet_runner import (  # noqa: E402
+    Fleet,
+    discovery_server,
+    fleet_environment,
+    stop_all,
+)
+from robust_offload.resources import config_dir  # noqa: E402
+from robust_offload.tables import write_csv  # noqa: E402
+
+MODES = ("multicast", "server")
+FULL_PLAN = re.compile(r"^\[INFO\] \[(\d+\.\d+)\] \[planner\]: plan #(\d+): (\d+) robots")
+BANDS_HZ = (18e6, 20e6)
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def services(domain: int) -> dict:
+    return {"fleet": {
+        "planner": {"params_file": "planner.yaml",
+                    "parameters": {"bandwidth_hz": BANDS_HZ[1], "robot_timeout_s": 10.0}},
+        "edge": {"params_file": "edge.yaml", "parameters": {"compute_mode": "modelled"}},
+        "radio": {"params_file": "radio.yaml", "parameters": {"static": True,
+                                                              "robot_timeout_s": 10.0}},
+        "recorder": {"enabled": False},
+        "robots": [{"name": "unused"}]}}
+
+
+def planner_log_full(log: Path, n: int) -> tuple[float, int] | None:
+    """(time, plan id) of the first plan with all ``n`` robots, from the planner's log."""
+    for line in log.read_text(errors="replace").splitlines() if log.exists() else ():
+        m = FULL_PLAN.match(line)
+        if m and int(m.group(3)) >= n:
+            return float(m.group(1)), int(m.group(2))
+    return None
+
+
+def cpu_s(pid: int) -> float:
+    fields = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def set_bandwidth(node, value: float) -> float:
+    """Set the planner's bandwidth_hz; the wall-clock time it was sent."""
+    import rclpy
+    from rclpy.parameter import Parameter
+    from rclpy.parameter_client import AsyncParameterClient
+
+    client = AsyncParameterClient(node, "planner")
+    client.wait_for_services(timeout_sec=10.0)
+    sent = time.time()
+    future = client.set_parameters([Parameter("bandwidth_hz", value=value)])
+    rclpy.spin_until_future_complete(node, future, timeout_sec=10.0)
+    return sent
+
+
+def run_case(n: int, mode: str, args, out: Path, domain: int) -> dict:
+    import rclpy
+
+    where = out / f"{mode}-{n}"
+    env = {**fleet_environment(where), "ROS_DOMAIN_ID": str(domain)}
+    specs = [s for s in node_specs(services(domain), config_dir(), "scale")
+             if s.executable != "robot"]
+    receipts = where / "plans.csv"
+    with ExitStack() as stack:
+        if mode == "server":
+            env = discovery_server(stack, None, where, env)
+        fleet = Fleet(specs, where, env)
+        stack.callback(fleet.stop)
+        fleet.start()
+        time.sleep(args.settle)                       # the edge has timed its models
+        swarm = subprocess.Popen(
+            [sys.executable, "-m", "robust_offload.ros.swarm", "--count", str(n),
+             "--plans-csv", str(receipts), "--ros-args", "--params-file",
+             str(config_dir() / "robot.yaml"), "-p", "compute_mode:=modelled",
+             "-p", f"rate_hz:={args.rate_hz}", "-p", "plan_wait_s:=600.0"],
+            env=env, stdout=open(where / "logs" / "swarm.log", "w"),
+            stderr=subprocess.STDOUT, start_new_session=True)
+        started = time.time()
+        stack.callback(stop_all, [swarm])
+        full = None
+        while full is None and time.time() - started < args.timeout:
+            time.sleep(0.5)
+            full = planner_log_full(where / "logs" / "planner.log", n)
+        if full is None:
+            return {"robots": n, "discovery": mode, "discovery_s": float("nan")}
+        planner = next(p for s, p in fleet.processes if s.executable == "planner")
+        cpu0, wall0 = cpu_s(planner.pid), time.time()
+        os.environ.update(env)
+        rclpy.init()
+        node = rclpy.create_node("bench_scale")
+        triggers = []
+        try:
+            for i in range(args.triggers):
+                time.sleep(args.gap)
+                triggers.append(set_bandwidth(node, BANDS_HZ[i % 2]))
+            time.sleep(args.gap)
+        finally:
+            node.destroy_node()
+            rclpy.shutdown()
+        cpu = (cpu_s(planner.pid) - cpu0) / (time.time() - wall0)
+    latencies, sizes = replan_latencies(receipts, triggers, n)
+    return {"robots": n, "discovery": mode, "discovery_s": full[0] - started,
+            "replan_median_ms": float(np.median(latencies)) if latencies else float("nan"),
+            "replan_max_ms": max(latencies, default=float("nan")),
+            "plan_bytes": max(sizes, default=0), "planner_cpu": cpu,
+            "triggers": len(triggers), "answered": len(latencies)}
+
+
+def replan_latencies(receipts: Path, triggers: list[float], n: int):
+    """Per trigger: from it to the last of the n robots receiving the first plan sent after
+    it (ms); and the sizes of plans every robot received."""
+    with open(receipts, newline="") as f:
+        rows = [(r["robot_id"], int(r["plan_id"]), float(r["received_s"]), int(r["plan_bytes"]))
+                for r in csv.DictReader(f)]
+    by_plan: dict[int, list] = {}
+    for robot, plan, t, size in rows:
+        by_plan.setdefault(plan, []).append((t, size))
+    latencies = []
+    for sent in triggers:
+        after = sorted((min(t for t, _ in got), plan) for plan, got in by_plan.items()
+                       if min(t for t, _ in got) > sent and len(got) >= n)
+        if after:
+            latencies.append(1e3 * (max(t for t, _ in by_plan[after[0][1]]) - sent))
+    sizes = [got[0][1] for got in by_plan.values() if len(got) >= n]
+    return latencies, sizes
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8))
+    for mode, marker in zip(MODES, "os"):
+        sel = [r for r in rows if r["discovery"] == mode]
+        n = [r["robots"] for r in sel]
+        axes[0].plot(n, [r["discovery_s"] for r in sel], marker=marker, label=mode)
+        axes[1].plot(n, [r.get("replan_median_ms", np.nan) for r in sel], marker=marker,
+                     label=f"{mode} median")
+        axes[1].plot(n, [r.get("replan_max_ms", np.nan) for r in sel], marker=marker, ls=":",
+                     label=f"{mode} max")
+        axes[2].plot(n, [100 * r.get("planner_cpu", np.nan) for r in sel], marker=marker,
+                     label=mode)
+    axes[0].set(xlabel="robots", ylabel="s", title="discovery: first plan with all robots")
+    axes[1].set(xlabel="robots", ylabel="ms", title="replanning: trigger -> last robot")
+    axes[2].set(xlabel="robots", ylabel="% of one core", title="planner CPU")
+    for ax in axes:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 50, 100])
+    parser.add_argument("--triggers", type=int, default=3)
+    parser.add_argument("--gap", type=float, default=6.0, help="seconds between triggers")
+    parser.add_argument("--rate-hz", type=float, default=1.0)
+    parser.add_argument("--settle", type=float, default=8.0, help="services' start-up (s)")
+    parser.add_argument("--timeout", type=float, default=120.0, help="discovery limit (s)")
+    parser.add_argument("--out", default="out/scale")
+    args = parser.parse_args()
+    out = Path(args.out)
+    rows = []
+    cases = [(n, mode) for n in args.sizes for mode in MODES]
+    for index, (n, mode) in enumerate(tqdm(cases, desc="scale cases", unit="case")):
+        rows.append(run_case(n, mode, args, out, domain=150 + index))
+        tqdm.write(str(rows[-1]))
+    write_csv(out / "scale.csv", rows)
+    plot(rows, out / "scale.png")
+    print(f"wrote {out / 'scale.csv'} and {out / 'scale.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

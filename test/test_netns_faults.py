@@ -1,6 +1,7 @@
 """Faults across hosts (issue 11, section 3): the fleet on network-namespace hosts with the air
 time on shaped links, supervised as ``robust-offload fleet`` does (respawn), while the edge and
-then the planner are SIGKILLed, or a robot's link goes down for 5 s. What each must do is
+then the planner are SIGKILLed, a robot's link goes down for 5 s, or its rate is cut while the
+radio's channel reports lag. What each must do is
 checked from the bag and the node logs. Needs root (CI has)."""
 
 import csv
@@ -23,7 +24,7 @@ from test_system import CONFIG, description, robot
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
 
-RATE_HZ, DEADLINE_S, BAND_HZ = 4.0, 0.22, 20e6
+RATE_HZ, DEADLINE_S, BAND_HZ, LAG_S = 4.0, 0.22, 20e6, 2.0
 ACTIVE = re.compile(r"^\[INFO\] \[(\d+\.\d+)\] \[edge\]: active")
 
 
@@ -53,7 +54,7 @@ def kill(fleet: Fleet, label: str) -> float:
 
 
 @contextmanager
-def netns_fleet(tmp_path, domain: int):
+def netns_fleet(tmp_path, domain: int, **radio):
     """Two robots, the services with a 1 s respawn delay, each on its own host with shaped air
     time; yields the fleet, the network, what the supervisor said and the analysed frames
     (filled in when the block ends: the fleet stopped, the bag analysed)."""
@@ -65,7 +66,9 @@ def netns_fleet(tmp_path, domain: int):
                                "parameters": {"bandwidth_hz": BAND_HZ, "robot_timeout_s": 2.0},
                                "respawn_delay_s": 1.0},
                       edge={"params_file": "edge.yaml",
-                            "parameters": {"compute_mode": "modelled"}, "respawn_delay_s": 1.0})
+                            "parameters": {"compute_mode": "modelled"}, "respawn_delay_s": 1.0},
+                      radio={"params_file": "radio.yaml",
+                             "parameters": {"static": True, **radio}})
     specs = with_bag(node_specs(raw, CONFIG, "test fleet"), bag)
     env = {**netns_environment(fleet_environment(tmp_path)), "ROS_DOMAIN_ID": str(domain)}
     said, frames = [], []
@@ -120,6 +123,27 @@ def test_a_robots_link_down_for_5_s_and_back(tmp_path):
     assert resumed - back <= 5.0, resumed - back
     other = [f for f in frames if f["robot_id"] == "robot_2" and cut <= f["capture"] <= back]
     assert len(other) >= 15 and sum(f["edge"] for f in other) >= 0.8 * len(other), other
+
+
+def test_a_robots_rate_cut_while_its_channel_state_lags(tmp_path):
+    """robot_1's channel drops 35 dB at 30 s for 15 s: its shaped link slows at once (about
+    10x), the radio reports it 2 s late. The planner reacts to the reported drop within the lag
+    plus 2 s; robot_1's misses in between are the price of the late estimate (measured)."""
+    with netns_fleet(tmp_path, 143, fades=["robot_1:35:30:15"], report_lag_s=LAG_S) as (
+            fleet, _, said, frames):
+        supervise(fleet, 50.0, said)
+    logs = tmp_path / "logs"
+    fade = next(stamp_of(line) for line in (logs / "radio.log").read_text().splitlines()
+                if "robot robot_1: scheduled fade" in line)
+    reaction = next(stamp_of(line) for line in (logs / "planner.log").read_text().splitlines()
+                    if "[robot_1: gain" in line and stamp_of(line) > fade)
+    assert reaction - fade <= LAG_S + 2.0, reaction - fade
+    mine = [f for f in frames if f["robot_id"] == "robot_1"]
+    assert any(f["capture"] > reaction for f in mine)        # frames went on after it
+
+
+def stamp_of(line: str) -> float:
+    return float(re.match(r"^\[\w+\] \[(\d+\.\d+)\]", line).group(1))
 
 
 def check_local_in_time(frames: list[dict], fault: float) -> None:

@@ -9,6 +9,7 @@ import pytest
 from robust_offload.core.channel import gain_from_path_loss_db, noise_w_per_hz
 from robust_offload.core.checks import InputError
 from robust_offload.runtime.radio import (
+    LaggedReports,
     LinkState,
     RandomWaypoint,
     air_time_s,
@@ -199,3 +200,14 @@ def test_modelled_air_time_shapes_nothing():
 def test_malformed_shaping_parameters_are_named(entries, address, fragment):
     with pytest.raises(InputError, match=re.escape(fragment)):
         shaped_uplinks("shaped", entries, address, None)
+
+
+def test_reports_lag_the_channel_by_the_lag():
+    reports = LaggedReports(2.0)
+    first, second = [_state("robot_1", 50e6)], [_state("robot_1", 5e6)]
+    assert reports.report(0.0, first) == []                  # nothing 2 s old yet
+    assert reports.report(1.0, second) == []
+    assert reports.report(2.0, second) == first              # the channel of t = 0
+    assert reports.report(2.5, second) == first
+    assert reports.report(3.0, second) == second             # the cut, 2 s late
+    assert LaggedReports(0.0).report(5.0, second) == second  # no lag: as it is

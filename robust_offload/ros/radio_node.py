@@ -45,6 +45,7 @@ from robust_offload.ros.parameters import Param, declare_parameters
 from robust_offload.netns import NetnsError, shape_link
 from robust_offload.runtime.radio import (
     FdmaUplink,
+    LaggedReports,
     RandomWaypoint,
     parse_fades,
     shaped_uplinks,
@@ -71,6 +72,8 @@ PARAMETERS = {
                       choices=("modelled", "shaped")),
     "shaped_links": Param([""], "with air_time shaped: 'robot_id:netns:interface' of each robot"),
     "edge_address": Param("", "with air_time shaped: the edge host's address"),
+    "report_lag_s": Param(0.0, "ChannelState reports the channel this long ago (a late "
+                               "estimate); shaped links follow the channel at once"),
 }
 
 
@@ -91,6 +94,7 @@ class RadioNode(Node):
         self.uplink = FdmaUplink(mobility, p["noise_dbm_per_hz"], p["max_queue"], distances)
         self.static, self.robot_timeout_s = p["static"], p["robot_timeout_s"]
         self.fades = parse_fades([f for f in p["fades"] if f])
+        self.reports = LaggedReports(p["report_lag_s"])     # >= 0: its range (seconds)
         self._warn = Warnings(self.get_logger(), WARN_THROTTLE_S)
         self._last_step = self._started = time.monotonic()
         self.channel_pub = self.create_publisher(ChannelState, topics.CHANNEL_STATE,
@@ -166,16 +170,19 @@ class RadioNode(Node):
         if not self.static:
             self.uplink.move(now - self._last_step)
         self._last_step = now
-        for robot_id in self.uplink.set_fades(self.fades, now - self._started):
-            self.get_logger().info(f"robot {robot_id}: scheduled fade starts or ends")
-        self._publish_channel_states()
+        faded = self.uplink.set_fades(self.fades, now - self._started)
+        shaped = self._publish_channel_states()
+        for robot_id in faded:
+            rate = f", link shaped to {shaped[robot_id] / 1e6:.2f} Mbit/s" \
+                if robot_id in shaped else ""
+            self.get_logger().info(f"robot {robot_id}: scheduled fade starts or ends{rate}")
 
     def _publish_channel_states(self) -> dict[str, float]:
         """Publish every robot's ChannelState and shape the links whose rate moved; returns
         those (bit/s)."""
         header = Header(stamp=self.get_clock().now().to_msg())
         states = self.uplink.states()
-        for link in states:
+        for link in self.reports.report(time.monotonic(), states):
             self.channel_pub.publish(ChannelState(
                 header=header, robot_id=link.robot_id, channel_gain=link.channel_gain,
                 path_loss_db=link.path_loss_db, tx_power_w=link.tx_power_w,

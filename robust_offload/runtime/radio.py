@@ -253,6 +253,25 @@ class ShapedUplinks:
         return changed
 
 
+class LaggedReports:
+    """What the radio reports lags the channel by ``lag_s`` (a channel estimate that is late),
+    while a shaped link follows the channel at once: :meth:`report` keeps the states it is
+    given and returns the newest ones at least ``lag_s`` old (none until there are)."""
+
+    def __init__(self, lag_s: float):
+        self.lag_s = lag_s
+        self._history: deque = deque()          # (time, states), oldest first
+
+    def report(self, now: float, states: list[LinkState]) -> list[LinkState]:
+        if self.lag_s <= 0:
+            return states
+        self._history.append((now, states))
+        while len(self._history) > 1 and now - self._history[1][0] >= self.lag_s:
+            self._history.popleft()              # the first one left is the newest due
+        since, oldest = self._history[0]
+        return oldest if now - since >= self.lag_s else []
+
+
 def shaped_uplinks(air_time: str, entries, edge_address: str,
                    shape: Callable[[str, str, str, float], None]) -> ShapedUplinks | None:
     """The radio node's shaping from its parameters: None for ``air_time`` "modelled"; for

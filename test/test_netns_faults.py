@@ -1,13 +1,15 @@
 """Faults across hosts (issue 11, section 3): the fleet on network-namespace hosts with the air
 time on shaped links, supervised as ``robust-offload fleet`` does (respawn), while the edge and
 then the planner are SIGKILLed, a robot's link goes down for 5 s, or its rate is cut while the
-radio's channel reports lag. What each must do is
+radio's channel reports lag, or the edge's host is loaded. What each must do is
 checked from the bag and the node logs. Needs root (CI has)."""
 
 import csv
 import os
 import re
 import signal
+import subprocess
+import sys
 import time
 from contextlib import contextmanager
 
@@ -54,7 +56,7 @@ def kill(fleet: Fleet, label: str) -> float:
 
 
 @contextmanager
-def netns_fleet(tmp_path, domain: int, **radio):
+def netns_fleet(tmp_path, domain: int, edge_mode: str = "modelled", **radio):
     """Two robots, the services with a 1 s respawn delay, each on its own host with shaped air
     time; yields the fleet, the network, what the supervisor said and the analysed frames
     (filled in when the block ends: the fleet stopped, the bag analysed)."""
@@ -66,7 +68,7 @@ def netns_fleet(tmp_path, domain: int, **radio):
                                "parameters": {"bandwidth_hz": BAND_HZ, "robot_timeout_s": 2.0},
                                "respawn_delay_s": 1.0},
                       edge={"params_file": "edge.yaml",
-                            "parameters": {"compute_mode": "modelled"}, "respawn_delay_s": 1.0},
+                            "parameters": {"compute_mode": edge_mode}, "respawn_delay_s": 1.0},
                       radio={"params_file": "radio.yaml",
                              "parameters": {"static": True, **radio}})
     specs = with_bag(node_specs(raw, CONFIG, "test fleet"), bag)
@@ -140,6 +142,51 @@ def test_a_robots_rate_cut_while_its_channel_state_lags(tmp_path):
     assert reaction - fade <= LAG_S + 2.0, reaction - fade
     mine = [f for f in frames if f["robot_id"] == "robot_1"]
     assert any(f["capture"] > reaction for f in mine)        # frames went on after it
+
+
+def test_a_cpu_hog_on_the_edge_host_raises_its_variance_and_the_planner_reacts(tmp_path):
+    """Two busy loops on the edge's host for 20 s while it runs AlexNet's tails for real: the
+    edge's measured time varies more, and the planner replans for it within the hog."""
+    with netns_fleet(tmp_path, 145, edge_mode="real") as (fleet, network, said, frames):
+        supervise(fleet, 30.0, said)
+        edge = network.hosts["edge"]
+        hogs = [subprocess.Popen(edge.command([sys.executable, "-c", "while True: pass"]))
+                for _ in range(2)]
+        started = time.time()
+        try:
+            supervise(fleet, 20.0, said)
+        finally:
+            for hog in hogs:
+                hog.kill()
+                hog.wait()
+        supervise(fleet, 3.0, said)
+    variance = edge_variance(tmp_path / "bag")
+    before = [v for t, v in variance if started - 10.0 < t < started]
+    during = [v for t, v in variance if started + 10.0 < t < started + 20.0]
+    assert before and during and max(during) > 2 * max(before), (before, during)
+    reacted = [stamp_of(line) for line in (tmp_path / "logs" / "planner.log").read_text()
+               .splitlines() if "edge_var_ms2]" in line and "plan #" in line]
+    assert any(started < t < started + 20.0 for t in reacted), reacted
+
+
+def edge_variance(bag) -> list[tuple[float, float]]:
+    """(stamp, variance in ms^2) of the edge's AlexNet profile heartbeats, at the point it
+    served most (the robots' point: calibration gives every point the same count)."""
+    from rosbags.highlevel import AnyReader
+
+    from robust_offload.bag import project_typestore
+    from robust_offload.contract import PROFILE
+
+    with AnyReader([bag], default_typestore=project_typestore()) as reader:
+        wanted = [c for c in reader.connections if c.topic == PROFILE]
+        out = []
+        for conn, _, data in reader.messages(connections=wanted):
+            msg = reader.deserialize(data, conn.msgtype)
+            if msg.is_edge and msg.model == "alexnet":
+                served = max(range(len(msg.sample_counts)), key=msg.sample_counts.__getitem__)
+                out.append((msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9,
+                            float(msg.var_ms2[served])))
+    return out
 
 
 def stamp_of(line: str) -> float:

@@ -122,7 +122,7 @@ class Published:
             extra += "".join(f" ({name} at risk {risk:.3g})"
                              for name, risk in sorted(self.degraded.items()))
         if self.held:
-            extra += f" (first step: {', '.join(self.held)} keep their share until the next)"
+            extra += f" (first step: {', '.join(self.held)} grow only in the next)"
         why = f" [{self.reason}]" if self.reason else ""
         return (f"plan #{self.plan_id}: {len(self.decisions)} robots{extra}, "
                 f"{self.plan.total_energy_j:.4g} J, planned in "

@@ -43,7 +43,8 @@ def test_runtime_changes_are_planned_together_at_the_next_poll(replanner):
     replanner.apply({"policy": "exhaustive", "bandwidth_hz": 5e6, "bound": "gaussian"})
     again = replanner.poll(0.1)
     assert again.plan_id == 2 and again.plan.policy == "exhaustive"
-    assert again.plan.bound == "gaussian" and again.reason == "forced"
+    assert again.plan.bound == "gaussian"
+    assert again.reason == "bandwidth_hz changed, policy changed, bound changed"
     assert sum(d["bandwidth_hz"] for d in again.decisions) <= 10e6 * (1 + 1e-9)
     assert replanner.poll(0.2) is None
     final = replanner.poll(1.3) or again                    # a second step, if any
@@ -274,6 +275,28 @@ def test_a_reported_share_is_checked_and_forgotten_with_its_robot(profiles):
     replanner.status("robot_1", 0.0, True, share_hz=4e6, **ALEX)
     assert replanner.in_use()["robot_1"]["bandwidth_hz"] == 4e6
     assert replanner.expire(100.0) == ["robot_1"] and replanner.in_use() == {}
+
+
+def test_a_robot_out_of_sync_for_3_s_is_sent_the_plan_again(profiles):
+    """A robot that reports another share than this planner gave it (it missed the plan, or
+    let its share go while cut off) gets the plan again after RESYNC_S, not before."""
+    fleet = make_fleet(profiles)
+    replanner = Replanner(fleet, "robust", "cantelli")
+    replanner.status("robot_1", 0.0, True, **ALEX)
+    fleet.update_channel("robot_1", 0.0, path_loss_db=LOSS_DB)
+    first = replanner.poll(0.0)
+    share = first.decisions[0]["bandwidth_hz"]
+    replanner.status("robot_1", 1.0, True, share_hz=share, **ALEX)      # applied: in sync
+    assert replanner.poll(1.0) is None and replanner.poll(5.0) is None
+    for t in (5.0, 6.0, 7.0):                            # let its share go (cut off)
+        replanner.status("robot_1", t, True, share_hz=0.0, **ALEX)
+        assert replanner.poll(t + 0.5) is None
+    replanner.status("robot_1", 8.0, True, share_hz=0.0, **ALEX)
+    assert replanner.poll(8.4) is None                   # 2.9 s since the first poll saw it
+    again = replanner.poll(8.6)
+    assert again.reason == "robot_1: out of sync"
+    assert again.decisions[0]["bandwidth_hz"] == pytest.approx(share)
+    assert replanner.poll(8.7) is None                   # waits another RESYNC_S
 
 
 def test_misses_of_a_robot_left_local_do_not_widen_its_calibrated_margin(profiles):

@@ -311,6 +311,38 @@ def test_frame_loop_sends_no_second_frame_into_a_silent_edge(robot, monkeypatch)
     assert len(sent) == 3
 
 
+def test_a_cut_off_robot_lets_its_share_go_until_the_next_plan(robot, monkeypatch):
+    """Neither the edge nor a plan heard for stale_after_s: the robot runs locally and reports
+    no share (the planner gives a silent robot's share away), until the next plan."""
+    now = [1000.0]
+    monkeypatch.setattr(time, "time", lambda: now[0])
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    warnings = []
+    loop = FrameLoop(robot, EdgeWatch(3.0, 3), rate_hz=10.0, plan_wait_s=0.0,
+                     send=lambda frame: None, publish=lambda record: None,
+                     warn=warnings.append, error=warnings.append, stale_after_s=2.0)
+    robot.set_decision(AppliedDecision(1, 3, 0.6, 2e6))
+    loop.plan_heard()
+    loop.heard()
+    loop.one_frame()
+    assert robot.share_hz() == 2e6
+    now[0] += 1.5
+    loop.heard()                                         # the edge's heartbeat: not cut off
+    now[0] += 1.9
+    loop.one_frame()
+    assert robot.share_hz() == 2e6 and not any("share" in w for w in warnings)
+    now[0] += 0.2                                        # 2.1 s of silence
+    loop.one_frame()
+    assert robot.share_hz() == 0.0 and robot.decision.partition == robot.last_point
+    assert sum("letting the share go" in w for w in warnings) == 1
+    loop.one_frame()                                     # said once
+    assert sum("letting the share go" in w for w in warnings) == 1
+    robot.apply_plan(2, [(3, 0.6, 3e6, True, "")])      # the plan that re-admits it
+    loop.plan_heard()
+    loop.one_frame()
+    assert robot.share_hz() == 3e6
+
+
 def test_local_device_factory_refuses_what_cannot_work(tmp_path, profiles):
     from robust_offload.hw.emulated import EmulatedDevice
     from robust_offload.hw.errors import HardwareError

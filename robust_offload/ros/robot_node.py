@@ -73,6 +73,8 @@ PARAMETERS = {
     "edge_timeout_s": Param(3.0, "edge is gone after this long without its profile heartbeat"),
     "result_grace_s": Param(0.5, "wait this long past the deadline before a frame is lost"),
     "max_missed": Param(3, "consecutive lost frames before falling back to local execution"),
+    "stale_after_s": Param(2.0, "heard neither the edge nor a plan for this long: let the share "
+                                "go until the next plan (below the planner's robot_timeout_s)"),
     "plan_wait_s": Param(15.0, "wait this long for a first plan before running frames locally"),
     "seed": Param(0, "seed of the synthetic images and the emulated time noise"),
     "torch_threads": Param(1, "torch CPU threads for the DNN head"),
@@ -107,7 +109,8 @@ class RobotNode(Node):
         logger = self.get_logger()
         self.loop = FrameLoop(
             self.runtime, EdgeWatch(self.p["edge_timeout_s"], self.p["max_missed"]),
-            rate_hz=self.p["rate_hz"], plan_wait_s=self.p["plan_wait_s"], send=self.send,
+            rate_hz=self.p["rate_hz"], plan_wait_s=self.p["plan_wait_s"],
+            stale_after_s=self.p["stale_after_s"], send=self.send,
             publish=self.publish_record, warn=logger.warning, error=logger.error,
             images=self.next_image if self.p["image_topic"] else None)
         self.create_subscription(OffloadPlan, topics.PLAN, self.on_plan, topics.PLAN_QOS)
@@ -128,6 +131,7 @@ class RobotNode(Node):
     def on_plan(self, plan: OffloadPlan, info):
         if not self.gate.plan(plan, info, time.monotonic()):
             return
+        self.loop.plan_heard()
         mine = [(d.partition, d.freq_ghz, d.bandwidth_hz, d.feasible, d.reason)
                 for d in plan.devices if d.robot_id == self.robot_id]
         warning = self.runtime.apply_plan(plan.plan_id, mine)

@@ -226,7 +226,7 @@ class LiveFleet:
         self._planned_at: float | None = None
         self._dirty: set[str] = set()
         self._membership_changed = False
-        self._forced = False
+        self._forced, self._forced_reason = False, "forced"
 
     @classmethod
     def from_file(cls, profiles_file: str | Path | None = None, **settings) -> LiveFleet:
@@ -365,7 +365,7 @@ class LiveFleet:
         """Switch the closed loop on or off (forces a replan); switching on starts afresh."""
         self.calibrated = bool(calibrated)
         self._calibration.clear()
-        self._forced = True
+        self.request_replan("bound changed")
 
     def planning_risk(self, robot_id: str) -> float:
         """The eps the planner uses for a robot: its working eps while calibrated (Cantelli's
@@ -449,11 +449,14 @@ class LiveFleet:
     def set_bandwidth(self, bandwidth_hz: float) -> None:
         """Change the shared uplink bandwidth B (forces a replan)."""
         self.bandwidth_hz = checks.number("parameter", "bandwidth_hz", bandwidth_hz)
-        self._forced = True
+        self.request_replan("bandwidth_hz changed")
 
-    def request_replan(self) -> None:
-        """Make the next needs_replan() true (e.g. after a policy change)."""
-        self._forced = True
+    def request_replan(self, reason: str = "forced") -> None:
+        """Make the next needs_replan() true (e.g. after a policy change), saying why (the
+        reasons of requests before that plan are listed together)."""
+        if self._forced and reason not in self._forced_reason.split(", "):
+            reason = f"{self._forced_reason}, {reason}"
+        self._forced, self._forced_reason = True, reason
 
     def new_floods(self) -> dict[str, int]:
         """Robots whose statuses were dropped (rate limit) since the last call: name -> the
@@ -648,7 +651,8 @@ class LiveFleet:
     def needs_replan(self, now: float) -> bool:
         """True when the fleet differs enough from the last plan (see the module docstring);
         :attr:`replan_reason` then says what changed."""
-        self.replan_reason = "forced" if self._forced else "first plan"
+        self.replan_reason = (self._forced_reason if self._forced and self._planned is not None
+                              else "first plan")
         if self._forced:
             return True
         if self._planned is None:

@@ -62,6 +62,11 @@ the robots)."""
 MAX_DEGRADED_PER_PLAN = 8
 """Robots degraded per plan at most (each costs one more solve); the rest wait for the next."""
 
+RESYNC_S = 3.0
+"""A robot whose reported share has differed this long from the planner's decision for it (it
+missed a plan, or let its share go while cut off) is sent the plan again: longer than a robot
+takes to apply a plan (a frame) and say so (a status period)."""
+
 POLL_PERIOD_S = 0.1
 """How often the planner node polls (:meth:`Replanner.poll`): updates are planned at most this
 late, a burst of them together."""
@@ -143,6 +148,7 @@ class Replanner:
         self.discovery_s, self.transition_s = discovery_s, transition_s
         self._in_use: dict[str, dict] = {}
         self._reported: dict[str, float] = {}     # robot -> share its status says it uses
+        self._differs_since: dict[str, float] = {}  # robot -> since when reported != ours
         self._second_step: tuple[float, Published] | None = None
         self._started_at: float | None = None
         self.plan_id = 0
@@ -164,7 +170,7 @@ class Replanner:
 
     def set_policy(self, policy: str) -> None:
         self.policy = policy
-        self.fleet.request_replan()
+        self.fleet.request_replan("policy changed")
 
     def apply(self, changes: dict) -> None:
         """Runtime changes of the settings that may change: bandwidth_hz, policy, bound."""
@@ -200,6 +206,7 @@ class Replanner:
         for name in dropped:
             self.health.forget(name)
             self._reported.pop(name, None)
+            self._differs_since.pop(name, None)
         return dropped
 
     def poll(self, now: float) -> Published | None:
@@ -222,9 +229,11 @@ class Replanner:
                 return None
             self._second_step = None
             return self._publish(published)
+        if late := self._out_of_sync(now):
+            self.fleet.request_replan(f"{', '.join(late)}: out of sync")
         if self._retry_at is not None and now >= self._retry_at:
             self._retry_at = None
-            self.fleet.request_replan()
+            self.fleet.request_replan("retry after a failed plan")
         if not self.fleet.needs_replan(now):
             return None
         return self.replan(now)
@@ -251,6 +260,20 @@ class Replanner:
                                                  reason="second step"))
         return self._publish(Published(0, plan, first, degraded, theta, tuple(held), reason,
                                        time.perf_counter() - started))
+
+    def _out_of_sync(self, now: float) -> list[str]:
+        """Robots whose reported share has differed from this planner's decision for them for
+        :data:`RESYNC_S` (each is then given it again, and waits another RESYNC_S)."""
+        late = []
+        for name, share in self._reported.items():
+            mine = self._in_use.get(name)
+            ours = float(mine.get("bandwidth_hz", 0.0)) if mine else share
+            if abs(share - ours) <= 1e-6 * max(ours, 1.0):
+                self._differs_since.pop(name, None)
+            elif now - self._differs_since.setdefault(name, now) >= RESYNC_S:
+                late.append(name)
+                self._differs_since[name] = now
+        return late
 
     def in_use(self) -> dict[str, dict]:
         """The shares robots may be using: this planner's last decisions, and for a robot it

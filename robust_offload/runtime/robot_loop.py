@@ -13,6 +13,7 @@ row (:class:`EdgeWatch`). Results from the edge come in through
 from __future__ import annotations
 
 import functools
+import math
 
 import threading
 import time
@@ -86,9 +87,11 @@ class FrameLoop:
 
     def __init__(self, runtime: RobotRuntime, edge: EdgeWatch, *, rate_hz: float,
                  plan_wait_s: float, send: Callable, publish: Callable, warn: Callable,
-                 error: Callable, images: Callable | None = None):
+                 error: Callable, images: Callable | None = None,
+                 stale_after_s: float = math.inf):
         self.runtime, self.edge = runtime, edge
         self.period_s, self.plan_wait_s = 1.0 / rate_hz, plan_wait_s
+        self.stale_after_s, self.plan_at = stale_after_s, -math.inf
         self.send, self.publish, self.warn, self.error = send, publish, warn, error
         self.images = images
         self.running = True
@@ -100,6 +103,24 @@ class FrameLoop:
     def heard(self) -> None:
         """The edge's heartbeat arrived."""
         self.edge.heard(time.monotonic())
+
+    def plan_heard(self) -> None:
+        """A plan of the planner this robot follows arrived."""
+        self.plan_at = time.monotonic()
+
+    def release_stale_share(self, now: float) -> bool:
+        """Cut off -- neither the edge nor a plan heard for ``stale_after_s`` -- the robot lets
+        its share go and runs locally until the next plan: the planner gives the share of a
+        robot it stops hearing to others after its ``robot_timeout_s`` (longer), and a robot
+        whose link comes back must not send on it before the plan that re-admits it. True
+        when it let a share go."""
+        quiet = now - max(self.edge.sign_of_life, self.plan_at)
+        if quiet <= self.stale_after_s or self.runtime.share_hz() <= 0:
+            return False
+        self.runtime.set_decision(self.runtime.local_decision(self.runtime.decision.plan_id))
+        self.warn(f"heard neither the edge nor a plan for {quiet:.1f} s: letting the share go, "
+                  f"running locally until the next plan")
+        return True
 
     def edge_answered(self) -> None:
         """The edge answered some robot's frame."""
@@ -148,6 +169,7 @@ class FrameLoop:
             self.warn(f"no sign of the edge for one deadline "
                       f"({self.runtime.deadline_s * 1e3:g} ms) with a frame overdue: running "
                       f"locally until it is heard again")
+        self.release_stale_share(time.monotonic())
         frame = self.runtime.next_frame(self.edge_available(), capture_time, image)
         if frame.executed_on == "local":
             self.publish(self.runtime.record(frame, time.time()))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import csv
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -163,7 +164,12 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "runner.log", "w") as log:
         runner = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-        resources = sample(runner, args.minutes, args.every)
+        try:
+            resources = sample(runner, args.minutes, args.every)
+        except KeyboardInterrupt:             # stop the fleet too (it tears its hosts down)
+            runner.send_signal(signal.SIGINT)
+            runner.wait()
+            raise SystemExit("interrupted: the fleet was stopped")
     if runner.returncode != 0:
         raise SystemExit(f"the fleet run failed (status {runner.returncode}): {out / 'runner.log'}")
     rows = windows(out / "run" / "analysis" / "frames.csv", args.window)

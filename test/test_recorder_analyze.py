@@ -287,7 +287,7 @@ def test_analyze_without_frames_is_a_clear_error(tmp_path):
         header = store.types["std_msgs/msg/Header"](
             stamp=store.types["builtin_interfaces/msg/Time"](sec=0, nanosec=0), frame_id="")
         data = store.serialize_cdr(status(header, "robot_1", "", "", "", 100.0, 0.05, 1e-27,
-                                          0.1, 1.0, 1.0, "", "", 0, True),
+                                          0.1, 1.0, 1.0, "", "", 0, True, 0.0),
                                    "robust_offload/msg/RobotStatus")
         writer.write(conn, 1, data)
     with pytest.raises(AnalysisError, match="no frame records on /robust_offload/frames"):

@@ -125,7 +125,8 @@ def run_case(n: int, mode: str, args, out: Path, domain: int) -> dict:
             return {"robots": n, "discovery": mode, "discovery_s": float("nan")}
         planner = next(p for s, p in fleet.processes if s.executable == "planner")
         cpu0, wall0 = cpu_s(planner.pid), time.time()
-        os.environ.update(env)
+        saved = dict(os.environ)
+        os.environ.update(env)                # this script's node joins the case's domain
         rclpy.init()
         node = rclpy.create_node("bench_scale")
         triggers = []
@@ -137,6 +138,8 @@ def run_case(n: int, mode: str, args, out: Path, domain: int) -> dict:
         finally:
             node.destroy_node()
             rclpy.shutdown()
+            os.environ.clear()
+            os.environ.update(saved)
         cpu = (cpu_s(planner.pid) - cpu0) / (time.time() - wall0)
     latencies, sizes = replan_latencies(receipts, triggers, n)
     return {"robots": n, "discovery": mode, "discovery_s": full[0] - started,

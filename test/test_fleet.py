@@ -36,17 +36,30 @@ class RecordedNode:
         self.args, self.kwargs = args, kwargs
 
 
+class RecordedLifecycleNode(RecordedNode):
+    pass
+
+
 @pytest.fixture
 def launch_module(monkeypatch):
     stand_ins = {
         "launch": {"LaunchDescription": list},
         "launch.actions": {"DeclareLaunchArgument": RecordedNode,
                            "OpaqueFunction": RecordedNode,
-                           "SetEnvironmentVariable": RecordedNode},
+                           "SetEnvironmentVariable": RecordedNode, "EmitEvent": RecordedNode,
+                           "RegisterEventHandler": RecordedNode},
+        "launch.event_handlers": {"OnProcessStart": RecordedNode},
+        "launch.events": {"matches_action": lambda action: ("matches", action)},
         "launch.substitutions": {"LaunchConfiguration": RecordedNode},
         "launch.conditions": {"IfCondition": RecordedNode},
         "launch_ros": {},
-        "launch_ros.actions": {"Node": RecordedNode},
+        "launch_ros.actions": {"Node": RecordedNode, "LifecycleNode": RecordedLifecycleNode},
+        "launch_ros.event_handlers": {"OnStateTransition": RecordedNode},
+        "launch_ros.events": {},
+        "launch_ros.events.lifecycle": {"ChangeState": RecordedNode},
+        "lifecycle_msgs": {},
+        "lifecycle_msgs.msg": {"Transition": types.SimpleNamespace(TRANSITION_CONFIGURE=1,
+                                                                   TRANSITION_ACTIVATE=3)},
         "ament_index_python": {},
         "ament_index_python.packages": {"get_package_share_directory": lambda p: str(REPO)},
     }
@@ -103,6 +116,29 @@ def test_keystore_puts_every_node_in_its_enclave(launch_module):
         assert flag == "--enclave" and path == f"/robust_offload/{action.kwargs['executable']}"
         assert f'<enclave path="{path}">' in policy
     assert all("ros_arguments" not in a.kwargs for a in launch_module.node_actions(str(FLEET)))
+
+
+def test_managed_launch_brings_planner_and_edge_up_as_lifecycle_nodes(launch_module):
+    """managed:=true: planner and edge are LifecycleNodes with managed: true; launch configures
+    each when its process starts (a respawn included) and activates it once inactive."""
+    actions = launch_module.node_actions(str(FLEET), managed=True)
+    nodes = [a for a in actions if "executable" in a.kwargs]
+    lifecycle = {a.kwargs["executable"]: a for a in nodes if isinstance(a, RecordedLifecycleNode)}
+    assert set(lifecycle) == {"planner", "edge"} and len(nodes) == 8
+    for node in lifecycle.values():
+        assert node.kwargs["parameters"][-1]["managed"] is True
+        assert node.kwargs["namespace"] == ""
+    handlers = [a.args[0] for a in actions if not a.kwargs.get("executable")]
+    started = {h.kwargs["target_action"].kwargs["executable"]: h.kwargs["on_start"][0]
+               for h in handlers if "target_action" in h.kwargs}
+    assert {name: e.kwargs["event"].kwargs["transition_id"] for name, e in started.items()} \
+        == {"planner": 1, "edge": 1}                                   # configure at start
+    activated = {h.kwargs["target_lifecycle_node"].kwargs["executable"]:
+                 (h.kwargs["goal_state"], h.kwargs["entities"][0].kwargs["event"]
+                  .kwargs["transition_id"]) for h in handlers if "goal_state" in h.kwargs}
+    assert activated == {"planner": ("inactive", 3), "edge": ("inactive", 3)}
+    plain = launch_module.node_actions(str(FLEET))
+    assert not any(isinstance(a, RecordedLifecycleNode) for a in plain) and len(plain) == 8
 
 
 def test_default_fleet_has_the_issue_node_set():

@@ -106,7 +106,10 @@ def write_yaml(path: Path, content: dict) -> str:
     return str(path)
 
 
-def test_fleet_launch_file_runs_the_fleet_file(launch, tmp_path):
+@pytest.mark.parametrize("managed", [False, True])
+def test_fleet_launch_file_runs_the_fleet_file(launch, tmp_path, managed):
+    """The fleet file's nodes; with managed:=true planner and edge are lifecycle nodes that
+    launch configures and activates (robots are planned and offload only then)."""
     bag = tmp_path / "bag"
     fleet = {"fleet": {
         "planner": {"params_file": str(SHARE / "planner.yaml"),
@@ -118,15 +121,20 @@ def test_fleet_launch_file_runs_the_fleet_file(launch, tmp_path):
                      "parameters": {"bag_path": str(bag)}},
         "robots": [{"name": name, "params_file": str(SHARE / "robot.yaml"), "parameters": ROBOT}
                    for name in ("rover_a", "rover_b")]}}
-    item = launch(141, "fleet.launch.py",
-                  f"fleet_file:={write_yaml(tmp_path / 'fleet.yaml', fleet)}")
-    seen = wait_for_frames(141, ["rover_a", "rover_b"], 10, timeout_s=120)
+    domain = 146 if managed else 141
+    item = launch(domain, "fleet.launch.py",
+                  f"fleet_file:={write_yaml(tmp_path / 'fleet.yaml', fleet)}",
+                  f"managed:={str(managed).lower()}")
+    seen = wait_for_frames(domain, ["rover_a", "rover_b"], 10, timeout_s=120)
     assert min(seen.values()) >= 10, (seen, item.text())
     assert_clean_stop(item, 6, item.interrupt())
     rows = {row["robot_id"]: row for row in analyze(bag)}
     assert set(rows) == {"rover_a", "rover_b"}    # the fleet file took effect
     for row in rows.values():
         assert row["frames"] >= 10 and row["plans"] >= 1, row
+    if managed:       # they wait unconfigured until launch drives them (managed: true)
+        text = item.text()
+        assert "[edge]: active" in text and "[planner]: active" in text, text
 
 
 @pytest.mark.parametrize("radio", [True, False])

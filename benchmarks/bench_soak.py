@@ -10,7 +10,7 @@ misses, miss rate, interval, ε, lost), ``soak.png``; prints per node RSS at 5 m
 the growth per hour in between, and threads first/last.
 
     venv/bin/python benchmarks/bench_soak.py [--minutes 30] [--every 15] [--window 300]
-        [--config config/fleet.yaml] [--out out/soak]
+        [--config config/fleet.yaml] [--out out/soak] [--tables-only]
 """
 
 from __future__ import annotations
@@ -95,8 +95,10 @@ def windows(frames_csv: Path, window_s: float) -> list[dict]:
     groups = defaultdict(list)
     for f in frames:
         groups[(f["robot_id"], int(float(f["t_s"]) // window_s))].append(f)
-    rows = []
+    rows, most = [], max(len(group) for group in groups.values())
     for (robot, index), group in sorted(groups.items()):
+        if len(group) < most / 2:              # the run's last seconds: not a window
+            continue
         measured = miss_rate(sum(f["deadline_met"] != "True" for f in group), len(group),
                              float(group[-1]["risk"]))
         lost = sum(f["executed_on"] == "edge" and float(f["edge_ms"]) == 0.0 for f in group)
@@ -109,7 +111,8 @@ def windows(frames_csv: Path, window_s: float) -> list[dict]:
 
 
 def growth(resources: list[dict]) -> list[dict]:
-    """Per node: RSS at SETTLED_S and at the end, growth per hour, threads first and last."""
+    """Per node: RSS at SETTLED_S and at the end, growth per hour in between, threads at
+    SETTLED_S, at the end and the most in between."""
     out = []
     for node in sorted({r["node"] for r in resources}):
         mine = [r for r in resources if r["node"] == node]
@@ -118,8 +121,8 @@ def growth(resources: list[dict]) -> list[dict]:
         out.append({"node": node, "rss_settled_mb": settled[0]["rss_mb"],
                     "rss_end_mb": mine[-1]["rss_mb"], "rss_max_mb": max(r["rss_mb"] for r in mine),
                     "growth_mb_per_h": (settled[-1]["rss_mb"] - settled[0]["rss_mb"]) / hours,
-                    "threads_first": mine[0]["threads"], "threads_last": mine[-1]["threads"],
-                    "threads_max": max(r["threads"] for r in mine)})
+                    "threads_settled": settled[0]["threads"], "threads_last": mine[-1]["threads"],
+                    "threads_max": max(r["threads"] for r in settled)})
     return out
 
 
@@ -154,8 +157,15 @@ def main() -> int:
     parser.add_argument("--window", type=float, default=300.0, help="miss-rate window (s)")
     parser.add_argument("--config", help="fleet file (default: config/fleet.yaml)")
     parser.add_argument("--out", default="out/soak")
+    parser.add_argument("--tables-only", action="store_true",
+                        help="redo the tables and plot of the run already in --out")
     args = parser.parse_args()
     out = Path(args.out)
+    if args.tables_only:
+        with open(out / "resources.csv", newline="") as f:
+            resources = [{**r, "t_s": float(r["t_s"]), "rss_mb": float(r["rss_mb"]),
+                          "threads": int(r["threads"])} for r in csv.DictReader(f)]
+        return report(resources, out, args.window)
     argv = [str(Path(sys.executable).with_name("robust-offload")), "fleet", "--hosts", "netns",
             "--duration", str(args.minutes * 60), "--out", str(out / "run"), "--bag",
             str(out / "run" / "bag")]
@@ -172,7 +182,12 @@ def main() -> int:
             raise SystemExit("interrupted: the fleet was stopped")
     if runner.returncode != 0:
         raise SystemExit(f"the fleet run failed (status {runner.returncode}): {out / 'runner.log'}")
-    rows = windows(out / "run" / "analysis" / "frames.csv", args.window)
+    return report(resources, out, args.window)
+
+
+def report(resources: list[dict], out: Path, window_s: float) -> int:
+    """Tables, plot and summary of a soak run in ``out``."""
+    rows = windows(out / "run" / "analysis" / "frames.csv", window_s)
     summary = growth(resources)
     write_csv(out / "resources.csv", resources)
     write_csv(out / "windows.csv", rows)
@@ -181,7 +196,7 @@ def main() -> int:
     for r in summary:
         print(f"{r['node']:<16} RSS {r['rss_settled_mb']:7.1f} MB at {SETTLED_S / 60:g} min -> "
               f"{r['rss_end_mb']:7.1f} MB at the end ({r['growth_mb_per_h']:+.1f} MB/h), threads "
-              f"{r['threads_first']} -> {r['threads_last']} (max {r['threads_max']})")
+              f"{r['threads_settled']} -> {r['threads_last']} (max {r['threads_max']})")
     print(f"results lost: {sum(r['lost'] for r in rows)} of {sum(r['frames'] for r in rows)} "
           f"frames")
     print(f"wrote {out}/resources.csv, windows.csv, growth.csv, soak.png")

@@ -263,7 +263,8 @@ class Replanner:
 
     def _out_of_sync(self, now: float) -> list[str]:
         """Robots whose reported share has differed from this planner's decision for them for
-        :data:`RESYNC_S` (each is then given it again, and waits another RESYNC_S)."""
+        :data:`RESYNC_S` since that decision was published (each is then given it again, and
+        waits another RESYNC_S)."""
         late = []
         for name, share in self._reported.items():
             mine = self._in_use.get(name)
@@ -314,9 +315,12 @@ class Replanner:
         """Number a plan (or a first step) and remember its decisions as the ones in use."""
         self.plan_id += 1
         published.plan_id = self.plan_id
-        self._in_use = {d["robot_id"]: d for d in published.decisions}
+        before, self._in_use = self._in_use, {d["robot_id"]: d for d in published.decisions}
         for decision in published.decisions:
             self.health.decision(decision)
+            old = before.get(decision["robot_id"], {})
+            if old.get("bandwidth_hz") != decision.get("bandwidth_hz"):
+                self._differs_since.pop(decision["robot_id"], None)   # a new share to apply
         self.fleet.left_local(d["robot_id"] for d in published.decisions
                               if "partition" not in d)
         return published

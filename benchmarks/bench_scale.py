@@ -157,6 +157,8 @@ def run_case(n: int, mode: str, args, out: Path, domain: int) -> dict:
 def replan_latencies(receipts: Path, triggers: list[float], n: int):
     """Per trigger: from it to the last of the n robots receiving the first plan sent after
     it (ms); and the sizes of plans every robot received."""
+    if not receipts.exists():
+        return [], []
     with open(receipts, newline="") as f:
         rows = [(r["robot_id"], int(r["plan_id"]), float(r["received_s"]), int(r["plan_bytes"]))
                 for r in csv.DictReader(f)]

@@ -8,8 +8,9 @@ share one copy of their model. Every robot gets the process's parameters (``--pa
 ``-p``: the ``/**`` section of config/robot.yaml); the swarm sets ``robot_id`` and the
 namespace ``/<prefix><i>`` for i = first .. first + count - 1.
 
-``--plans-csv FILE`` writes, at exit, when each robot received each plan (wall clock) and the
-plan's serialized size: what the scale benchmark measures replanning latency and plan size with.
+``--plans-csv FILE`` writes when each robot received each plan (wall clock) and the plan's
+serialized size, line by line: what the scale benchmark measures replanning latency and plan size
+with.
 
 Run: ``python -m robust_offload.ros.swarm --count 50 --ros-args --params-file config/robot.yaml
 -p compute_mode:=modelled -p rate_hz:=0.5``
@@ -32,25 +33,25 @@ from robust_offload.ros.robot_node import RobotNode
 
 
 class PlanLog:
-    """When each robot received each plan, and each plan's size (thread-safe)."""
+    """When each robot received each plan, and each plan's size, written to ``path`` as they
+    come (a swarm stopped hard keeps what it logged)."""
 
-    def __init__(self):
-        self.rows: list[tuple[str, int, float, int]] = []
+    def __init__(self, path: str):
         self.sizes: dict[int, int] = {}
         self._lock = threading.Lock()
+        self._file = open(path, "w", newline="", buffering=1)
+        self._csv = csv.writer(self._file)
+        self._csv.writerow(("robot_id", "plan_id", "received_s", "plan_bytes"))
 
     def received(self, robot_id: str, plan) -> None:
         now = time.time()
         with self._lock:
             if plan.plan_id not in self.sizes:
                 self.sizes[plan.plan_id] = len(serialize_message(plan))
-            self.rows.append((robot_id, plan.plan_id, now, self.sizes[plan.plan_id]))
+            self._csv.writerow((robot_id, plan.plan_id, now, self.sizes[plan.plan_id]))
 
-    def write(self, path: str) -> None:
-        with open(path, "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(("robot_id", "plan_id", "received_s", "plan_bytes"))
-            writer.writerows(self.rows)
+    def close(self) -> None:
+        self._file.close()
 
 
 class SwarmRobot(RobotNode):
@@ -90,13 +91,13 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
 
 def main(argv=None) -> int:
     args, ros_args = parse(sys.argv[1:] if argv is None else argv)
-    log = PlanLog() if args.plans_csv else None
+    log = PlanLog(args.plans_csv) if args.plans_csv else None
     try:
         return run_node("swarm", lambda: robots(args.count, args.first, args.prefix, log),
                         (HardwareError,), threads=args.threads, args=["swarm", *ros_args])
     finally:
         if log is not None:
-            log.write(args.plans_csv)
+            log.close()
 
 
 if __name__ == "__main__":

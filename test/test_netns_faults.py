@@ -130,16 +130,17 @@ def test_a_robots_link_down_for_5_s_and_back(tmp_path):
 
 def test_a_robots_rate_cut_while_its_channel_state_lags(tmp_path):
     """robot_1's channel drops 35 dB at 30 s for 15 s: its shaped link slows at once (about
-    10x), the radio reports it 2 s late. The planner reacts to the reported drop within the lag
-    plus 2 s; robot_1's misses in between are the price of the late estimate (measured)."""
+    25x), the radio reports it 2 s late. The planner changes robot_1's decision within the lag
+    plus 2 s (for the reported gain, or earlier for the misses that widen its calibrated
+    margin); robot_1's misses in between are the price of the late estimate (measured)."""
     with netns_fleet(tmp_path, 143, fades=["robot_1:35:30:15"], report_lag_s=LAG_S) as (
             fleet, _, said, frames):
         supervise(fleet, 50.0, said)
     logs = tmp_path / "logs"
     fade = next(stamp_of(line) for line in (logs / "radio.log").read_text().splitlines()
                 if "robot robot_1: scheduled fade" in line)
-    reaction = next(stamp_of(line) for line in (logs / "planner.log").read_text().splitlines()
-                    if "[robot_1: gain" in line and stamp_of(line) > fade)
+    reaction = first_change(plans_by_wall_clock(tmp_path / "bag", tmp_path / "analysis"),
+                            "robot_1", fade)
     assert reaction - fade <= LAG_S + 2.0, reaction - fade
     mine = [f for f in frames if f["robot_id"] == "robot_1"]
     assert any(f["capture"] > reaction for f in mine)        # frames went on after it
@@ -204,6 +205,26 @@ def edge_variance(bag) -> list[tuple[float, float]]:
                 out.append((msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9,
                             float(msg.var_ms2[served])))
     return out
+
+
+def plans_by_wall_clock(bag, analysis) -> list[dict]:
+    """Each robot's decisions in the recorded plans, placed at the recorder's clock."""
+    info = yaml.safe_load((bag / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+    start = info["starting_time"]["nanoseconds_since_epoch"] * 1e-9
+    with open(analysis / "plans.csv", newline="") as f:
+        return [{"t": start + float(r["t_s"]), "robot_id": r["robot_id"],
+                 "partition": r["partition"], "bandwidth_hz": float(r["bandwidth_hz"] or 0.0)}
+                for r in csv.DictReader(f)]
+
+
+def first_change(plans: list[dict], robot_id: str, after: float) -> float:
+    """When the first plan after ``after`` moved ``robot_id`` to another partition point or
+    changed its share by more than 20 % (plans retune shares a little all the time)."""
+    mine = [p for p in plans if p["robot_id"] == robot_id]
+    old = [p for p in mine if p["t"] <= after][-1]
+    return next(p["t"] for p in mine if p["t"] > after and (
+        p["partition"] != old["partition"]
+        or abs(p["bandwidth_hz"] - old["bandwidth_hz"]) > 0.2 * old["bandwidth_hz"]))
 
 
 def stamp_of(line: str) -> float:

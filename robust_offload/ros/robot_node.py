@@ -147,7 +147,10 @@ class RobotNode(Node):
 
     def on_profile(self, profile: InferenceProfile):
         if profile.is_edge and self.gate.edge(profile):
+            back = not self.loop.edge_available()
             self.loop.heard()
+            if back and self.loop.edge_available():
+                self.publish_status()          # the planner hears "edge back" now, not in 1 s
 
     def on_channel(self, state: ChannelState):
         if state.robot_id == self.robot_id:

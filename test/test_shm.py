@@ -1,0 +1,83 @@
+"""What a killed DDS participant leaves in /dev/shm is removed; a live one's files are not."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from robust_offload.fleet import NodeSpec
+from robust_offload.fleet_runner import Fleet
+from robust_offload.resources import config_dir
+from robust_offload.shm import clean_zombie_segments
+
+from conftest import ros_env
+
+SHM = Path("/dev/shm")
+PARTICIPANT = "import rclpy, time; rclpy.init(); node = rclpy.create_node('p'); time.sleep(120)"
+
+pytestmark = pytest.mark.skipif(not SHM.is_dir(), reason="no /dev/shm")
+
+
+def segments() -> set[str]:
+    return {p.name for p in SHM.glob("fastdds_*") if "port" not in p.name}
+
+
+def mapped(pid: int) -> set[str]:
+    """The Fast DDS segments process ``pid`` has mapped (within a minute of its start): its
+    own, and those of the peers it has sent to."""
+    end = time.monotonic() + 60.0
+    while time.monotonic() < end:
+        found = {Path(line.split()[-1]).name for line in Path(f"/proc/{pid}/maps").read_text()
+                 .splitlines() if "/dev/shm/fastdds_" in line and "port" not in line}
+        if found:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"process {pid} mapped no shared-memory segment")
+
+
+def environment(domain: int) -> dict:
+    return {**ros_env(domain), "FASTDDS_DEFAULT_PROFILES_FILE":
+            str(config_dir() / "fastdds_large_data.xml")}
+
+
+def participant(domain: int) -> tuple[subprocess.Popen, set[str]]:
+    """A DDS participant process with the large-data profile, and its segment files."""
+    process = subprocess.Popen([sys.executable, "-c", PARTICIPANT], env=environment(domain),
+                               start_new_session=True)
+    return process, mapped(process.pid)
+
+
+def test_a_killed_participants_segment_is_removed_a_live_ones_kept():
+    live, kept = participant(173)       # other domains: peers map each other's segments
+    killed, left = participant(175)
+    try:
+        os.killpg(killed.pid, signal.SIGKILL)
+        killed.wait()
+        assert left <= segments()                       # killed: its files stay behind
+        assert clean_zombie_segments() >= 1
+        assert not left & segments()
+        assert kept <= segments()                       # a running participant keeps its own
+    finally:
+        live.kill()
+        live.wait()
+
+
+def test_stopping_a_fleet_removes_what_its_killed_nodes_left(tmp_path):
+    """A node that ignores SIGINT is killed at the end of the stop's grace period; the stop
+    then removes its segment and says so."""
+    stubborn = PARTICIPANT.replace("time.sleep", "import signal; "
+                                   "signal.signal(signal.SIGINT, signal.SIG_IGN); time.sleep")
+    fleet = Fleet([NodeSpec("stubborn", "stubborn")], tmp_path, environment(174),
+                  command=lambda spec: [sys.executable, "-c", stubborn])
+    fleet.start()
+    left = mapped(fleet.processes[0][1].pid)
+    time.sleep(1.0)                     # past rclpy's own SIGINT handling (the node is up)
+    said = []
+    fleet.stop(said.append)
+    assert fleet.processes[0][1].returncode == -signal.SIGKILL
+    assert left and not left & segments()
+    assert len(said) == 1 and "shared-memory segment" in said[0], said

@@ -400,6 +400,30 @@ def test_measured_overhead_replaces_the_prior_per_robot(profiles):
     assert fleet.overhead_ms("robot_1")[0] == pytest.approx(mean)
 
 
+def test_a_robot_that_stopped_offloading_forgets_its_overhead_and_is_offloaded_again(profiles):
+    """A transient fills the window with stalls, the plan sends the robot local; with no
+    offloaded frame for overhead_forget_s the prior is back, the planner replans, and the
+    robot offloads again (was: local for good, at 11x the energy)."""
+    fleet = make_fleet(profiles, offload_overhead_ms=15.0, min_samples=20,
+                       overhead_forget_s=10.0)
+    add(fleet, "robot_1", deadline_ms=250.0)
+    plan = policies.plan(fleet.scenario())
+    assert plan.devices[0].partition < 8                         # offloading on the prior
+    fleet.mark_planned(100.0)
+    for k in range(30):                                          # uplink stalls of 0.2-0.4 s
+        fleet.record_frame("robot_1", missed=True, offloaded=True, partition=2,
+                           bandwidth_hz=10e6, uplink_ms=200.0 + 7.0 * k, now=100.0 + 0.25 * k)
+    assert fleet.needs_replan(108.0) and "overhead_ms" in fleet.replan_reason
+    stalled = policies.plan(fleet.scenario()).devices
+    assert not stalled or stalled[0].partition == 8              # no offloading point fits
+    fleet.mark_planned(108.0)
+    assert not fleet.needs_replan(117.0)                         # 9.75 s without a sample
+    assert fleet.overhead_ms("robot_1")[0] > 200.0
+    assert fleet.needs_replan(117.5) and "overhead_ms" in fleet.replan_reason
+    np.testing.assert_allclose(fleet.overhead_ms("robot_1"), [15.0, 0.0])
+    assert policies.plan(fleet.scenario()).devices[0].partition < 8
+
+
 def test_a_rare_transient_does_not_dominate_the_overhead_variance(fleet):
     """One 600 ms frame among 300 (a model load, a CPU burst) would make sd(T) 35 ms and the
     robot infeasible at D = 180 ms; it is left out (paid from eps) instead."""

@@ -24,9 +24,10 @@ mean and variance (without the largest :data:`OVERHEAD_TAIL_SHARE` eps of them, 
 probability is taken from the robot's eps instead) are added to the edge time's mean and
 variance of every point m < M of that robot -- constants per (robot, point), so the planning
 problem keeps its structure and the planner stays exact. Until ``min_samples`` samples, the
-constant ``offload_overhead_ms`` (variance 0) is the prior. Approximation: the overhead is
-taken as independent of the decision (point, frequency, bandwidth); its dependence on the tensor
-size (3.6 ms at 0.74 MB vs 10.8 ms at 3 MB over the shipped SHM transport, README) is inside the
+constant ``offload_overhead_ms`` (variance 0) is the prior, and again once the robot has sent
+no offloaded frame for ``overhead_forget_s`` (:meth:`LiveFleet._forget_stale_overhead`).
+Approximation: the overhead is taken as independent of the decision (point, frequency,
+bandwidth); its dependence on the tensor size (3.6 ms at 0.74 MB vs 10.8 ms at 3 MB over the shipped SHM transport, README) is inside the
 window's spread when the robot's points change little, and per-point windows would need samples
 at points the robot never visits.
 
@@ -51,6 +52,7 @@ the source, the field and the value (plausible physical ranges included: see
 from __future__ import annotations
 
 import math
+import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -167,6 +169,9 @@ SETTINGS = {
     "offload_overhead_ms": "prior of the time an offloaded frame spends outside the model "
                            "(DDS transport, queues) until a robot has min_samples offloaded "
                            "frames; then its measured mean and variance are used",
+    "overhead_forget_s": "a robot that sent no offloaded frame for this long (planned locally) "
+                         "forgets its measured overhead: the prior applies until it has "
+                         "min_samples offloaded frames again",
     "calibration_window": "frames over which a calibrated robot's miss rate must stay under eps",
     "calibration_eta": "calibrated: change of the margin multiplier k per missed frame",
 }
@@ -184,7 +189,8 @@ class LiveFleet:
                  default_risk: float = 0.05, replan_period_s: float = 1.0,
                  hysteresis_db: float = 1.0, profile_tolerance: float = 0.1,
                  robot_timeout_s: float = 3.0, min_samples: int = 20,
-                 offload_overhead_ms: float = 15.0, calibrated: bool = False,
+                 offload_overhead_ms: float = 15.0, overhead_forget_s: float = 10.0,
+                 calibrated: bool = False,
                  calibration_window: int = 600, calibration_eta: float = 0.1):
         check = checks.Checker("parameter")
         if not profiles:
@@ -203,6 +209,8 @@ class LiveFleet:
                                             open_low=True)
         self.min_samples = checks.whole("parameter", "min_samples", min_samples)
         self.offload_overhead_ms = check.number("offload_overhead_ms", offload_overhead_ms)
+        self.overhead_forget_s = check.number("overhead_forget_s", overhead_forget_s, low=0.0,
+                                              open_low=True)
         self.calibrated = bool(calibrated)
         self.calibration_window = checks.whole("parameter", "calibration_window",
                                                calibration_window, low=10)
@@ -221,6 +229,7 @@ class LiveFleet:
         self._robot_live: dict[str, _Live] = {}                       # robot -> g, v_loc
         self._robot_sizes: dict[str, np.ndarray] = {}                 # robot -> measured d_m
         self._overhead: dict[str, deque] = {}                         # robot -> overhead ms
+        self._overhead_at: dict[str, float] = {}             # robot -> its newest sample's time
         self._edge_live: dict[str, _Live] = {}                        # base profile -> mean, var
         self._planned: dict[str, _Snapshot] | None = None             # state of the last plan
         self._planned_at: float | None = None
@@ -293,14 +302,16 @@ class LiveFleet:
 
     def record_frame(self, robot_id: str, *, missed: bool, offloaded: bool = False,
                      partition: int = 0, bandwidth_hz: float = 0.0,
-                     uplink_ms: float = 0.0) -> float | None:
+                     uplink_ms: float = 0.0, now: float | None = None) -> float | None:
         """One frame's record (see the module docstring; ``offloaded``: run on the edge and
-        answered). Returns the robot's working eps when ``calibrated`` (None otherwise, for an
-        unknown robot, or one the newest plan left without a decision)."""
+        answered; ``now``: when it came, time.monotonic() if not given). Returns the robot's
+        working eps when ``calibrated`` (None otherwise, for an unknown robot, or one the newest
+        plan left without a decision)."""
         if robot_id not in self._status:
             return None
         if offloaded:
             self._record_overhead(robot_id, partition, bandwidth_hz, uplink_ms)
+            self._overhead_at[robot_id] = time.monotonic() if now is None else float(now)
         if not self.calibrated or robot_id in self._left_local:
             return None
         calibration = self._calibration_of(robot_id)
@@ -324,6 +335,20 @@ class LiveFleet:
         window = self._overhead.setdefault(robot_id, deque(maxlen=OVERHEAD_WINDOW))
         window.append(uplink_ms - air_ms)
         self._dirty.add(robot_id)
+
+    def _forget_stale_overhead(self, now: float) -> None:
+        """Drop the overhead window of every robot whose newest sample is older than
+        ``overhead_forget_s``. A transport transient (a stalled host, a queue) can put samples in
+        the window that make every offloading point infeasible; the robot is then planned
+        locally, sends no offloaded frame, and the window would never change again (measured in
+        CI: a 2 s stall kept a robot local, at 11x the energy, for the rest of the run).
+        Forgotten, the prior applies, the planner may offload the robot again, and its frames
+        measure the transport anew: a lasting problem sends it back within min_samples frames."""
+        for name, at in list(self._overhead_at.items()):
+            if now - at > self.overhead_forget_s:
+                del self._overhead_at[name]
+                self._overhead.pop(name, None)
+                self._dirty.add(name)
 
     def _measured_overhead(self, robot_id: str) -> bool:
         window = self._overhead.get(robot_id)
@@ -488,6 +513,7 @@ class LiveFleet:
             self._robot_sizes.pop(name, None)
             self._calibration.pop(name, None)
             self._overhead.pop(name, None)
+            self._overhead_at.pop(name, None)
             self._senders.pop(name, None)
             self.rate_limited.pop(name, None)
             self._reported_floods.pop(name, None)
@@ -657,6 +683,7 @@ class LiveFleet:
             return True
         if self._planned is None:
             return bool(self.plannable())
+        self._forget_stale_overhead(float(now))
         if self._membership_changed:
             self.replan_reason = "robots joined or left"
             if set(self.plannable()) != set(self._planned):

@@ -87,14 +87,16 @@ def run_fleet(tmp_path):
 def test_fleet_plans_offloads_and_meets_its_risk(run_fleet):
     fleet = run_fleet(131, description([robot("robot_1"), robot("robot_2", risk=0.05,
                                                                    deadline_ms=250.0)]))
-    fleet.wait_for_frames(100, timeout_s=150)
+    # 200 frames: a start-up transient and one 2 s stall of a loaded 2-core host cost a robot
+    # about 10 misses (CI), which 100 frames at eps 5 % cannot tell from a violation
+    fleet.wait_for_frames(200, timeout_s=240)
     rows = fleet.stop()
     for name, risk in (("robot_1", 0.1), ("robot_2", 0.05)):
         row = summary(rows, name)
-        assert row["frames"] >= 100, row
+        assert row["frames"] >= 200, row
         assert row["plans"] >= 1, row                     # every robot got a decision
         assert row["local_share"] < 0.5, row              # features flowed, results came back
-        # not VIOLATED: eps inside or above the 95 % interval (100 frames cannot show more)
+        # not VIOLATED: eps inside or above the 95 % interval (200 frames cannot show more)
         assert row["miss_ci_low"] <= risk, row
     topics = _bag_topics(fleet.bag)
     for topic in ("robot_status", "channel_state", "profile", "plan", "uplink", "features",

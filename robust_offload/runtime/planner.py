@@ -27,9 +27,9 @@ problem keeps its structure and the planner stays exact. Until ``min_samples`` s
 constant ``offload_overhead_ms`` (variance 0) is the prior, and again once the robot has sent
 no offloaded frame for ``overhead_forget_s`` (:meth:`LiveFleet._forget_stale_overhead`).
 Approximation: the overhead is taken as independent of the decision (point, frequency,
-bandwidth); its dependence on the tensor size (3.6 ms at 0.74 MB vs 10.8 ms at 3 MB over the shipped SHM transport, README) is inside the
-window's spread when the robot's points change little, and per-point windows would need samples
-at points the robot never visits.
+bandwidth); its dependence on the tensor size (3.6 ms at 0.74 MB vs 10.8 ms at 3 MB over the
+shipped SHM transport, README) is inside the window's spread when the robot's points change
+little, and per-point windows would need samples at points the robot never visits.
 
 A live value replaces the shipped one per point only once that point has ``min_samples``
 samples. :meth:`LiveFleet.scenario` builds the core :class:`Scenario` of the robots that have both

@@ -131,3 +131,27 @@ def test_with_a_fleet_key_only_signed_fresh_plans_command_the_robot(tmp_path):
                 "ignored plan #5: stale epoch"):
         assert why in text, text
     assert "control messages signed and checked with the fleet key" in text
+
+
+def test_a_robot_takes_only_the_edges_profiles_and_its_own_channel_states():
+    """DDS filters them (content-filtered subscriptions), not Python: a swarm of N robots in one
+    process would otherwise take N^2 profiles and channel states a second."""
+    import rclpy
+    from rclpy.parameter import Parameter
+
+    from robust_offload.ros import topics
+    from robust_offload.ros.robot_node import RobotNode
+
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=176)
+    try:
+        node = RobotNode(context=context, parameter_overrides=[
+            Parameter("robot_id", value="robot_7"), Parameter("compute_mode", value="modelled")])
+        filtered = {s.topic_name for s in node.subscriptions if s.is_cft_enabled}
+        node.loop.stop()
+        node.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)
+    assert filtered == {topics.PROFILE, topics.CHANNEL_STATE}
+    assert topics.own_messages("robot_7").expression_parameters == ["'robot_7'"]
+    assert topics.own_messages("it's") is None        # no DDS-SQL literal: unfiltered

@@ -15,6 +15,7 @@ Run: ``python -m robust_offload.ros.robot_node --ros-args --params-file config/r
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 import time
@@ -94,8 +95,8 @@ class RobotNode(Node):
         self.runtime, description = build_robot(self.p)
         self.get_logger().info(description)
         _, verifier = keyed(self, self.p["auth_key_file"])
-        self.gate = Gate(verifier, PlanSource(self.p["planner_timeout_s"]),
-                         Warnings(self.get_logger(), 10.0))
+        self.warn = Warnings(self.get_logger(), 10.0)
+        self.gate = Gate(verifier, PlanSource(self.p["planner_timeout_s"]), self.warn)
         self.status_pub = self.create_publisher(RobotStatus, topics.ROBOT_STATUS,
                                                 topics.STATUS_QOS)
         self.profile_pub = self.create_publisher(InferenceProfile, topics.PROFILE,
@@ -116,10 +117,12 @@ class RobotNode(Node):
         self.create_subscription(OffloadPlan, topics.PLAN, self.on_plan, topics.PLAN_QOS)
         self.create_subscription(InferenceResult, topics.RESULTS, self.on_result,
                                  topics.RESULT_QOS)
+        # filtered by DDS, not in Python: a swarm of N robots would take N^2 messages a second
         self.create_subscription(InferenceProfile, topics.PROFILE, self.on_profile,
-                                 topics.STATUS_QOS)
+                                 topics.STATUS_QOS, content_filter_options=topics.EDGE_PROFILES)
         self.create_subscription(ChannelState, topics.CHANNEL_STATE, self.on_channel,
-                                 topics.STATUS_QOS)
+                                 topics.STATUS_QOS,
+                                 content_filter_options=topics.own_messages(self.robot_id))
         self.create_timer(1.0, self.publish_status)
         if self.p["image_topic"]:
             self.create_subscription(Image, self.p["image_topic"], self.camera.put, 1)
@@ -135,8 +138,8 @@ class RobotNode(Node):
         mine = [(d.partition, d.freq_ghz, d.bandwidth_hz, d.feasible, d.reason)
                 for d in plan.devices if d.robot_id == self.robot_id]
         warning = self.runtime.apply_plan(plan.plan_id, mine)
-        if warning:
-            self.get_logger().warning(warning)
+        if warning:       # the same one for every plan of an over-subscribed band: once per 10 s
+            self.warn(warning, key=re.sub(r"#\d+", "#", warning))
 
     def on_result(self, result: InferenceResult):
         if not self.gate.result(result):

@@ -17,6 +17,7 @@ writes each topic's QoS into its bag in the rosbags form (:func:`rosbags_qos`).
 """
 
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.subscription_content_filter_options import ContentFilterOptions
 
 from robust_offload.contract import (  # noqa: F401 (the names, re-exported with their QoS)
     ALL_TOPICS,
@@ -51,6 +52,17 @@ QOS = {ROBOT_STATUS: STATUS_QOS, CHANNEL_STATE: STATUS_QOS, PROFILE: STATUS_QOS,
 INPUT_QOS = _reliable(1000)
 """STATUS_QOS with a deeper reader queue, for the planner's inputs: N robots send N statuses and
 N channel states a second, and none may be lost while a plan is being solved."""
+
+
+EDGE_PROFILES = ContentFilterOptions("is_edge = TRUE", [])
+"""DDS content filter of a robot's /profile subscription: the edge's heartbeats, not the other
+robots' profiles (a swarm of N robots would otherwise take N^2 of them a second in Python)."""
+
+
+def own_messages(robot_id: str) -> ContentFilterOptions | None:
+    """DDS content filter of a per-robot topic (/channel_state): ``robot_id``'s messages only
+    (None, unfiltered, for an id a DDS-SQL string literal cannot hold)."""
+    return None if "'" in robot_id else ContentFilterOptions("robot_id = %0", [f"'{robot_id}'"])
 
 
 def rosbags_qos(qos: QoSProfile):

@@ -15,7 +15,8 @@ modelled robots (one participant), then measures
 The robots run no frames (their frames wait for a camera topic nobody publishes): the control
 loop is measured -- statuses, discovery, planning, plans -- not the edge, which on this 2-core
 VM could not take 50 robots' tensors. The band is N x 2 MHz (every size can be served); the
-triggers take it down by 10 % and back.
+triggers take it down by 10 % and back. The swarm's robot nodes run without parameter
+services (N x 6 services would only grow every wait set).
 Writes ``scale.csv`` and ``scale.png``.
 
     venv/bin/python benchmarks/bench_scale.py [--sizes 10 50 100] [--triggers 3] [--out out/scale]

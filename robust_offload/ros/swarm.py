@@ -69,7 +69,8 @@ class SwarmRobot(RobotNode):
 
 def robots(count: int, first: int, prefix: str, log: PlanLog | None) -> list[SwarmRobot]:
     names = [f"{prefix}{i}" for i in range(first, first + count)]
-    return [SwarmRobot(log, namespace=f"/{name}",
+    # no parameter services: N robots x 6 services would only grow every wait set
+    return [SwarmRobot(log, namespace=f"/{name}", start_parameter_services=False,
                        parameter_overrides=[Parameter("robot_id", value=name)])
             for name in names]
 

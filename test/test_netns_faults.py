@@ -196,9 +196,9 @@ def test_a_cpu_hog_on_the_edge_host_slows_it_and_the_planner_reacts(tmp_path):
     assert during_var and max(during_var) > 1.2 * before_var, (before_var, during_var)
     # the planner reacts: it replans on the edge's new stats (what that costs is small here,
     # within the plans' noise: the robots' local part dominates a 220 ms deadline)
-    reasons = [m.group(2) for line in (tmp_path / "logs" / "planner.log").read_text().splitlines()
-               if (m := re.match(r"^\[\w+\] \[(\d+\.\d+)\].*planned in [^[]*\[(.*)\]$", line))
-               and started < float(m.group(1)) < started + 20.0]
+    reasons = [m.group(1) for line in (tmp_path / "logs" / "planner.log").read_text().splitlines()
+               if (m := re.search(r"planned in [^[]*\[(.*)\]$", line))
+               and started < stamp_of(line) < started + 20.0]
     assert any("edge_" in why for why in reasons), reasons
 
 

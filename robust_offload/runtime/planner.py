@@ -310,8 +310,8 @@ class LiveFleet:
         if robot_id not in self._status:
             return None
         if offloaded:
-            self._record_overhead(robot_id, partition, bandwidth_hz, uplink_ms)
-            self._overhead_at[robot_id] = time.monotonic() if now is None else float(now)
+            self._record_overhead(robot_id, partition, bandwidth_hz, uplink_ms,
+                                  time.monotonic() if now is None else float(now))
         if not self.calibrated or robot_id in self._left_local:
             return None
         calibration = self._calibration_of(robot_id)
@@ -319,8 +319,10 @@ class LiveFleet:
         self._dirty.add(robot_id)
         return calibration.eps
 
-    def _record_overhead(self, robot_id: str, partition, bandwidth_hz, uplink_ms) -> None:
-        """One overhead sample: the frame's uplink time minus its eq. (3) air time."""
+    def _record_overhead(self, robot_id: str, partition, bandwidth_hz, uplink_ms,
+                         now: float) -> None:
+        """One overhead sample, taken at ``now``: the frame's uplink time minus its eq. (3) air
+        time."""
         if robot_id not in self._channel:
             return
         source = f"frame of {robot_id}"
@@ -334,6 +336,7 @@ class LiveFleet:
                                             bandwidth_hz, scale))
         window = self._overhead.setdefault(robot_id, deque(maxlen=OVERHEAD_WINDOW))
         window.append(uplink_ms - air_ms)
+        self._overhead_at[robot_id] = now
         self._dirty.add(robot_id)
 
     def _forget_stale_overhead(self, now: float) -> None:

@@ -174,3 +174,49 @@ def test_many_identical_robots_close_the_gap_at_the_root(profiles):
     assert result.status == "ok" and result.gap <= 1e-5
     assert result.stats["nodes"] == 1
     assert len({d.partition for d in result.devices}) == 2  # a mix of two points is optimal
+
+
+def resnet_robots(count, gain=1e-10, spread=0.0):
+    """ResNet152 robots at one distance (twins), or gains spread by ``spread`` (relative)."""
+    return [Device(f"r{i}", "resnet152_nx_gpu", gain * (1 + spread * i), 1.0, 2.8e-27, 0.2, 0.8,
+                   150.0, 0.05) for i in range(count)]
+
+
+@pytest.mark.parametrize("share_hz", [0.7e6, 0.9e6, 1.7e6])
+def test_twin_robots_close_the_gap_the_root_leaves(profiles, share_hz):
+    """Before: 20 robots equal in every datum left a gap of ~7e-4 at the root that 500 branch
+    and bound nodes (10 s) did not close: fixing one twin leaves the dual bound where it was.
+    Twins are now kept in order of their partition points and the middle one is branched on."""
+    scenario = Scenario(20 * share_hz, -174.0, profiles, resnet_robots(20))
+    result = plan(scenario)
+    assert result.stats["twins"] == 20
+    assert result.stats["root_bound"] < result.total_energy_j * (1 - 1e-4)   # a real gap
+    assert result.gap <= 1e-5 and result.stats["nodes"] < 50
+    assert_plan_feasible(build_problem(scenario), result)
+
+
+@pytest.mark.parametrize("share_hz", [2.0e6, 2.3e6, 2.6e6])
+def test_twins_and_others_match_exhaustive(profiles, share_hz):
+    """The order kept among twins loses no optimum (3 twins and a robot nearer the radio)."""
+    twins = [Device(f"t{i}", "alexnet_nx_cpu", 1e-9, 1.0, 0.8e-27, 0.1, 1.2, 200.0, 0.05)
+             for i in range(3)]
+    other = Device("near", "alexnet_nx_cpu", 3e-9, 1.0, 0.8e-27, 0.1, 1.2, 200.0, 0.05)
+    scenario = Scenario(4 * share_hz, -174.0, profiles, [twins[0], other, *twins[1:]])
+    ours, optimum = plan(scenario), plan(scenario, "exhaustive")
+    assert ours.stats["twins"] == 3
+    assert ours.total_energy_j <= optimum.total_energy_j * (1 + 1e-6)
+    assert ours.lower_bound_j <= optimum.total_energy_j * (1 + 1e-9)
+    assert ours.gap <= 1e-5
+
+
+def test_a_deadline_stops_the_search_after_the_root(profiles):
+    """Near-twins (gains 1e-6 apart) cannot be reordered and close no faster than twins did:
+    past the deadline the best plan so far comes back, with its certified bound."""
+    scenario = Scenario(20 * 0.9e6, -174.0, profiles, resnet_robots(20, spread=1e-6))
+    searched = plan(scenario, max_nodes=10)
+    assert searched.stats["twins"] == 0 and searched.stats["nodes"] == 10
+    assert not searched.stats["deadline_hit"]
+    stopped = plan(scenario, deadline=0.0)                # long past
+    assert stopped.stats["nodes"] == 1 and stopped.stats["deadline_hit"]
+    assert stopped.gap > 1e-5 and stopped.lower_bound_j <= stopped.total_energy_j
+    assert_plan_feasible(build_problem(scenario), stopped)

@@ -57,10 +57,10 @@ def test_a_robot_whose_data_break_planning_is_isolated(replanner, monkeypatch):
     others as usual."""
     plan = policies.plan
 
-    def fragile(scenario, *args):
+    def fragile(scenario, *args, **options):
         if any(d.name == "poison" for d in scenario.devices):
             raise TypeError("'NoneType' object is not iterable")
-        return plan(scenario, *args)
+        return plan(scenario, *args, **options)
 
     add(replanner.fleet, "poison")
     monkeypatch.setattr(policies, "plan", fragile)
@@ -79,7 +79,7 @@ def test_calibrated_plans_with_the_base_bound_and_calibrates(replanner):
 
 
 def test_a_failed_plan_is_retried_one_period_later(replanner, monkeypatch):
-    def broken(*args):
+    def broken(*args, **options):
         raise ZeroDivisionError("boom")
 
     monkeypatch.setattr(policies, "plan", broken)
@@ -316,3 +316,18 @@ def test_misses_of_a_robot_left_local_do_not_widen_its_calibrated_margin(profile
     relaxed = next(iter(published.degraded))
     before = fleet.planning_risk(relaxed)
     assert fleet.record_frame(relaxed, missed=True) < before    # a relaxed robot calibrates
+
+
+def test_a_replan_stops_searching_after_search_s_and_says_its_gap(profiles):
+    """20 ResNet robots 1e-6 dB apart: the root leaves a gap that only the node limit would end
+    (13 s per plan at N = 50, live). Past search_s the best plan is published, its gap said."""
+    fleet = make_fleet(profiles, bandwidth_hz=20 * 0.9e6)
+    for i in range(20):
+        add(fleet, f"robot_{i}", status=RESNET, loss_db=LOSS_DB + 1e-6 * i)
+    published = Replanner(fleet, "robust", "cantelli", search_s=1e-9).poll(0.0)
+    assert published.plan.stats["nodes"] == 1 and published.plan.gap > 1e-5
+    assert len(published.plan.devices) == 20
+    assert (f"search stopped at its time limit: gap {published.plan.gap:.2g}"
+            in published.summary)
+    with pytest.raises(InputError, match="search_s"):
+        Replanner(fleet, "robust", "cantelli", search_s=0.0)

@@ -38,7 +38,8 @@ class PolicyError(ValueError):
 def _run_robust(priced: PricedProblem, options: dict):
     incumbent, lower, stats = robust.solve(
         priced, gap_tol=options.get("gap_tol", robust.DEFAULT_GAP_TOL),
-        max_nodes=options.get("max_nodes", robust.DEFAULT_MAX_NODES))
+        max_nodes=options.get("max_nodes", robust.DEFAULT_MAX_NODES),
+        deadline=options.get("deadline"))
     return incumbent.choice, incumbent.allocation, lower, stats
 
 

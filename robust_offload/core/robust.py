@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import time
 
 import numpy as np
 
@@ -24,6 +25,7 @@ from robust_offload.core.lagrangian import (
     allocation_of,
     maximize_dual,
 )
+from robust_offload.core.problem import PlanningProblem
 
 DEFAULT_GAP_TOL = 1e-5
 DEFAULT_MAX_NODES = 500
@@ -86,13 +88,64 @@ def round_choices(priced: PricedProblem, result: PriceResult, incumbent: Incumbe
         low, high = max(0, best - step), min(len(order), best + step)
 
 
-def solve(priced: PricedProblem, gap_tol=DEFAULT_GAP_TOL, max_nodes=DEFAULT_MAX_NODES):
-    """Branch and bound over partition points; returns (incumbent, lower bound, stats)."""
+def twin_groups(problem: PlanningProblem) -> list[np.ndarray]:
+    """The groups of two or more twins (devices equal in every array of the problem), each
+    in index order."""
+    arrays = [value.reshape(problem.size, -1) for value in vars(problem).values()
+              if isinstance(value, np.ndarray)]
+    groups: dict[bytes, list[int]] = {}
+    for row in range(problem.size):
+        groups.setdefault(b"".join(a[row].tobytes() for a in arrays), []).append(row)
+    return [np.array(rows) for rows in groups.values() if len(rows) > 1]
+
+
+class Twins:
+    """Symmetry breaking among twins (module docstring): twins' partition points do not
+    decrease with their index."""
+
+    def __init__(self, problem: PlanningProblem):
+        self.groups = twin_groups(problem)
+        self.group_of = np.full(problem.size, -1)
+        for index, rows in enumerate(self.groups):
+            self.group_of[rows] = index
+
+    def branch_device(self, device: int, active: np.ndarray) -> int:
+        """The device to branch on for ``device``: the middle one of its twins that still
+        have a choice (itself if it has no twin)."""
+        if self.group_of[device] < 0:
+            return device
+        rows = self.groups[self.group_of[device]]
+        open_rows = rows[active[rows].sum(axis=1) > 1]
+        return int(open_rows[len(open_rows) // 2]) if len(open_rows) else device
+
+    def fix(self, active: np.ndarray, device: int, point: int) -> np.ndarray | None:
+        """``active`` with ``device`` fixed to ``point``, its twins before it at points <=
+        ``point`` and those after it at points >= ``point``; None when a twin has no point
+        left."""
+        child = active.copy()
+        child[device] = False
+        child[device, point] = True
+        if self.group_of[device] < 0:
+            return child
+        rows = self.groups[self.group_of[device]]
+        child[rows[rows < device], point + 1:] = False
+        child[rows[rows > device], :point] = False
+        return child if child[rows].any(axis=1).all() else None
+
+
+def solve(priced: PricedProblem, gap_tol=DEFAULT_GAP_TOL, max_nodes=DEFAULT_MAX_NODES,
+          deadline: float | None = None):
+    """Branch and bound over partition points; returns (incumbent, lower bound, stats).
+    Past ``deadline`` (time.perf_counter()) no node after the root is explored."""
     incumbent = Incumbent()
+    twins = Twins(priced.problem)
     counter = itertools.count()
     heap = [(-np.inf, next(counter), priced.feasible.copy())]
-    nodes, root_bound = 0, -np.inf
+    nodes, root_bound, late = 0, -np.inf, False
     while heap and nodes < max_nodes:
+        if nodes and deadline is not None and time.perf_counter() > deadline:
+            late = True
+            break
         bound, _, active = heapq.heappop(heap)
         if bound >= incumbent.energy_j * (1 - gap_tol):
             continue
@@ -104,16 +157,14 @@ def solve(priced: PricedProblem, gap_tol=DEFAULT_GAP_TOL, max_nodes=DEFAULT_MAX_
         order = round_choices(priced, result, incumbent)
         if len(order) == 0 or result.lower_bound_j >= incumbent.energy_j * (1 - gap_tol):
             continue
-        branch = order[0]
+        branch = twins.branch_device(order[0], active)
         for point in np.flatnonzero(active[branch]):
             bound = result.restricted_bound(branch, point)
-            if bound >= incumbent.energy_j * (1 - gap_tol):
-                continue
-            child = active.copy()
-            child[branch] = False
-            child[branch, point] = True
-            heapq.heappush(heap, (bound, next(counter), child))
+            child = twins.fix(active, branch, point)
+            if child is not None and bound < incumbent.energy_j * (1 - gap_tol):
+                heapq.heappush(heap, (bound, next(counter), child))
     open_bounds = [entry[0] for entry in heap]
     lower = min([incumbent.energy_j, *open_bounds]) if open_bounds else incumbent.energy_j
-    stats = {"nodes": nodes, "open_nodes": len(heap), "root_bound": root_bound}
+    stats = {"nodes": nodes, "open_nodes": len(heap), "root_bound": root_bound,
+             "twins": sum(len(rows) for rows in twins.groups), "deadline_hit": late}
     return incumbent, lower, stats

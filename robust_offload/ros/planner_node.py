@@ -38,7 +38,7 @@ from robust_offload.ros.node_main import Warnings, run_node
 from robust_offload.ros.managed import ManagedNode
 from robust_offload.ros.parameters import Param, changed_parameters
 from robust_offload.runtime.planner import MIN_STATUS_INTERVAL_S, SETTINGS, LiveFleet
-from robust_offload.runtime.replanner import POLL_PERIOD_S, Replanner
+from robust_offload.runtime.replanner import POLL_PERIOD_S, SEARCH_S, Replanner
 
 CHECK_PERIOD_S = POLL_PERIOD_S
 """Timer period for expiry and replanning checks (messages only update the fleet: O(1) each;
@@ -68,6 +68,8 @@ PARAMETERS = {
                                "('' = nothing signed or checked)"),
     "transition_s": Param(1.0, "a plan that grows some robot's share is published in two "
                                "steps this far apart (>= the slowest robot's frame period)"),
+    "search_s": Param(SEARCH_S, "a replan's branch and bound publishes its best plan after "
+                                "this long (s; the certified gap is logged)"),
 }
 
 
@@ -84,7 +86,8 @@ class PlannerNode(ManagedNode):
         profiles = load_profiles(values["profiles_file"])
         self.fleet = LiveFleet(profiles, **{key: values[key] for key in SETTINGS})
         self.planner = Replanner(self.fleet, values["policy"], values["bound"],
-                                 values["discovery_s"], values["transition_s"])
+                                 values["discovery_s"], values["transition_s"],
+                                 values["search_s"])
         self.signer, self.verifier = keyed(self, values["auth_key_file"])
         self.own_plans = OwnPlans()
         self._warn = Warnings(self.get_logger(), WARN_REPEAT_S)

@@ -67,6 +67,11 @@ RESYNC_S = 3.0
 missed a plan, or let its share go while cut off) is sent the plan again: longer than a robot
 takes to apply a plan (a frame) and say so (a status period)."""
 
+SEARCH_S = 0.5
+"""A replan's branch and bound (every solve of it together) stops exploring after this long and
+publishes its best plan, the certified gap in the log (core/robust.py: near-twin robots close
+their last 1e-5 of gap only at the node limit, 13 s at N = 50)."""
+
 POLL_PERIOD_S = 0.1
 """How often the planner node polls (:meth:`Replanner.poll`): updates are planned at most this
 late, a burst of them together."""
@@ -126,6 +131,8 @@ class Published:
         if self.degraded:
             extra += "".join(f" ({name} at risk {risk:.3g})"
                              for name, risk in sorted(self.degraded.items()))
+        if self.plan.stats.get("deadline_hit"):
+            extra += f" (search stopped at its time limit: gap {self.plan.gap:.2g})"
         if self.held:
             extra += f" (first step: {', '.join(self.held)} grow only in the next)"
         why = f" [{self.reason}]" if self.reason else ""
@@ -141,11 +148,14 @@ class Replanner:
     (:class:`~robust_offload.runtime.health.FleetHealth`, for /diagnostics) follows them."""
 
     def __init__(self, fleet: LiveFleet, policy: str, bound: str, discovery_s: float = 0.0,
-                 transition_s: float = 1.0):
+                 transition_s: float = 1.0, search_s: float = SEARCH_S):
         self.fleet, self.policy = fleet, policy
         self.health = FleetHealth(fleet.calibration_window)
         self.bound = bound
         self.discovery_s, self.transition_s = discovery_s, transition_s
+        self.search_s = checks.number("parameter", "search_s", search_s, low=0.0,
+                                      open_low=True)
+        self._search_until: float | None = None
         self._in_use: dict[str, dict] = {}
         self._reported: dict[str, float] = {}     # robot -> share its status says it uses
         self._differs_since: dict[str, float] = {}  # robot -> since when reported != ours
@@ -240,6 +250,7 @@ class Replanner:
 
     def replan(self, now: float) -> Published:
         started = time.perf_counter()        # the planning time (every solve), for the log
+        self._search_until = started + self.search_s
         scenario = self.fleet.scenario()
         self.fleet.mark_planned(now)
         try:
@@ -289,7 +300,8 @@ class Replanner:
     def _solve(self, scenario) -> Plan:
         if not scenario.devices:
             return Plan(self.policy, [], [], 0.0, 0.0)
-        return policies.plan(scenario, self.policy, self.planning_bound)
+        return policies.plan(scenario, self.policy, self.planning_bound,
+                             deadline=self._search_until)
 
     def _isolated(self, scenario):
         """(scenario, failed, plan): the plan of the robots whose data can be planned. Should

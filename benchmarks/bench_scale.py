@@ -64,8 +64,9 @@ def services(bandwidth_hz: float) -> dict:
         "planner": {"params_file": "planner.yaml",
                     "parameters": {"bandwidth_hz": bandwidth_hz, "robot_timeout_s": 10.0}},
         "edge": {"params_file": "edge.yaml", "parameters": {"compute_mode": "modelled"}},
-        "radio": {"params_file": "radio.yaml", "parameters": {"static": True,
-                                                              "robot_timeout_s": 10.0}},
+        "radio": {"params_file": "radio.yaml", "parameters": {
+            "static": True, "robot_timeout_s": 10.0,
+            "update_period_s": 2.0}},             # static: channel states only as heartbeats
         "recorder": {"enabled": False},
         "robots": [{"name": "unused"}]}}
 
@@ -106,7 +107,6 @@ def run_case(n: int, mode: str, args, out: Path, domain: int) -> dict:
     band_hz = SHARE_HZ * n
     specs = [s for s in node_specs(services(band_hz), config_dir(), "scale")
              if s.executable != "robot"]
-    receipts = where / "plans.csv"
     with ExitStack() as stack:
         if mode == "server":
             env = discovery_server(stack, None, where, env)
@@ -114,15 +114,10 @@ def run_case(n: int, mode: str, args, out: Path, domain: int) -> dict:
         stack.callback(fleet.stop)
         fleet.start()
         time.sleep(args.settle)                       # the edge has timed its models
-        swarm = subprocess.Popen(
-            [sys.executable, "-m", "robust_offload.ros.swarm", "--count", str(n),
-             "--plans-csv", str(receipts), "--ros-args", "--params-file",
-             str(config_dir() / "robot.yaml"), "-p", "compute_mode:=modelled",
-             "-p", "image_topic:=/bench_scale/no_camera", "-p", "plan_wait_s:=600.0"],
-            env=env, stdout=open(where / "logs" / "swarm.log", "w"),
-            stderr=subprocess.STDOUT, start_new_session=True)
         started = time.time()
-        stack.callback(stop_all, [swarm])
+        swarms: list[subprocess.Popen] = []
+        stack.callback(stop_all, swarms)
+        start_swarms(swarms, n, args, where, env)
         full = None
         while full is None and time.time() - started < args.timeout:
             time.sleep(0.5)
@@ -147,7 +142,7 @@ def run_case(n: int, mode: str, args, out: Path, domain: int) -> dict:
             os.environ.clear()
             os.environ.update(saved)
         cpu = (cpu_s(planner.pid) - cpu0) / (time.time() - wall0)
-    latencies, sizes = replan_latencies(receipts, triggers, n)
+    latencies, sizes = replan_latencies(sorted(where.glob("plans-*.csv")), triggers, n)
     return {"robots": n, "discovery": mode, "discovery_s": full[0] - started,
             "replan_median_ms": float(np.median(latencies)) if latencies else float("nan"),
             "replan_max_ms": max(latencies, default=float("nan")),
@@ -155,14 +150,31 @@ def run_case(n: int, mode: str, args, out: Path, domain: int) -> dict:
             "triggers": len(triggers), "answered": len(latencies)}
 
 
-def replan_latencies(receipts: Path, triggers: list[float], n: int):
+def start_swarms(swarms: list, n: int, args, where: Path, env: dict) -> None:
+    """Start the n robots (into ``swarms``) in swarm processes of at most ``--per-swarm``
+    robots each, ``--stagger`` seconds apart; each writes its plan receipts to plans-<k>.csv."""
+    for k, first in enumerate(range(1, n + 1, args.per_swarm)):
+        if k:
+            time.sleep(args.stagger)
+        count = min(args.per_swarm, n + 1 - first)
+        swarms.append(subprocess.Popen(
+            [sys.executable, "-m", "robust_offload.ros.swarm", "--count", str(count),
+             "--first", str(first), "--threads", str(args.swarm_threads),
+             "--plans-csv", str(where / f"plans-{k}.csv"), "--ros-args",
+             "--params-file", str(config_dir() / "robot.yaml"), "-p", "compute_mode:=modelled",
+             "-p", "image_topic:=/bench_scale/no_camera", "-p", "plan_wait_s:=600.0"],
+            env=env, stdout=open(where / "logs" / f"swarm-{k}.log", "w"),
+            stderr=subprocess.STDOUT, start_new_session=True))
+
+
+def replan_latencies(receipts: list[Path], triggers: list[float], n: int):
     """Per trigger: from it to the last of the n robots receiving the first plan sent after
-    it (ms); and the sizes of plans every robot received."""
-    if not receipts.exists():
-        return [], []
-    with open(receipts, newline="") as f:
-        rows = [(r["robot_id"], int(r["plan_id"]), float(r["received_s"]), int(r["plan_bytes"]))
-                for r in csv.DictReader(f)]
+    it (ms); and the sizes of plans every robot received (receipts: the swarms' CSV files)."""
+    rows = []
+    for path in receipts:
+        with open(path, newline="") as f:
+            rows += [(r["robot_id"], int(r["plan_id"]), float(r["received_s"]),
+                      int(r["plan_bytes"])) for r in csv.DictReader(f)]
     by_plan: dict[int, list] = {}
     for robot, plan, t, size in rows:
         by_plan.setdefault(plan, []).append((t, size))
@@ -204,11 +216,18 @@ def main() -> int:
     parser.add_argument("--gap", type=float, default=6.0, help="seconds between triggers")
     parser.add_argument("--settle", type=float, default=8.0, help="services' start-up (s)")
     parser.add_argument("--timeout", type=float, default=120.0, help="discovery limit (s)")
+    parser.add_argument("--per-swarm", type=int, default=25,
+                        help="robots per swarm process (one DDS participant each)")
+    parser.add_argument("--swarm-threads", type=int, default=1,
+                        help="executor threads of each swarm process")
+    parser.add_argument("--stagger", type=float, default=1.0,
+                        help="seconds between swarm process starts")
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     parser.add_argument("--out", default="out/scale")
     args = parser.parse_args()
     out = Path(args.out)
     rows = []
-    cases = [(n, mode) for n in args.sizes for mode in MODES]
+    cases = [(n, mode) for n in args.sizes for mode in args.modes]
     for index, (n, mode) in enumerate(tqdm(cases, desc="scale cases", unit="case")):
         rows.append(run_case(n, mode, args, out, domain=150 + index))
         tqdm.write(str(rows[-1]))

@@ -155,3 +155,34 @@ def test_a_robot_takes_only_the_edges_profiles_and_its_own_channel_states():
     assert filtered == {topics.PROFILE, topics.CHANNEL_STATE}
     assert topics.own_messages("robot_7").expression_parameters == ["'robot_7'"]
     assert topics.own_messages("it's") is None        # no DDS-SQL literal: unfiltered
+
+
+def test_a_robot_sends_its_status_each_call_and_its_profile_once_per_period():
+    """The measured profile goes out every profile_period_s (5 s by default), not with every
+    1 Hz status: each one reaches every reader of /profile (at N = 100, 100 profiles a second
+    were a fifth of a swarm's CPU)."""
+    import rclpy
+    from rclpy.parameter import Parameter
+
+    from robust_offload.ros.robot_node import RobotNode
+
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=177)
+    try:
+        node = RobotNode(context=context, parameter_overrides=[
+            Parameter("compute_mode", value="modelled"),
+            Parameter("profile_period_s", value=0.3)])
+        sent = {"status": [], "profile": []}
+        node.status_pub = type("Pub", (), {"publish": sent["status"].append})
+        node.profile_pub = type("Pub", (), {"publish": sent["profile"].append})
+        for _ in range(3):
+            node.publish_status()
+        first = len(sent["profile"])
+        time.sleep(0.35)
+        node.publish_status()
+        node.loop.stop()
+        node.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)
+    assert len(sent["status"]) == 4 and first == 1 and len(sent["profile"]) == 2
+    assert not sent["profile"][0].is_edge and sent["profile"][0].source == "robot_1"

@@ -15,6 +15,7 @@ Run: ``python -m robust_offload.ros.robot_node --ros-args --params-file config/r
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 import threading
@@ -77,6 +78,8 @@ PARAMETERS = {
     "stale_after_s": Param(2.0, "heard neither the edge nor a plan for this long: let the share "
                                 "go until the next plan (below the planner's robot_timeout_s)"),
     "plan_wait_s": Param(15.0, "wait this long for a first plan before running frames locally"),
+    "profile_period_s": Param(5.0, "the measured profile goes to the planner this often (the "
+                                   "status every second)"),
     "seed": Param(0, "seed of the synthetic images and the emulated time noise"),
     "torch_threads": Param(1, "torch CPU threads for the DNN head"),
     "auth_key_file": Param("", "fleet key: plans, edge heartbeats and results must be signed "
@@ -97,6 +100,7 @@ class RobotNode(Node):
         _, verifier = keyed(self, self.p["auth_key_file"])
         self.warn = Warnings(self.get_logger(), 10.0)
         self.gate = Gate(verifier, PlanSource(self.p["planner_timeout_s"]), self.warn)
+        self._profile_at = -math.inf          # when the profile was last published
         self.status_pub = self.create_publisher(RobotStatus, topics.ROBOT_STATUS,
                                                 topics.STATUS_QOS)
         self.profile_pub = self.create_publisher(InferenceProfile, topics.PROFILE,
@@ -192,7 +196,9 @@ class RobotNode(Node):
                                        self.loop.edge_available())
         status.header = profile.header = stamp(self, time.time())
         self.status_pub.publish(status)
-        self.profile_pub.publish(profile)
+        if time.monotonic() - self._profile_at >= self.p["profile_period_s"]:
+            self._profile_at = time.monotonic()
+            self.profile_pub.publish(profile)
         if self.p["publish_channel_state"]:
             gain, loss = gain_at_distance(self.p["distance_m"])
             self.channel_pub.publish(ChannelState(

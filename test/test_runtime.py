@@ -398,3 +398,22 @@ def wait_until(condition, timeout_s=10.0):
     while not condition() and time.monotonic() < end:
         time.sleep(0.02)
     return condition()
+
+
+def test_a_silent_camera_does_not_keep_a_robot_on_its_old_share(robot):
+    """A plan applies at the next frame; with no image for a while (the camera is silent) it
+    applies without one, so the status reports the share of the newest plan (before: every robot
+    of a camera-less swarm stayed on its first share and the planner re-sent the plan to all of
+    them every 3 s, 'out of sync')."""
+    def silent():
+        loop.stop()                                      # one idle turn, then the loop ends
+        return None
+
+    loop = FrameLoop(robot, EdgeWatch(3.0, 3), rate_hz=10.0, plan_wait_s=0.0,
+                     send=lambda frame: None, publish=lambda record: None,
+                     warn=lambda text: None, error=lambda text: None, images=silent)
+    robot.set_decision(AppliedDecision(1, 3, 0.6, 2e6))
+    loop.heard()
+    assert robot.share_hz() == 0.0                       # pending, not in force
+    loop.run()
+    assert robot.share_hz() == 2e6 and robot.decision.plan_id == 1

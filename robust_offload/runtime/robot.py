@@ -88,6 +88,12 @@ class RobotRuntime:
             raise ValueError(f"partition {decision.partition} outside 0..{self.last_point}")
         self._next = decision
 
+    def apply_pending(self) -> None:
+        """The decision of the newest plan takes effect (at a frame boundary, or while no frame
+        runs: a silent camera must not keep a robot on an old share)."""
+        if self._next is not None:
+            self.decision, self._next = self._next, None
+
     def local_decision(self, plan_id: int) -> AppliedDecision:
         """Run every block locally at f_max, send nothing (no feasible offloading decision)."""
         return AppliedDecision(plan_id, self.last_point, self.device.freq_range_ghz[1], 0.0)
@@ -159,8 +165,7 @@ class RobotRuntime:
                    image=None) -> Frame:
         """Run one frame up to the uplink (on ``image``, a 1x3x224x224 tensor, or a synthetic
         one). ``executed_on`` is "local" when it is finished."""
-        if self._next is not None:
-            self.decision, self._next = self._next, None
+        self.apply_pending()
         capture_time = time.time() if capture_time is None else capture_time
         offload = edge_available and self.decision is not None
         point = self.decision.partition if offload else self.last_point

@@ -146,6 +146,8 @@ class FrameLoop:
                 image = self.images()
                 if image is not None:
                     self._guarded(*image)
+                else:
+                    self.idle()
                 continue
             self._guarded()
             next_time += self.period_s
@@ -161,6 +163,13 @@ class FrameLoop:
             self.one_frame(image, capture_time)
         except Exception as err:  # a bad frame must not stop the robot
             self.error(f"frame failed: {err!r}")
+
+    def idle(self) -> None:
+        """No image came for a while (a silent camera): the newest plan's decision and a stale
+        share's release take effect without a frame, so that the robot's status reports the
+        share it would use (else the planner re-sends the plan every RESYNC_S)."""
+        self.release_stale_share(time.monotonic())
+        self.runtime.apply_pending()
 
     def one_frame(self, image=None, capture_time=None) -> None:
         with self._lock:

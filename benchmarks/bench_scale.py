@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import multiprocessing
 import os
 import re
 import subprocess
@@ -85,23 +86,62 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
-def set_bandwidth(node, value: float) -> float:
-    """Set the planner's bandwidth_hz; the wall-clock time it was sent."""
+def set_bandwidth(node, value: float) -> float | None:
+    """Set the planner's bandwidth_hz; the wall-clock time it was sent (None, said, when the
+    planner's parameter service did not take it)."""
     import rclpy
     from rclpy.parameter import Parameter
     from rclpy.parameter_client import AsyncParameterClient
 
     client = AsyncParameterClient(node, "planner")
-    client.wait_for_services(timeout_sec=10.0)
+    if not client.wait_for_services(timeout_sec=30.0):
+        tqdm.write("trigger lost: the planner's parameter services were not found in 30 s")
+        return None
     sent = time.time()
     future = client.set_parameters([Parameter("bandwidth_hz", value=value)])
     rclpy.spin_until_future_complete(node, future, timeout_sec=10.0)
+    if not future.done() or not all(r.successful for r in future.result().results):
+        tqdm.write(f"trigger lost: bandwidth_hz = {value:g} not set ({future.result()})")
+        return None
     return sent
 
 
-def run_case(n: int, mode: str, args, out: Path, domain: int) -> dict:
+def trigger_loop(band_hz: float, count: int, gap_s: float) -> list[float]:
+    """Take the band down by 10 % and back, ``count`` changes ``gap_s`` apart; the times they
+    were sent (a lost one is said and left out)."""
     import rclpy
 
+    rclpy.init()
+    node = rclpy.create_node("bench_scale")
+    triggers = []
+    try:
+        for i in range(count):
+            time.sleep(gap_s)
+            sent = set_bandwidth(node, band_hz * (0.9 if i % 2 == 0 else 1.0))
+            triggers += [sent] if sent is not None else []
+        time.sleep(gap_s)
+    finally:
+        node.destroy_node()
+        rclpy.shutdown()
+    return triggers
+
+
+def run_triggers(env: dict, band_hz: float, args) -> list[float]:
+    """:func:`trigger_loop` in a fresh process with the case's environment: Fast DDS reads its
+    discovery settings once per process (a node of this one, started after a discovery-server
+    case, never found a multicast case's planner)."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            return pool.apply(trigger_loop, (band_hz, args.triggers, args.gap))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def run_case(n: int, mode: str, args, out: Path, domain: int) -> dict:
     where = out / f"{mode}-{n}"
     env = {**fleet_environment(where), "ROS_DOMAIN_ID": str(domain)}
     band_hz = SHARE_HZ * n
@@ -126,21 +166,7 @@ def run_case(n: int, mode: str, args, out: Path, domain: int) -> dict:
             return {"robots": n, "discovery": mode, "discovery_s": float("nan")}
         planner = next(p for s, p in fleet.processes if s.executable == "planner")
         cpu0, wall0 = cpu_s(planner.pid), time.time()
-        saved = dict(os.environ)
-        os.environ.update(env)                # this script's node joins the case's domain
-        rclpy.init()
-        node = rclpy.create_node("bench_scale")
-        triggers = []
-        try:
-            for i in range(args.triggers):
-                time.sleep(args.gap)
-                triggers.append(set_bandwidth(node, band_hz * (0.9 if i % 2 == 0 else 1.0)))
-            time.sleep(args.gap)
-        finally:
-            node.destroy_node()
-            rclpy.shutdown()
-            os.environ.clear()
-            os.environ.update(saved)
+        triggers = run_triggers(env, band_hz, args)
         cpu = (cpu_s(planner.pid) - cpu0) / (time.time() - wall0)
     latencies, sizes = replan_latencies(sorted(where.glob("plans-*.csv")), triggers, n)
     return {"robots": n, "discovery": mode, "discovery_s": full[0] - started,

@@ -143,12 +143,13 @@ def solve(priced: PricedProblem, gap_tol=DEFAULT_GAP_TOL, max_nodes=DEFAULT_MAX_
     heap = [(-np.inf, next(counter), priced.feasible.copy())]
     nodes, root_bound, late = 0, -np.inf, False
     while heap and nodes < max_nodes:
-        if nodes and deadline is not None and time.perf_counter() > deadline:
-            late = True
-            break
-        bound, _, active = heapq.heappop(heap)
-        if bound >= incumbent.energy_j * (1 - gap_tol):
+        if heap[0][0] >= incumbent.energy_j * (1 - gap_tol):
+            heapq.heappop(heap)                          # pruned by a newer incumbent
             continue
+        if nodes and deadline is not None and time.perf_counter() > deadline:
+            late = True                                  # a node worth exploring is left
+            break
+        _, _, active = heapq.heappop(heap)
         nodes += 1
         result = maximize_dual(priced, active)
         root_bound = result.lower_bound_j if nodes == 1 else root_bound

@@ -1,16 +1,19 @@
 """Scale: how the fleet's control loop grows with the number of robots (issue 11).
 
-For each N in ``--sizes`` and each discovery mode (multicast; the Fast DDS discovery server on
-this host's loopback), starts the planner, the edge (modelled compute) and the radio (modelled
-air time) as processes of this host, and one swarm process (``robust_offload.ros.swarm``) with N
-modelled robots (one participant), then measures
+For each N in ``--sizes`` and each discovery mode in ``--modes`` (multicast; the Fast DDS
+discovery server on this host's loopback), starts the planner, the edge (modelled compute) and
+the radio (modelled air time, static robots) as processes of this host, and the N modelled robots
+in swarm processes (``robust_offload.ros.swarm``, ``--per-swarm`` robots and one DDS
+participant each, started ``--stagger`` s apart), then measures
 
-* ``discovery_s``: from the swarm's start to the first plan with all N robots (planner log);
-* ``replan_ms``: after a change of the planner's ``bandwidth_hz`` (a parameter set from this
-  script, ``--triggers`` times), until the last robot received the resulting plan (the swarm's
-  receipts; one clock: this host); median and max;
+* ``discovery_s``: from the first swarm's start to the first plan with all N robots (planner
+  log); when none comes within ``--timeout``, ``most_planned``: the most robots one plan held;
+* ``replan_ms``: after a change of the planner's ``bandwidth_hz`` (a parameter set from a
+  fresh process, ``--triggers`` times), until the last robot received the resulting plan (the
+  swarms' receipts; one clock: this host); median and max;
 * ``plan_bytes``: the serialized size of a plan with all N robots;
-* ``planner_cpu``: the planner's CPU time per wall second from the first full plan to the end.
+* ``planner_cpu``: the planner's CPU time per wall second from the first full plan to the end;
+* ``swarm_cpu``: the swarms' CPU time per wall second since their start (cores).
 
 The robots run no frames (their frames wait for a camera topic nobody publishes): the control
 loop is measured -- statuses, discovery, planning, plans -- not the edge, which on this 2-core
@@ -19,7 +22,7 @@ triggers take it down by 10 % and back. The swarm's robot nodes run without para
 services (N x 6 services would only grow every wait set).
 Writes ``scale.csv`` and ``scale.png``.
 
-    venv/bin/python benchmarks/bench_scale.py [--sizes 10 50 100] [--triggers 3] [--out out/scale]
+    venv/bin/python benchmarks/bench_scale.py [--sizes 10 50 100 250] [--out out/scale]
 """
 
 from __future__ import annotations
@@ -72,13 +75,21 @@ def services(bandwidth_hz: float) -> dict:
         "robots": [{"name": "unused"}]}}
 
 
+def planner_log_plans(log: Path) -> list[tuple[float, int, int]]:
+    """(time, plan id, robots) of every plan in the planner's log."""
+    lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+    return [(float(m.group(1)), int(m.group(2)), int(m.group(3)))
+            for m in map(FULL_PLAN.match, lines) if m]
+
+
 def planner_log_full(log: Path, n: int) -> tuple[float, int] | None:
     """(time, plan id) of the first plan with all ``n`` robots, from the planner's log."""
-    for line in log.read_text(errors="replace").splitlines() if log.exists() else ():
-        m = FULL_PLAN.match(line)
-        if m and int(m.group(3)) >= n:
-            return float(m.group(1)), int(m.group(2))
-    return None
+    return next(((t, plan) for t, plan, robots in planner_log_plans(log) if robots >= n), None)
+
+
+def swarm_cpu(swarms: list[subprocess.Popen], since: float) -> float:
+    """The swarm processes' CPU time per wall second since ``since`` (cores)."""
+    return sum(cpu_s(p.pid) for p in swarms if p.poll() is None) / (time.time() - since)
 
 
 def cpu_s(pid: int) -> float:
@@ -163,17 +174,22 @@ def run_case(n: int, mode: str, args, out: Path, domain: int) -> dict:
             time.sleep(0.5)
             full = planner_log_full(where / "logs" / "planner.log", n)
         if full is None:
-            return {"robots": n, "discovery": mode, "discovery_s": float("nan")}
+            most = max((robots for *_, robots in planner_log_plans(where / "logs" /
+                                                                  "planner.log")), default=0)
+            return {"robots": n, "discovery": mode, "discovery_s": float("nan"),
+                    "most_planned": most, "swarm_cpu": swarm_cpu(swarms, started)}
         planner = next(p for s, p in fleet.processes if s.executable == "planner")
         cpu0, wall0 = cpu_s(planner.pid), time.time()
         triggers = run_triggers(env, band_hz, args)
+        swarms_cpu = swarm_cpu(swarms, started)
         cpu = (cpu_s(planner.pid) - cpu0) / (time.time() - wall0)
     latencies, sizes = replan_latencies(sorted(where.glob("plans-*.csv")), triggers, n)
     return {"robots": n, "discovery": mode, "discovery_s": full[0] - started,
             "replan_median_ms": float(np.median(latencies)) if latencies else float("nan"),
             "replan_max_ms": max(latencies, default=float("nan")),
             "plan_bytes": max(sizes, default=0), "planner_cpu": cpu,
-            "triggers": len(triggers), "answered": len(latencies)}
+            "triggers": len(triggers), "answered": len(latencies), "most_planned": n,
+            "swarm_cpu": swarms_cpu}
 
 
 def start_swarms(swarms: list, n: int, args, where: Path, env: dict) -> None:

@@ -79,7 +79,10 @@ class Fleet:
 
     def start(self, robot_delay_s: float = 0.0):
         """Start the services, then (after ``robot_delay_s``) the robots: the edge host is up
-        and has timed its models before robots compete with it for this machine's cores."""
+        and has timed its models before robots compete with it for this machine's cores.
+        What earlier, killed participants left in /dev/shm is removed first: a port one of
+        them never initialised would hang every node in its start (:mod:`robust_offload.shm`)."""
+        clean_zombie_segments()
         for spec in sorted(self.specs, key=lambda s: s.executable == "robot"):
             if spec.executable == "robot" and robot_delay_s and not any(
                     p.executable == "robot" for p, _ in self.processes):

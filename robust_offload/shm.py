@@ -7,6 +7,12 @@ and tmpfs keeps them in RAM: measured here, 215 such segments (5.2 GB) had piled
 fault tests. The runner removes them with eProsima's own cleaner (``fastdds shm clean``, shipped
 with the Fast DDS wheel), which deletes only files whose owner's lock is gone: segments of
 participants still running, on any domain, are left alone.
+
+One more thing a killed participant can leave is worse than RAM: a port file it created but was
+killed before initialising (size 0). Every participant that later opens that port spins in
+boost::interprocess for ever, on any domain: found here when a 250-robot swarm was stopped while
+starting, every later node of the host (CI's included) hung in ``rclpy.create_node``. eProsima's
+cleaner keeps such a port (it sees its mutex in use); :func:`remove_unfinished_ports` removes it.
 """
 
 from __future__ import annotations
@@ -15,9 +21,14 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 TIMEOUT_S = 30.0
+SHM_DIR = Path("/dev/shm")
+UNFINISHED_AGE_S = 10.0
+"""A port file still empty this long after it was created was never initialised (creating one
+takes microseconds): its creator was killed."""
 
 
 def cleaner() -> Path | None:
@@ -26,9 +37,29 @@ def cleaner() -> Path | None:
     return path if path.exists() else None
 
 
+def remove_unfinished_ports(shm_dir: Path = SHM_DIR, age_s: float = UNFINISHED_AGE_S) -> list[str]:
+    """Remove the port files (and their mutexes) that were created but never initialised: empty
+    for longer than ``age_s`` (see the module docstring); returns their names."""
+    removed = []
+    for port in shm_dir.glob("fastdds_port*"):
+        try:
+            info = port.stat()
+        except FileNotFoundError:                # removed by its owner meanwhile
+            continue
+        if re.fullmatch(r"fastdds_port\d+", port.name) and info.st_size == 0 \
+                and time.time() - info.st_mtime > age_s:
+            port.unlink(missing_ok=True)
+            (shm_dir / f"sem.{port.name}_mutex").unlink(missing_ok=True)
+            removed.append(port.name)
+    return removed
+
+
 def clean_zombie_segments() -> int | None:
-    """Remove the shared-memory segments and ports of participants that are gone; returns how
-    many segments were removed (None when this environment has no cleaner or it failed)."""
+    """Remove the shared-memory segments and ports of participants that are gone, and ports
+    never initialised; returns how many segments were removed (None when this environment has
+    no cleaner or it failed)."""
+    if SHM_DIR.is_dir():
+        remove_unfinished_ports()
     tool = cleaner()
     if tool is None:
         return None

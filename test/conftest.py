@@ -12,6 +12,14 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SCENARIO = REPO / "config" / "scenarios" / "default.yaml"
 
 
+def pytest_sessionstart(session):
+    """What killed DDS participants of earlier runs left in /dev/shm goes first: a port one of
+    them never initialised would hang every node these tests start (robust_offload.shm)."""
+    from robust_offload.shm import clean_zombie_segments
+
+    clean_zombie_segments()
+
+
 @pytest.fixture(scope="session")
 def profiles():
     return load_profiles()

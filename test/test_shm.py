@@ -81,3 +81,35 @@ def test_stopping_a_fleet_removes_what_its_killed_nodes_left(tmp_path):
     assert fleet.processes[0][1].returncode == -signal.SIGKILL
     assert left and not left & segments()
     assert len(said) == 1 and "shared-memory segment" in said[0], said
+
+
+def test_a_port_never_initialised_is_removed_with_its_mutex_a_new_or_used_one_kept(tmp_path):
+    """A participant killed while creating a port leaves it empty; every later participant
+    opening it spins for ever (a stopped 250-robot swarm hung every later node here, CI's too).
+    Empty for over 10 s is never-initialised (creating takes microseconds)."""
+    from robust_offload.shm import remove_unfinished_ports
+
+    def port(name, size, age_s):
+        path = tmp_path / name
+        path.write_bytes(b"\0" * size)
+        os.utime(path, (time.time() - age_s,) * 2)
+        return path
+
+    stuck, mutex = port("fastdds_port7005", 0, 60), port("sem.fastdds_port7005_mutex", 32, 60)
+    fresh = port("fastdds_port7007", 0, 1)              # being created right now
+    used = port("fastdds_port7009", 4096, 60)
+    segment = port("fastdds_0a63df2ddd9896ef_el", 0, 60)   # not a port
+    assert remove_unfinished_ports(tmp_path) == ["fastdds_port7005"]
+    assert not stuck.exists() and not mutex.exists()
+    assert fresh.exists() and used.exists() and segment.exists()
+
+
+def test_the_cleaner_removes_an_unfinished_port_in_dev_shm():
+    stuck = SHM / "fastdds_port65431"
+    stuck.touch()
+    os.utime(stuck, (time.time() - 60,) * 2)
+    try:
+        clean_zombie_segments()
+        assert not stuck.exists()
+    finally:
+        stuck.unlink(missing_ok=True)

@@ -77,6 +77,11 @@ POLL_PERIOD_S = 0.1
 late, a burst of them together."""
 
 
+def share_of(decision: dict | None) -> float:
+    """The bandwidth share a decision gives (0 for none, or one without a share)."""
+    return float(decision.get("bandwidth_hz", 0.0)) if decision else 0.0
+
+
 def hold_increases(in_use: dict[str, dict], decisions: list[dict],
                    bandwidth_hz: float) -> tuple[list[dict], list[str]]:
     """The first step of a plan change (see the module docstring): the decisions to publish now
@@ -84,20 +89,17 @@ def hold_increases(in_use: dict[str, dict], decisions: list[dict],
     A held robot keeps its decision in use, or has none in the first step when its share is one
     its status ``reported`` (a decision of another plan or planner): it runs locally, so it
     lets that share go too."""
-    def share(decision) -> float:
-        return float(decision.get("bandwidth_hz", 0.0)) if decision else 0.0
-
     if not in_use:
         return decisions, []
     now, grow = [], []
     for decision in decisions:
         before = in_use.get(decision["robot_id"])
-        (grow if share(decision) > share(before) * (1 + 1e-9) else now).append(decision)
+        (grow if share_of(decision) > share_of(before) * (1 + 1e-9) else now).append(decision)
     # until they apply it, shrinking robots may still use their old share: count that
-    free = bandwidth_hz - sum(share(in_use.get(d["robot_id"])) for d in now + grow)
+    free = bandwidth_hz - sum(share_of(in_use.get(d["robot_id"])) for d in now + grow)
     held = []
-    for decision in sorted(grow, key=share):
-        extra = share(decision) - share(in_use.get(decision["robot_id"]))
+    for decision in sorted(grow, key=share_of):
+        extra = share_of(decision) - share_of(in_use.get(decision["robot_id"]))
         if extra <= free:
             free -= extra
             now.append(decision)
@@ -279,7 +281,7 @@ class Replanner:
         late = []
         for name, share in self._reported.items():
             mine = self._in_use.get(name)
-            ours = float(mine.get("bandwidth_hz", 0.0)) if mine else share
+            ours = share_of(mine) if mine else share
             if abs(share - ours) <= 1e-6 * max(ours, 1.0):
                 self._differs_since.pop(name, None)
             elif now - self._differs_since.setdefault(name, now) >= RESYNC_S:

@@ -101,6 +101,7 @@ class RobotNode(Node):
         self.warn = Warnings(self.get_logger(), 10.0)
         self.gate = Gate(verifier, PlanSource(self.p["planner_timeout_s"]), self.warn)
         self._profile_at = -math.inf          # when the profile was last published
+        self._statuses = 0                     # statuses published so far
         self.status_pub = self.create_publisher(RobotStatus, topics.ROBOT_STATUS,
                                                 topics.STATUS_QOS)
         self.profile_pub = self.create_publisher(InferenceProfile, topics.PROFILE,
@@ -196,7 +197,11 @@ class RobotNode(Node):
                                        self.loop.edge_available())
         status.header = profile.header = stamp(self, time.time())
         self.status_pub.publish(status)
-        if time.monotonic() - self._profile_at >= self.p["profile_period_s"]:
+        self._statuses += 1
+        # not with the first status: the planner ignores the profile of a robot it has not
+        # heard yet, and the two topics' first messages may come in either order
+        if self._statuses > 1 and time.monotonic() - self._profile_at >= \
+                self.p["profile_period_s"]:
             self._profile_at = time.monotonic()
             self.profile_pub.publish(profile)
         if self.p["publish_channel_state"]:

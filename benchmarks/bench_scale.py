@@ -137,19 +137,17 @@ def trigger_loop(band_hz: float, count: int, gap_s: float) -> list[float]:
     return triggers
 
 
+def take_environment(env: dict) -> None:
+    """A trigger process's start: the case's environment (before its first participant)."""
+    os.environ.update(env)
+
+
 def run_triggers(env: dict, band_hz: float, args) -> list[float]:
     """:func:`trigger_loop` in a fresh process with the case's environment: Fast DDS reads its
     discovery settings once per process (a node of this one, started after a discovery-server
     case, never found a multicast case's planner)."""
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(env)
-    try:
-        with multiprocessing.get_context("spawn").Pool(1) as pool:
-            return pool.apply(trigger_loop, (band_hz, args.triggers, args.gap))
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    with multiprocessing.get_context("spawn").Pool(1, take_environment, (env,)) as pool:
+        return pool.apply(trigger_loop, (band_hz, args.triggers, args.gap))
 
 
 def run_case(n: int, mode: str, args, out: Path, domain: int) -> dict:

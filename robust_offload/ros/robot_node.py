@@ -200,9 +200,9 @@ class RobotNode(Node):
         self._statuses += 1
         # not with the first status: the planner ignores the profile of a robot it has not
         # heard yet, and the two topics' first messages may come in either order
-        if self._statuses > 1 and time.monotonic() - self._profile_at >= \
-                self.p["profile_period_s"]:
-            self._profile_at = time.monotonic()
+        now = time.monotonic()
+        if self._statuses > 1 and now - self._profile_at >= self.p["profile_period_s"]:
+            self._profile_at = now
             self.profile_pub.publish(profile)
         if self.p["publish_channel_state"]:
             gain, loss = gain_at_distance(self.p["distance_m"])

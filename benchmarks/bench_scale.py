@@ -199,7 +199,8 @@ def start_swarms(swarms: list, n: int, args, where: Path, env: dict) -> None:
         count = min(args.per_swarm, n + 1 - first)
         swarms.append(subprocess.Popen(
             [sys.executable, "-m", "robust_offload.ros.swarm", "--count", str(count),
-             "--first", str(first), "--threads", str(args.swarm_threads),
+             "--first", str(first), "--executor", args.swarm_executor,
+             "--threads", str(args.swarm_threads),
              "--plans-csv", str(where / f"plans-{k}.csv"), "--ros-args",
              "--params-file", str(config_dir() / "robot.yaml"), "-p", "compute_mode:=modelled",
              "-p", "image_topic:=/bench_scale/no_camera", "-p", "plan_wait_s:=600.0"],
@@ -258,8 +259,10 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=120.0, help="discovery limit (s)")
     parser.add_argument("--per-swarm", type=int, default=25,
                         help="robots per swarm process (one DDS participant each)")
+    parser.add_argument("--swarm-executor", choices=("events", "threads"), default="events",
+                        help="the swarms' executor (swarm --executor)")
     parser.add_argument("--swarm-threads", type=int, default=1,
-                        help="executor threads of each swarm process")
+                        help="threads of --swarm-executor threads")
     parser.add_argument("--stagger", type=float, default=1.0,
                         help="seconds between swarm process starts")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))

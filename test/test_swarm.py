@@ -23,7 +23,9 @@ def test_options_and_ros_arguments_are_split():
         parse(["--count", "0"])
 
 
-def test_three_robots_in_one_process_are_planned_and_run(tmp_path):
+@pytest.mark.parametrize("executor", ["events", "threads"])
+def test_three_robots_in_one_process_are_planned_and_run(tmp_path, executor):
+    """On either executor: the robots' plans come through the swarm's one plan subscription."""
     env = ros_env(172)
     planner = subprocess.Popen(
         [sys.executable, "-m", "robust_offload.ros.planner_node", "--ros-args", "--params-file",
@@ -32,8 +34,9 @@ def test_three_robots_in_one_process_are_planned_and_run(tmp_path):
     receipts = tmp_path / "plans.csv"
     swarm = subprocess.Popen(
         [sys.executable, "-m", "robust_offload.ros.swarm", "--count", "3", "--first", "4",
-         "--plans-csv", str(receipts), "--ros-args", "--params-file", str(CONFIG / "robot.yaml"),
-         "-p", "compute_mode:=modelled", "-p", "plan_wait_s:=5.0"], env=env,
+         "--executor", executor, "--plans-csv", str(receipts), "--ros-args", "--params-file",
+         str(CONFIG / "robot.yaml"), "-p", "compute_mode:=modelled", "-p", "plan_wait_s:=5.0"],
+        env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
         names = ["robot_4", "robot_5", "robot_6"]

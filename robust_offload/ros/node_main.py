@@ -59,8 +59,13 @@ def stamp(node: Node, seconds: float) -> Header:
     return Header(stamp=to_time(seconds), frame_id=node.get_name())
 
 
+def threaded_executor(threads: int):
+    """A multi-threaded executor of ``threads`` threads; single-threaded for one."""
+    return MultiThreadedExecutor(threads) if threads > 1 else SingleThreadedExecutor()
+
+
 def run_node(name: str, make_node, errors=(), threads: int = 1, args=None,
-             interrupt_build: bool = True) -> int:
+             interrupt_build: bool = True, make_executor=None) -> int:
     """The ``main()`` of every node: init rclpy, build the node (or a list of nodes: the
     swarm), spin until Ctrl-C or SIGTERM, clean up. A bad parameter while building (ValueError
     -- InputError included --, an rclpy parameter exception, or one of ``errors``) is one ERROR
@@ -73,6 +78,10 @@ def run_node(name: str, make_node, errors=(), threads: int = 1, args=None,
     spin period. A signal while the node is still being built (loading models) ends it at once,
     unless ``interrupt_build`` is False (the recorder: its bag, opened while building, must be
     closed; it stops right after building instead).
+
+    The nodes spin on ``make_executor()`` if given (the swarm: rclpy's EventsExecutor), else on a
+    multi-threaded executor of ``threads`` threads (one: single-threaded). A node that already
+    has an executor of its own when built is left to it (and still destroyed here).
     """
     stop = threading.Event()
     building = True
@@ -98,9 +107,10 @@ def run_node(name: str, make_node, errors=(), threads: int = 1, args=None,
                 return 2
             building = False
             nodes = node if isinstance(node, list) else [node]
-            executor = MultiThreadedExecutor(threads) if threads > 1 else SingleThreadedExecutor()
+            executor = make_executor() if make_executor else threaded_executor(threads)
             for each in nodes:
-                executor.add_node(each)
+                if each.executor is None:
+                    executor.add_node(each)
             try:
                 while not stop.is_set() and rclpy.ok():
                     executor.spin_once(timeout_sec=SPIN_PERIOD_S)

@@ -91,7 +91,9 @@ PARAMETERS = {
 class RobotNode(Node):
     """Thin ROS wrapper around RobotRuntime and FrameLoop (see the module docstring)."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, subscribe_plans: bool = True, **kwargs):
+        """``subscribe_plans=False``: someone else hands this robot its plans (``on_plan``; the
+        swarm's one plan subscription per process)."""
         super().__init__("robot", **kwargs)
         self.p = declare_parameters(self, PARAMETERS)
         self.robot_id = self.p["robot_id"]
@@ -119,7 +121,8 @@ class RobotNode(Node):
             stale_after_s=self.p["stale_after_s"], send=self.send,
             publish=self.publish_record, warn=logger.warning, error=logger.error,
             images=self.next_image if self.p["image_topic"] else None)
-        self.create_subscription(OffloadPlan, topics.PLAN, self.on_plan, topics.PLAN_QOS)
+        if subscribe_plans:
+            self.create_subscription(OffloadPlan, topics.PLAN, self.on_plan, topics.PLAN_QOS)
         self.create_subscription(InferenceResult, topics.RESULTS, self.on_result,
                                  topics.RESULT_QOS)
         # filtered by DDS, not in Python: a swarm of N robots would take N^2 messages a second

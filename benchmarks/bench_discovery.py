@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import csv
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -99,6 +100,7 @@ def main() -> int:
     cases = [(mode, run) for run in range(args.runs) for mode in MODES]
     for mode, run in tqdm(cases, desc="fleet runs", unit="run"):
         where = out / f"{mode}-{run}"
+        shutil.rmtree(where, ignore_errors=True)   # logs append: a rerun would read old lines
         argv = [str(runner), "fleet", "--hosts", "netns", "--discovery", mode, "--duration",
                 str(args.duration), "--out", str(where)]
         if args.config:

@@ -32,6 +32,7 @@ import csv
 import multiprocessing
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -152,6 +153,7 @@ def run_triggers(env: dict, band_hz: float, args) -> list[float]:
 
 def run_case(n: int, mode: str, args, out: Path, domain: int) -> dict:
     where = out / f"{mode}-{n}"
+    shutil.rmtree(where, ignore_errors=True)    # logs append: a rerun would read old lines
     env = {**fleet_environment(where), "ROS_DOMAIN_ID": str(domain)}
     band_hz = SHARE_HZ * n
     specs = [s for s in node_specs(services(band_hz), config_dir(), "scale")

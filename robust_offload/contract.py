@@ -9,6 +9,7 @@ PREFIX = f"/{PACKAGE}"
 ROBOT_STATUS = f"{PREFIX}/robot_status"
 CHANNEL_STATE = f"{PREFIX}/channel_state"
 PROFILE = f"{PREFIX}/profile"
+EDGE_PROFILE = f"{PREFIX}/edge_profile"
 PLAN = f"{PREFIX}/plan"
 UPLINK = f"{PREFIX}/uplink"
 FEATURES = f"{PREFIX}/features"
@@ -20,6 +21,7 @@ TOPIC_TYPES = {
     ROBOT_STATUS: f"{PACKAGE}/msg/RobotStatus",
     CHANNEL_STATE: f"{PACKAGE}/msg/ChannelState",
     PROFILE: f"{PACKAGE}/msg/InferenceProfile",
+    EDGE_PROFILE: f"{PACKAGE}/msg/InferenceProfile",
     PLAN: f"{PACKAGE}/msg/OffloadPlan",
     UPLINK: f"{PACKAGE}/msg/FeatureTensor",
     FEATURES: f"{PACKAGE}/msg/FeatureTensor",

@@ -50,7 +50,7 @@ def test_a_managed_edge_heartbeats_only_once_active(tmp_path):
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
     heartbeats = []
-    node.create_subscription(msg.InferenceProfile, topics.PROFILE,
+    node.create_subscription(msg.InferenceProfile, topics.EDGE_PROFILE,
                              lambda m: heartbeats.append(m) if m.is_edge else None,
                              topics.STATUS_QOS)
     try:

@@ -208,10 +208,10 @@ def edge_heartbeats(bag) -> list[tuple[float, list[float], float]]:
     from rosbags.highlevel import AnyReader
 
     from robust_offload.bag import project_typestore
-    from robust_offload.contract import PROFILE
+    from robust_offload.contract import EDGE_PROFILE
 
     with AnyReader([bag], default_typestore=project_typestore()) as reader:
-        wanted = [c for c in reader.connections if c.topic == PROFILE]
+        wanted = [c for c in reader.connections if c.topic == EDGE_PROFILE]
         out = []
         for conn, _, data in reader.messages(connections=wanted):
             msg = reader.deserialize(data, conn.msgtype)

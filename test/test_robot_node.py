@@ -133,9 +133,11 @@ def test_with_a_fleet_key_only_signed_fresh_plans_command_the_robot(tmp_path):
     assert "control messages signed and checked with the fleet key" in text
 
 
-def test_a_robot_takes_only_the_edges_profiles_and_its_own_channel_states():
-    """DDS filters them (content-filtered subscriptions), not Python: a swarm of N robots in one
-    process would otherwise take N^2 profiles and channel states a second."""
+def test_a_robot_meets_no_other_robots_writer_and_takes_only_its_own_channel_states():
+    """No robot endpoint is matched with another robot's (N^2 reliable pairs at N robots): the
+    robot hears the edge's heartbeats on their own topic, not the robots' profiles, and has no
+    channel-state writer while a radio publishes them. The radio's channel states are filtered
+    by DDS (a content-filtered subscription), not in Python."""
     import rclpy
     from rclpy.parameter import Parameter
 
@@ -148,11 +150,15 @@ def test_a_robot_takes_only_the_edges_profiles_and_its_own_channel_states():
         node = RobotNode(context=context, parameter_overrides=[
             Parameter("robot_id", value="robot_7"), Parameter("compute_mode", value="modelled")])
         filtered = {s.topic_name for s in node.subscriptions if s.is_cft_enabled}
+        heard = {s.topic_name for s in node.subscriptions}
+        sent = {p.topic_name for p in node.publishers}
         node.loop.stop()
         node.destroy_node()
     finally:
         rclpy.shutdown(context=context)
-    assert filtered == {topics.PROFILE, topics.CHANNEL_STATE}
+    assert filtered == {topics.CHANNEL_STATE}
+    assert topics.EDGE_PROFILE in heard and topics.PROFILE not in heard
+    assert topics.PROFILE in sent and topics.CHANNEL_STATE not in sent
     assert topics.own_messages("robot_7").expression_parameters == ["'robot_7'"]
     assert topics.own_messages("it's") is None        # no DDS-SQL literal: unfiltered
 

@@ -86,7 +86,7 @@ class EdgeNode(ManagedNode):
         self.signer, _ = keyed(self, self.p["auth_key_file"])
         self.result_pub = self.create_lifecycle_publisher(InferenceResult, topics.RESULTS,
                                                           topics.RESULT_QOS)
-        self.profile_pub = self.create_lifecycle_publisher(InferenceProfile, topics.PROFILE,
+        self.profile_pub = self.create_lifecycle_publisher(InferenceProfile, topics.EDGE_PROFILE,
                                                            topics.STATUS_QOS)
         self.create_subscription(FeatureTensor, topics.FEATURES, self.on_tensor,
                                  topics.TENSOR_QOS)

@@ -98,6 +98,7 @@ class PlannerNode(ManagedNode):
         for kind, topic, callback in ((RobotStatus, topics.ROBOT_STATUS, self.on_status),
                                       (ChannelState, topics.CHANNEL_STATE, self.on_channel),
                                       (InferenceProfile, topics.PROFILE, self.on_profile),
+                                      (InferenceProfile, topics.EDGE_PROFILE, self.on_profile),
                                       (InferenceResult, topics.FRAMES, self.on_frame)):
             self.create_subscription(kind, topic, callback, topics.INPUT_QOS)
         self.create_subscription(OffloadPlan, topics.PLAN, self.on_plan, topics.PLAN_QOS)

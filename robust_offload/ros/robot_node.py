@@ -111,8 +111,10 @@ class RobotNode(Node):
         self.tensor_pub = self.create_publisher(FeatureTensor, self.p["uplink_topic"],
                                                 topics.TENSOR_QOS)
         self.frame_pub = self.create_publisher(InferenceResult, topics.FRAMES, topics.RESULT_QOS)
-        self.channel_pub = self.create_publisher(ChannelState, topics.CHANNEL_STATE,
-                                                 topics.STATUS_QOS)
+        # only without a radio: a writer there is matched with every other robot's reader
+        self.channel_pub = (self.create_publisher(ChannelState, topics.CHANNEL_STATE,
+                                                  topics.STATUS_QOS)
+                            if self.p["publish_channel_state"] else None)
         self.camera = Newest()
         logger = self.get_logger()
         self.loop = FrameLoop(
@@ -125,9 +127,8 @@ class RobotNode(Node):
             self.create_subscription(OffloadPlan, topics.PLAN, self.on_plan, topics.PLAN_QOS)
         self.create_subscription(InferenceResult, topics.RESULTS, self.on_result,
                                  topics.RESULT_QOS)
-        # filtered by DDS, not in Python: a swarm of N robots would take N^2 messages a second
-        self.create_subscription(InferenceProfile, topics.PROFILE, self.on_profile,
-                                 topics.STATUS_QOS, content_filter_options=topics.EDGE_PROFILES)
+        self.create_subscription(InferenceProfile, topics.EDGE_PROFILE, self.on_profile,
+                                 topics.STATUS_QOS)
         self.create_subscription(ChannelState, topics.CHANNEL_STATE, self.on_channel,
                                  topics.STATUS_QOS,
                                  content_filter_options=topics.own_messages(self.robot_id))
@@ -207,7 +208,7 @@ class RobotNode(Node):
         if self._statuses > 1 and now - self._profile_at >= self.p["profile_period_s"]:
             self._profile_at = now
             self.profile_pub.publish(profile)
-        if self.p["publish_channel_state"]:
+        if self.channel_pub is not None:
             gain, loss = gain_at_distance(self.p["distance_m"])
             self.channel_pub.publish(ChannelState(
                 header=stamp(self, time.time()), robot_id=self.robot_id, channel_gain=gain,

@@ -4,7 +4,8 @@
 |-------------------------------|------------------|-----------------------|------------------|
 | /robust_offload/robot_status  | RobotStatus      | robots, 1 Hz          | rel., vol., 10   |
 | /robust_offload/channel_state | ChannelState     | radio emulator/robots | rel., vol., 10   |
-| /robust_offload/profile       | InferenceProfile | robots, edge          | rel., vol., 10   |
+| /robust_offload/profile       | InferenceProfile | robots, every 5 s     | rel., vol., 10   |
+| /robust_offload/edge_profile  | InferenceProfile | edge (its heartbeat)  | rel., vol., 10   |
 | /robust_offload/plan          | OffloadPlan      | planner               | rel., t.local, 1 |
 | /robust_offload/uplink        | FeatureTensor    | robots (simulation)   | rel., vol., 4    |
 | /robust_offload/features      | FeatureTensor    | radio emulator/robots | rel., vol., 4    |
@@ -14,6 +15,12 @@
 Robots publish features on ``uplink_topic``: /robust_offload/uplink when the radio emulator
 delays them by the modelled air time, /robust_offload/features on a real radio. The recorder
 writes each topic's QoS into its bag in the rosbags form (:func:`rosbags_qos`).
+
+The robots' measured profiles (for the planner) and the edge's heartbeat profile (for planner and
+robots) are two topics, so that no robot's reader is matched with another robot's writer: on one
+topic, every robot's reliable profile writer was matched with every robot's reader (N² pairs to
+discover and keep, and a GAP to each filtered-out reader per sample). And only the edge may
+publish edge profiles (config/sros2/policy.xml).
 """
 
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -23,6 +30,7 @@ from robust_offload.contract import (  # noqa: F401 (the names, re-exported with
     ALL_TOPICS,
     CHANNEL_STATE,
     DIAGNOSTICS,
+    EDGE_PROFILE,
     FEATURES,
     FRAMES,
     PLAN,
@@ -44,7 +52,8 @@ PLAN_QOS = _reliable(1, DurabilityPolicy.TRANSIENT_LOCAL)  # late joiners get th
 TENSOR_QOS = _reliable(4)
 RESULT_QOS = _reliable(50)
 
-QOS = {ROBOT_STATUS: STATUS_QOS, CHANNEL_STATE: STATUS_QOS, PROFILE: STATUS_QOS, PLAN: PLAN_QOS,
+QOS = {ROBOT_STATUS: STATUS_QOS, CHANNEL_STATE: STATUS_QOS, PROFILE: STATUS_QOS,
+       EDGE_PROFILE: STATUS_QOS, PLAN: PLAN_QOS,
        UPLINK: TENSOR_QOS, FEATURES: TENSOR_QOS, RESULTS: RESULT_QOS, FRAMES: RESULT_QOS,
        DIAGNOSTICS: STATUS_QOS}
 """The contract QoS of every topic (the recorder subscribes with it)."""
@@ -52,11 +61,6 @@ QOS = {ROBOT_STATUS: STATUS_QOS, CHANNEL_STATE: STATUS_QOS, PROFILE: STATUS_QOS,
 INPUT_QOS = _reliable(1000)
 """STATUS_QOS with a deeper reader queue, for the planner's inputs: N robots send N statuses and
 N channel states a second, and none may be lost while a plan is being solved."""
-
-
-EDGE_PROFILES = ContentFilterOptions("is_edge = TRUE", [])
-"""DDS content filter of a robot's /profile subscription: the edge's heartbeats, not the other
-robots' profiles (a swarm of N robots would otherwise take N^2 of them a second in Python)."""
 
 
 def own_messages(robot_id: str) -> ContentFilterOptions | None:

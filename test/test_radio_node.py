@@ -49,9 +49,12 @@ class Probe:
         self.plan_pub = n.create_publisher(msg.OffloadPlan, topics.PLAN, topics.PLAN_QOS)
         self.uplink_pub = n.create_publisher(msg.FeatureTensor, topics.UPLINK, topics.TENSOR_QOS)
         self.channel = {}
+        self.own = []                # robot_1's states on its own topic
         self.features = []  # (monotonic arrival, robot_id, request_id, raw bytes)
         n.create_subscription(msg.ChannelState, topics.CHANNEL_STATE,
                               lambda m: self.channel.__setitem__(m.robot_id, m), topics.STATUS_QOS)
+        n.create_subscription(msg.ChannelState, topics.own_channel("robot_1"), self.own.append,
+                              topics.STATUS_QOS)
         n.create_subscription(msg.FeatureTensor, topics.FEATURES, self._on_features,
                               topics.TENSOR_QOS, raw=True)
 
@@ -134,6 +137,10 @@ def test_radio_delays_tensors_by_their_air_time(radio):
     assert probe.channel["robot_1"].measured_uplink_rate_bps == pytest.approx(rate, rel=1e-9)
     assert probe.spin_until(lambda: "robot_2" in probe.channel, 10.0)
     assert probe.channel["robot_2"].measured_uplink_rate_bps == 0.0
+    # robot_1's own topic carries its states only, the planned rate included
+    assert probe.spin_until(lambda: probe.own[-1].measured_uplink_rate_bps > 0, 10.0)
+    assert probe.own[-1].measured_uplink_rate_bps == pytest.approx(rate, rel=1e-9)
+    assert {m.robot_id for m in probe.own} == {"robot_1"}
 
     air = air_time_s(8 * PAYLOAD_BYTES, BANDWIDTH_HZ, 1.0, cs.channel_gain, -174.0)
     assert air == pytest.approx(0.549, rel=0.01)

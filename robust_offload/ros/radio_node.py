@@ -99,6 +99,7 @@ class RadioNode(Node):
         self._last_step = self._started = time.monotonic()
         self.channel_pub = self.create_publisher(ChannelState, topics.CHANNEL_STATE,
                                                  topics.STATUS_QOS)
+        self._own_pubs = {}          # robot_id -> its publisher on topics.own_channel(robot_id)
         self.features_pub = self.create_publisher(FeatureTensor, topics.FEATURES,
                                                   topics.TENSOR_QOS)
         # N robots' statuses share one reader queue: a depth of 10 lost most of 250 robots'
@@ -135,7 +136,7 @@ class RadioNode(Node):
         if distance is not None:
             self.get_logger().info(f"robot {robot_id}: {distance:.1f} m from the edge, "
                                    f"{power:g} W")
-            self._publish_channel_states()
+            self._publish_channel_states(only=robot_id)
 
     def _on_plan(self, msg: OffloadPlan) -> None:
         shares = {}
@@ -167,6 +168,8 @@ class RadioNode(Node):
     def _on_update(self) -> None:
         now = time.monotonic()
         for robot_id in self.uplink.expire(now, self.robot_timeout_s):
+            if robot_id in self._own_pubs:
+                self.destroy_publisher(self._own_pubs.pop(robot_id))
             self.get_logger().info(f"robot {robot_id}: no status for {self.robot_timeout_s:g} s, "
                                    "forgotten")
         if not self.static:
@@ -179,16 +182,21 @@ class RadioNode(Node):
                 if robot_id in shaped else ""
             self.get_logger().info(f"robot {robot_id}: scheduled fade starts or ends{rate}")
 
-    def _publish_channel_states(self) -> dict[str, float]:
-        """Publish every robot's ChannelState and shape the links whose rate moved; returns
-        those (bit/s)."""
+    def _publish_channel_states(self, only: str | None = None) -> dict[str, float]:
+        """Publish every robot's ChannelState (``only``: that robot's, as it joins) and shape
+        the links whose rate moved; returns those (bit/s)."""
         header = Header(stamp=self.get_clock().now().to_msg())
         states = self.uplink.states()
+        known = {link.robot_id for link in states}
         for link in self.reports.report(time.monotonic(), states):
-            self.channel_pub.publish(ChannelState(
+            if link.robot_id not in known or only not in (None, link.robot_id):
+                continue
+            state = ChannelState(
                 header=header, robot_id=link.robot_id, channel_gain=link.channel_gain,
                 path_loss_db=link.path_loss_db, tx_power_w=link.tx_power_w,
-                measured_uplink_rate_bps=link.rate_bps))
+                measured_uplink_rate_bps=link.rate_bps)
+            self.channel_pub.publish(state)                 # the planner's
+            self._own_publisher(link.robot_id).publish(state)
         if self.shaper is None:
             return {}
         try:
@@ -196,6 +204,12 @@ class RadioNode(Node):
         except NetnsError as err:
             self._warn(f"could not shape a link: {err}")
             return {}
+
+    def _own_publisher(self, robot_id: str):
+        if robot_id not in self._own_pubs:
+            self._own_pubs[robot_id] = self.create_publisher(
+                ChannelState, topics.own_channel(robot_id), topics.STATUS_QOS)
+        return self._own_pubs[robot_id]
 
     def _send_loop(self) -> None:
         """Sender thread: publish every tensor when its air time is over."""

@@ -129,9 +129,8 @@ class RobotNode(Node):
                                  topics.RESULT_QOS)
         self.create_subscription(InferenceProfile, topics.EDGE_PROFILE, self.on_profile,
                                  topics.STATUS_QOS)
-        self.create_subscription(ChannelState, topics.CHANNEL_STATE, self.on_channel,
-                                 topics.STATUS_QOS,
-                                 content_filter_options=topics.own_messages(self.robot_id))
+        self.create_subscription(ChannelState, topics.own_channel(self.robot_id),
+                                 self.on_channel, topics.STATUS_QOS)
         self.create_timer(1.0, self.publish_status)
         if self.p["image_topic"]:
             self.create_subscription(Image, self.p["image_topic"], self.camera.put, 1)

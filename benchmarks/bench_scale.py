@@ -258,7 +258,7 @@ def main() -> int:
     parser.add_argument("--triggers", type=int, default=3)
     parser.add_argument("--gap", type=float, default=6.0, help="seconds between triggers")
     parser.add_argument("--settle", type=float, default=8.0, help="services' start-up (s)")
-    parser.add_argument("--timeout", type=float, default=120.0, help="discovery limit (s)")
+    parser.add_argument("--timeout", type=float, default=300.0, help="discovery limit (s)")
     parser.add_argument("--per-swarm", type=int, default=25,
                         help="robots per swarm process (one DDS participant each)")
     parser.add_argument("--swarm-executor", choices=("events", "threads"), default="events",

@@ -8,6 +8,9 @@ participant each, started ``--stagger`` s apart), then measures
 
 * ``discovery_s``: from the first swarm's start to the first plan with all N robots (planner
   log); when none comes within ``--timeout``, ``most_planned``: the most robots one plan held;
+  ``after_last_up_s``: from the last robot node's start (its first log line) to that plan --
+  discovery itself, without the processes' start-up (on 2 cores, ten swarms importing torch at
+  once take most of a minute);
 * ``replan_ms``: after a change of the planner's ``bandwidth_hz`` (a parameter set from a
   fresh process, ``--triggers`` times), until the last robot received the resulting plan (the
   swarms' receipts; one clock: this host); median and max;
@@ -58,6 +61,7 @@ from robust_offload.tables import write_csv  # noqa: E402
 
 MODES = ("multicast", "server")
 FULL_PLAN = re.compile(r"^\[INFO\] \[(\d+\.\d+)\] \[planner\]: plan #(\d+): (\d+) robots")
+ROBOT_UP = re.compile(r"^\[INFO\] \[(\d+\.\d+)\] \[[^\]]+\]: robot \S+: model ")
 SHARE_HZ = 2e6
 """Band per robot: B = N x 2 MHz, so that every fleet size can be served (the triggers take B
 down by 10 % and back)."""
@@ -86,6 +90,12 @@ def planner_log_plans(log: Path) -> list[tuple[float, int, int]]:
 def planner_log_full(log: Path, n: int) -> tuple[float, int] | None:
     """(time, plan id) of the first plan with all ``n`` robots, from the planner's log."""
     return next(((t, plan) for t, plan, robots in planner_log_plans(log) if robots >= n), None)
+
+
+def last_robot_up(where: Path) -> float:
+    """When the last robot node of the swarms was built (its first log line, wall clock)."""
+    return max(float(m.group(1)) for log in (where / "logs").glob("swarm-*.log")
+               for m in map(ROBOT_UP.match, log.read_text(errors="replace").splitlines()) if m)
 
 
 def swarm_cpu(swarms: list[subprocess.Popen], since: float) -> float:
@@ -185,6 +195,7 @@ def run_case(n: int, mode: str, args, out: Path, domain: int) -> dict:
         cpu = (cpu_s(planner.pid) - cpu0) / (time.time() - wall0)
     latencies, sizes = replan_latencies(sorted(where.glob("plans-*.csv")), triggers, n)
     return {"robots": n, "discovery": mode, "discovery_s": full[0] - started,
+            "after_last_up_s": full[0] - last_robot_up(where),
             "replan_median_ms": float(np.median(latencies)) if latencies else float("nan"),
             "replan_max_ms": max(latencies, default=float("nan")),
             "plan_bytes": max(sizes, default=0), "planner_cpu": cpu,
@@ -276,7 +287,8 @@ def main() -> int:
     for index, (n, mode) in enumerate(tqdm(cases, desc="scale cases", unit="case")):
         rows.append(run_case(n, mode, args, out, domain=150 + index))
         tqdm.write(str(rows[-1]))
-    write_csv(out / "scale.csv", rows)
+    # every row's columns: a size that never fully planned has fewer
+    write_csv(out / "scale.csv", rows, dict.fromkeys(key for row in rows for key in row))
     plot(rows, out / "scale.png")
     print(f"wrote {out / 'scale.csv'} and {out / 'scale.png'}")
     return 0

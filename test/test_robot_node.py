@@ -196,3 +196,34 @@ def test_a_robot_sends_its_status_each_call_and_its_profile_once_per_period():
     assert len(sent["status"]) == 4 and alone == 0 and first == 1
     assert len(sent["profile"]) == 2
     assert not sent["profile"][0].is_edge and sent["profile"][0].source == "robot_1"
+
+
+def test_a_robot_without_a_radio_publishes_and_uses_its_own_channel_state():
+    """publish_channel_state (no radio): the robot sends its channel state to the planner and
+    takes the gain itself (it does not read the shared topic), so its frames' transmit energy,
+    eq. (4), has a channel estimate."""
+    import rclpy
+    from rclpy.parameter import Parameter
+
+    from robust_offload.core.channel import gain_at_distance
+    from robust_offload.ros.robot_node import RobotNode
+
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=177)
+    try:
+        node = RobotNode(context=context, parameter_overrides=[
+            Parameter("compute_mode", value="modelled"),
+            Parameter("publish_channel_state", value=True),
+            Parameter("distance_m", value=50.0)])
+        before = node.runtime.snr_scale_hz
+        states = []
+        node.channel_pub = type("Pub", (), {"publish": states.append})
+        node.publish_status()
+        after = node.runtime.snr_scale_hz
+        node.loop.stop()
+        node.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)
+    gain, _ = gain_at_distance(50.0)
+    assert before is None and after is not None and after > 0
+    assert [(s.robot_id, s.channel_gain) for s in states] == [("robot_1", gain)]

@@ -111,7 +111,7 @@ class RobotNode(Node):
         self.tensor_pub = self.create_publisher(FeatureTensor, self.p["uplink_topic"],
                                                 topics.TENSOR_QOS)
         self.frame_pub = self.create_publisher(InferenceResult, topics.FRAMES, topics.RESULT_QOS)
-        # only without a radio: a writer there is matched with every other robot's reader
+        # only without a radio (which otherwise publishes every robot's channel state)
         self.channel_pub = (self.create_publisher(ChannelState, topics.CHANNEL_STATE,
                                                   topics.STATUS_QOS)
                             if self.p["publish_channel_state"] else None)
@@ -209,6 +209,7 @@ class RobotNode(Node):
             self.profile_pub.publish(profile)
         if self.channel_pub is not None:
             gain, loss = gain_at_distance(self.p["distance_m"])
+            self.runtime.set_channel_gain(gain)     # its own estimate (no radio sends one)
             self.channel_pub.publish(ChannelState(
                 header=stamp(self, time.time()), robot_id=self.robot_id, channel_gain=gain,
                 path_loss_db=loss, tx_power_w=self.p["tx_power_w"]))

@@ -54,7 +54,7 @@ class Probe:
         n.create_subscription(msg.ChannelState, topics.CHANNEL_STATE,
                               lambda m: self.channel.__setitem__(m.robot_id, m), topics.STATUS_QOS)
         n.create_subscription(msg.ChannelState, topics.own_channel("robot_1"), self.own.append,
-                              topics.STATUS_QOS)
+                              topics.OWN_CHANNEL_QOS)
         n.create_subscription(msg.FeatureTensor, topics.FEATURES, self._on_features,
                               topics.TENSOR_QOS, raw=True)
 
@@ -138,7 +138,9 @@ def test_radio_delays_tensors_by_their_air_time(radio):
     assert probe.spin_until(lambda: "robot_2" in probe.channel, 10.0)
     assert probe.channel["robot_2"].measured_uplink_rate_bps == 0.0
     # robot_1's own topic carries its states only, the planned rate included
-    assert probe.spin_until(lambda: probe.own[-1].measured_uplink_rate_bps > 0, 10.0)
+    # (its writer is made as robot_1 joins: matched a moment after the shared topic's)
+    assert probe.spin_until(lambda: probe.own and probe.own[-1].measured_uplink_rate_bps > 0,
+                            10.0)
     assert probe.own[-1].measured_uplink_rate_bps == pytest.approx(rate, rel=1e-9)
     assert {m.robot_id for m in probe.own} == {"robot_1"}
 

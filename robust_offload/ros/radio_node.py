@@ -208,7 +208,7 @@ class RadioNode(Node):
     def _own_publisher(self, robot_id: str):
         if robot_id not in self._own_pubs:
             self._own_pubs[robot_id] = self.create_publisher(
-                ChannelState, topics.own_channel(robot_id), topics.STATUS_QOS)
+                ChannelState, topics.own_channel(robot_id), topics.OWN_CHANNEL_QOS)
         return self._own_pubs[robot_id]
 
     def _send_loop(self) -> None:

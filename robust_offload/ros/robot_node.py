@@ -130,7 +130,7 @@ class RobotNode(Node):
         self.create_subscription(InferenceProfile, topics.EDGE_PROFILE, self.on_profile,
                                  topics.STATUS_QOS)
         self.create_subscription(ChannelState, topics.own_channel(self.robot_id),
-                                 self.on_channel, topics.STATUS_QOS)
+                                 self.on_channel, topics.OWN_CHANNEL_QOS)
         self.create_timer(1.0, self.publish_status)
         if self.p["image_topic"]:
             self.create_subscription(Image, self.p["image_topic"], self.camera.put, 1)

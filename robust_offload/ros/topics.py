@@ -4,7 +4,7 @@
 |-------------------------------|------------------|-----------------------|------------------|
 | /robust_offload/robot_status  | RobotStatus      | robots, 1 Hz          | rel., vol., 10   |
 | /robust_offload/channel_state | ChannelState     | radio emulator/robots | rel., vol., 10   |
-| .../channel_state/<robot_id>  | ChannelState     | radio (one robot's)   | rel., vol., 10   |
+| .../channel_state/<robot_id>  | ChannelState     | radio (one robot's)   | rel., t.local, 1 |
 | /robust_offload/profile       | InferenceProfile | robots, every 5 s     | rel., vol., 10   |
 | /robust_offload/edge_profile  | InferenceProfile | edge (its heartbeat)  | rel., vol., 10   |
 | /robust_offload/plan          | OffloadPlan      | planner               | rel., t.local, 1 |
@@ -61,6 +61,10 @@ QOS = {ROBOT_STATUS: STATUS_QOS, CHANNEL_STATE: STATUS_QOS, PROFILE: STATUS_QOS,
        UPLINK: TENSOR_QOS, FEATURES: TENSOR_QOS, RESULTS: RESULT_QOS, FRAMES: RESULT_QOS,
        DIAGNOSTICS: STATUS_QOS}
 """The contract QoS of every topic (the recorder subscribes with it)."""
+
+OWN_CHANNEL_QOS = _reliable(1, DurabilityPolicy.TRANSIENT_LOCAL)
+"""A robot's own channel-state topic: the radio creates its writer as the robot joins, and the
+robot's reader, matched a moment later, still gets the last state."""
 
 INPUT_QOS = _reliable(1000)
 """STATUS_QOS with a deeper reader queue, for the planner's inputs: N robots send N statuses and

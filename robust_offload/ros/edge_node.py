@@ -87,7 +87,7 @@ class EdgeNode(ManagedNode):
         self.result_pub = self.create_lifecycle_publisher(InferenceResult, topics.RESULTS,
                                                           topics.RESULT_QOS)
         self.profile_pub = self.create_lifecycle_publisher(InferenceProfile, topics.EDGE_PROFILE,
-                                                           topics.STATUS_QOS)
+                                                           topics.EDGE_PROFILE_QOS)
         self.create_subscription(FeatureTensor, topics.FEATURES, self.on_tensor,
                                  topics.TENSOR_QOS)
         what = {"real": "DNN tails run", "modelled": "edge times drawn from the profile"}
@@ -95,6 +95,7 @@ class EdgeNode(ManagedNode):
         self.get_logger().info(f"edge on {device}: {modes}")
 
     def start(self):
+        self.publish_profiles()                    # announced at once, not a period later
         self.heartbeat = self.create_timer(self.p["profile_period_s"], self.publish_profiles)
         self.serving = True
 

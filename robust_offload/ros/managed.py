@@ -59,9 +59,10 @@ class ManagedNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state) -> TransitionCallbackReturn:
+        result = super().on_activate(state)       # its publishers first: start() may publish
         self.start()
         self.get_logger().info("active")
-        return super().on_activate(state)
+        return result
 
     def on_deactivate(self, state) -> TransitionCallbackReturn:
         self.stop()

@@ -128,7 +128,7 @@ class RobotNode(Node):
         self.create_subscription(InferenceResult, topics.RESULTS, self.on_result,
                                  topics.RESULT_QOS)
         self.create_subscription(InferenceProfile, topics.EDGE_PROFILE, self.on_profile,
-                                 topics.STATUS_QOS)
+                                 topics.EDGE_PROFILE_QOS)
         self.create_subscription(ChannelState, topics.own_channel(self.robot_id),
                                  self.on_channel, topics.OWN_CHANNEL_QOS)
         self.create_timer(1.0, self.publish_status)
@@ -157,6 +157,9 @@ class RobotNode(Node):
             self.loop.result(result.request_id, result.edge_ms, result.class_id)
 
     def on_profile(self, profile: InferenceProfile):
+        # a heartbeat kept for late joiners (transient local) may be from an edge since stopped
+        if time.time() - from_time(profile.header.stamp) > self.p["edge_timeout_s"]:
+            return
         if profile.is_edge and self.gate.edge(profile):
             back = not self.loop.edge_available()
             self.loop.heard()

@@ -6,7 +6,7 @@
 | /robust_offload/channel_state | ChannelState     | radio emulator/robots | rel., vol., 10   |
 | .../channel_state/<robot_id>  | ChannelState     | radio (one robot's)   | rel., t.local, 1 |
 | /robust_offload/profile       | InferenceProfile | robots, every 5 s     | rel., vol., 10   |
-| /robust_offload/edge_profile  | InferenceProfile | edge (its heartbeat)  | rel., vol., 10   |
+| /robust_offload/edge_profile  | InferenceProfile | edge (its heartbeat)  | rel., t.local, 10|
 | /robust_offload/plan          | OffloadPlan      | planner               | rel., t.local, 1 |
 | /robust_offload/uplink        | FeatureTensor    | robots (simulation)   | rel., vol., 4    |
 | /robust_offload/features      | FeatureTensor    | radio emulator/robots | rel., vol., 4    |
@@ -56,8 +56,13 @@ PLAN_QOS = _reliable(1, DurabilityPolicy.TRANSIENT_LOCAL)  # late joiners get th
 TENSOR_QOS = _reliable(4)
 RESULT_QOS = _reliable(50)
 
+EDGE_PROFILE_QOS = _reliable(10, DurabilityPolicy.TRANSIENT_LOCAL)
+"""The edge's heartbeats: a robot that finds a (re)started edge gets its last heartbeats as soon
+as it is matched, not a heartbeat period later (a robot heard a respawned edge 3 s after its
+activation, its partner 1 s). Robots ignore heartbeats older than their edge_timeout_s."""
+
 QOS = {ROBOT_STATUS: STATUS_QOS, CHANNEL_STATE: STATUS_QOS, PROFILE: STATUS_QOS,
-       EDGE_PROFILE: STATUS_QOS, PLAN: PLAN_QOS,
+       EDGE_PROFILE: EDGE_PROFILE_QOS, PLAN: PLAN_QOS,
        UPLINK: TENSOR_QOS, FEATURES: TENSOR_QOS, RESULTS: RESULT_QOS, FRAMES: RESULT_QOS,
        DIAGNOSTICS: STATUS_QOS}
 """The contract QoS of every topic (the recorder subscribes with it)."""

@@ -157,9 +157,6 @@ class RobotNode(Node):
             self.loop.result(result.request_id, result.edge_ms, result.class_id)
 
     def on_profile(self, profile: InferenceProfile):
-        # a heartbeat kept for late joiners (transient local) may be from an edge since stopped
-        if time.time() - from_time(profile.header.stamp) > self.p["edge_timeout_s"]:
-            return
         if profile.is_edge and self.gate.edge(profile):
             back = not self.loop.edge_available()
             self.loop.heard()

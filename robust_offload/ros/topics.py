@@ -59,7 +59,9 @@ RESULT_QOS = _reliable(50)
 EDGE_PROFILE_QOS = _reliable(10, DurabilityPolicy.TRANSIENT_LOCAL)
 """The edge's heartbeats: a robot that finds a (re)started edge gets its last heartbeats as soon
 as it is matched, not a heartbeat period later (a robot heard a respawned edge 3 s after its
-activation, its partner 1 s). Robots ignore heartbeats older than their edge_timeout_s."""
+activation, its partner 1 s). Their age is not checked: hosts' clocks may differ. A robot that
+joins while the edge is deactivated hears its kept heartbeats and falls back to local frames one
+deadline after its first unanswered frame, as when an edge dies."""
 
 QOS = {ROBOT_STATUS: STATUS_QOS, CHANNEL_STATE: STATUS_QOS, PROFILE: STATUS_QOS,
        EDGE_PROFILE: EDGE_PROFILE_QOS, PLAN: PLAN_QOS,

@@ -32,8 +32,10 @@ once, given to each of those nodes (a node's own ``parameters`` still win). File
 relative to the fleet file."""
 
 
-RESPAWN = ("planner", "edge")
-"""Node kinds restarted when they exit unless the fleet file says ``respawn: false``."""
+RESPAWN = ("planner", "edge", "radio")
+"""Node kinds restarted when they exit unless the fleet file says ``respawn: false``. Not the
+recorder: its bag directory exists once it started (rosbag2 writes a new one), so a restart
+would fail; when it exits the fleet goes on unrecorded (what reached the disk stays readable)."""
 
 RESPAWN_DELAY_S = 2.0
 """Default wait before a node is restarted (``respawn_delay_s``)."""
@@ -147,10 +149,9 @@ def node_specs(description: dict, base_dir: Path, source: str = "fleet.yaml") ->
     seen = set()
     for index, raw in enumerate(robots):
         raw = checks.mapping(source, f"robots[{index}]", raw, ROBOT_KEYS)
-        name = raw.get("name")
-        if not isinstance(name, str) or not name.isidentifier() or name in seen:
-            checks.fail(source, f"robots[{index}].name", name,
-                        "must be a unique identifier (letters, digits, _)")
+        name = checks.name(source, f"robots[{index}].name", raw.get("name"))
+        if name in seen:
+            checks.fail(source, f"robots[{index}].name", name, "already the name of a robot")
         seen.add(name)
         spec = _spec("robot", "robot", f"/{name}", raw, base_dir, f"robots[{index}]", source,
                      shared)

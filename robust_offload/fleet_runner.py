@@ -2,12 +2,13 @@
 
 Starts every node of the fleet description (:func:`robust_offload.fleet.load_fleet`) as a process
 with its ``--ros-args``, writes each node's output to ``<out>/logs/<node>.log``, shows progress for
-the run's duration, restarts a node that exits when its spec says ``respawn`` (planner and edge
-by default; each exit and restart is said), stops everything cleanly (SIGINT, then SIGKILL after
+the run's duration, restarts a node that exits when its spec says ``respawn`` (planner, edge
+and radio by default; each exit and restart is said; the others go on without a node that does
+not respawn), stops everything cleanly (SIGINT, then SIGKILL after
 a grace period; Ctrl-C or SIGTERM to the runner does the same early, also while the nodes are
 still starting), removes the shared memory killed nodes left (:mod:`robust_offload.shm`), and
 analyses the recorded bag. The run ends at its duration, on Ctrl-C/SIGTERM,
-or when a node without ``respawn`` exits (named).
+or when no robot runs any more.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ class Fleet:
         self.processes: list[tuple[NodeSpec, subprocess.Popen]] = []
         self.restarts: dict[str, int] = {}
         self._due: dict[int, float] = {}       # process index -> when it is restarted
+        self._gone: set[int] = set()           # process indices that exited for good
 
     def _launch(self, spec: NodeSpec) -> subprocess.Popen:
         """Start one node; its output goes to (is appended to) ``<out>/logs/<node>.log``."""
@@ -89,15 +91,19 @@ class Fleet:
                 time.sleep(robot_delay_s)
             self.processes.append((spec, self._launch(spec)))
 
-    def supervise(self, now: float, say=print) -> list[str]:
+    def supervise(self, now: float, say=print) -> bool:
         """Restart, ``respawn_delay_s`` after it exited, every node that may respawn (each exit
-        and restart is said); returns the nodes that exited and may not (the run ends)."""
-        ended = []
+        and restart is said); a node that may not is said once as it exits, and the others go
+        on without it (robots run locally without an edge or planner; a radio or recorder is
+        needed by no robot). Returns whether a robot still runs or is about to be restarted:
+        the run ends when none does."""
         for index, (spec, process) in enumerate(self.processes):
-            if process.poll() is None:
+            if process.poll() is None or index in self._gone:
                 continue
             if not spec.respawn:
-                ended.append(spec.label)
+                self._gone.add(index)
+                say(f"{spec.label} exited (status {process.returncode}) and does not respawn; "
+                    f"the fleet goes on without it")
             elif index not in self._due:
                 self._due[index] = now + spec.respawn_delay_s
                 say(f"{spec.label} exited (status {process.returncode}): respawning in "
@@ -108,7 +114,8 @@ class Fleet:
                 self.restarts[spec.label] = self.restarts.get(spec.label, 0) + 1
                 self.processes[index] = (spec, self._launch(spec))
                 say(f"{spec.label} respawned (restart {self.restarts[spec.label]})")
-        return ended
+        return any(spec.executable == "robot" and index not in self._gone
+                   for index, (spec, _) in enumerate(self.processes))
 
     def stop(self, say=print):
         """SIGINT everything (nodes shut down cleanly, the recorder closes its bag), then force;
@@ -233,15 +240,13 @@ def run_fleet(fleet_file: Path, duration_s: float, bag: Path, out: Path,
 
 def _supervise(fleet: Fleet, duration_s: float) -> None:
     """Let the fleet run for ``duration_s`` (progress bar), restarting what may respawn; end
-    early when a node that may not exits."""
+    early when no robot runs any more."""
     with tqdm(total=int(duration_s), desc="fleet running", unit="s") as bar:
         for _ in range(int(duration_s)):
             time.sleep(1.0)
             bar.update()
-            ended = fleet.supervise(time.monotonic(), bar.write)
-            if ended:
-                bar.write(f"node(s) exited and do not respawn: {', '.join(ended)}; "
-                          f"stopping the fleet (see their logs)")
+            if not fleet.supervise(time.monotonic(), bar.write):
+                bar.write("no robot runs any more: stopping the fleet (see their logs)")
                 return
 
 

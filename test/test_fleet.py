@@ -150,26 +150,28 @@ def test_default_fleet_has_the_issue_node_set():
     assert all(s.parameters["robot_id"] == s.namespace.strip("/") for s in robots)
 
 
-def test_planner_and_edge_respawn_by_default():
-    specs = node_specs({"fleet": {"radio": {"respawn": True, "respawn_delay_s": 0.5},
+def test_planner_edge_and_radio_respawn_by_default():
+    specs = node_specs({"fleet": {"radio": {"respawn_delay_s": 0.5},
                                   "planner": {"respawn": False},
                                   "robots": [{"name": "a"}, {"name": "b", "respawn": True}]}},
                        REPO)
     respawn = {s.label: (s.respawn, s.respawn_delay_s) for s in specs}
     assert respawn == {"planner": (False, 2.0), "edge": (True, 2.0), "radio": (True, 0.5),
                        "recorder": (False, 2.0), "a/robot": (False, 2.0), "b/robot": (True, 2.0)}
-    assert {s.label for s in load_fleet(FLEET) if s.respawn} == {"planner", "edge"}
+    assert {s.label for s in load_fleet(FLEET) if s.respawn} == {"planner", "edge", "radio"}
 
 
 EXIT_AT_ONCE = "import sys; sys.exit(3)"
 RUN = "import time; time.sleep(60)"
 
 
-def test_the_runner_respawns_what_may_and_ends_on_what_may_not(tmp_path):
+def test_the_runner_respawns_what_may_and_goes_on_without_what_may_not(tmp_path):
     """Real processes under the runner's supervision (each a one-line Python program): the
     'edge' (respawn) exits at once and comes back after its delay, each exit and restart said;
-    the 'radio' (no respawn) exiting ends the run, named."""
+    the 'radio' (here without respawn) exiting is said once and the fleet goes on; the run ends
+    when its last robot has exited."""
     specs = node_specs({"fleet": {"edge": {"respawn_delay_s": 0.3},
+                                  "radio": {"respawn": False},
                                   "robots": [{"name": "a"}]}}, REPO)
     program = {"edge": EXIT_AT_ONCE, "radio": RUN}
     fleet = Fleet(specs, tmp_path, dict(os.environ),
@@ -178,17 +180,24 @@ def test_the_runner_respawns_what_may_and_ends_on_what_may_not(tmp_path):
     fleet.start()
     try:
         time.sleep(1.0)
-        assert fleet.supervise(100.0, said.append) == []
+        assert fleet.supervise(100.0, said.append)
         assert said == ["edge exited (status 3): respawning in 0.3 s"]
-        assert fleet.supervise(100.2, said.append) == [] and len(said) == 1   # not yet
-        assert fleet.supervise(100.3, said.append) == []
+        assert fleet.supervise(100.2, said.append) and len(said) == 1   # not yet
+        assert fleet.supervise(100.3, said.append)
         assert said[-1] == "edge respawned (restart 1)" and fleet.restarts == {"edge": 1}
         log = (tmp_path / "logs" / "edge.log").read_text()
         assert "--- respawned (restart 1) ---" in log
         radio = next(i for i, (s, _) in enumerate(fleet.processes) if s.label == "radio")
         fleet.processes[radio][1].kill()
         fleet.processes[radio][1].wait()
-        assert fleet.supervise(101.0, said.append) == ["radio"]
+        assert fleet.supervise(101.0, said.append)               # the robot still runs
+        assert said[-1] == "radio exited (status -9) and does not respawn; the fleet goes on " \
+                          "without it"
+        assert fleet.supervise(101.1, said.append) and said.count(said[-1]) == 1
+        robot = next(p for s, p in fleet.processes if s.executable == "robot")
+        robot.kill()
+        robot.wait()
+        assert not fleet.supervise(102.0, said.append)           # no robot left: the run ends
     finally:
         fleet.stop()
     assert all(p.poll() is not None for _, p in fleet.processes)

@@ -24,3 +24,17 @@ def test_feature_tensor_payload_is_bytes():
     tensor.payload = payload
     back = deserialize_message(serialize_message(tensor), msg.FeatureTensor)
     assert bytes(back.payload) == payload and list(back.shape) == [4, 32, 8]
+
+
+def test_a_plan_without_robots_has_float_fields():
+    """rosidl's C conversion asserts PyFloat_Check on float64 fields (a colcon build's default):
+    an empty plan's total energy must be a float, not the int 0 of an empty sum."""
+    from robust_offload.core.plan import Plan
+    from robust_offload.ros.messages import plan_message
+    from robust_offload.runtime.replanner import Published
+
+    empty = Plan(policy="robust", devices=[], infeasible_devices=[], lower_bound_j=0,
+                 solve_time_s=0)
+    plan = plan_message(Published(plan_id=1, plan=empty, decisions=[], degraded={}))
+    for field in ("total_energy_j", "lower_bound_j", "solve_time_s"):
+        assert type(getattr(plan, field)) is float, field

@@ -93,13 +93,27 @@ def quantity(field: str) -> Range | None:
     return None
 
 
+SHOW_CHARS = 40
+"""Text longer than this is cut in error messages (with its length), so that one hostile value
+cannot flood a log line."""
+
+
 def show(value):
-    """A value as error messages show it (long arrays abbreviated)."""
+    """A value as error messages show it (long arrays and long text abbreviated)."""
     if isinstance(value, np.ndarray):
         value = value.tolist()
     if isinstance(value, (list, tuple)) and len(value) > 12:
         return f"<{len(value)} entries>"
+    if isinstance(value, (str, bytes)) and len(value) > SHOW_CHARS:
+        return _Shown(f"{value[:SHOW_CHARS]!r}... ({len(value)} characters)")
     return value
+
+
+class _Shown(str):
+    """Text already in the form an error message shows (its repr is itself)."""
+
+    def __repr__(self) -> str:
+        return str(self)
 
 
 def fail(source: str, field: str, value, why: str, owner: str = "") -> NoReturn:
@@ -189,10 +203,40 @@ def choice(source: str, field: str, value, allowed, owner: str = "") -> str:
     return value
 
 
+NAME_MAX_CHARS = 64
+"""Longest name (robot id, ...): names become topic names (/robust_offload/channel_state/<id>),
+namespaces, thread and file names; 64 keeps every derived topic far below rcl's 247 characters."""
+
+NAME_TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+"""A ROS name token: a letter, then letters, digits and underscores."""
+
+
 def name(source: str, field: str, value, owner: str = "") -> str:
-    """A non-empty string without surrounding whitespace."""
-    if not isinstance(value, str) or not value or value != value.strip():
-        fail(source, field, value, "must be a non-empty string without surrounding spaces",
+    """A name that can become part of a topic, a namespace, a file name or a log line: a ROS
+    name token (:data:`NAME_TOKEN`) of at most :data:`NAME_MAX_CHARS` characters."""
+    if not isinstance(value, str) or not value:
+        fail(source, field, value, "must be a non-empty name", owner)
+    if len(value) > NAME_MAX_CHARS:
+        fail(source, field, value, f"longer than {NAME_MAX_CHARS} characters", owner)
+    if not NAME_TOKEN.fullmatch(value):
+        fail(source, field, value, "must be a ROS name token (a letter, then letters, digits "
+                                   "or '_')", owner)
+    return value
+
+
+TEXT_MAX_CHARS = 256
+"""Longest free text (a model reference, a hardware description) a message or file may carry."""
+
+
+def text(source: str, field: str, value, owner: str = "", allow_empty: bool = False) -> str:
+    """Free text that may end up in a log line: printable (no control characters, no NUL), no
+    surrounding whitespace, at most :data:`TEXT_MAX_CHARS` characters."""
+    if not isinstance(value, str) or (not value and not allow_empty):
+        fail(source, field, value, "must be a non-empty string", owner)
+    if len(value) > TEXT_MAX_CHARS:
+        fail(source, field, value, f"longer than {TEXT_MAX_CHARS} characters", owner)
+    if not value.isprintable() or value != value.strip():
+        fail(source, field, value, "must be printable text without surrounding whitespace",
              owner)
     return value
 
@@ -241,3 +285,6 @@ class Checker:
 
     def mapping(self, field: str, value, allowed=None) -> dict:
         return mapping(self.source, field, value, allowed, self.owner)
+
+    def text(self, field: str, value, allow_empty: bool = False) -> str:
+        return text(self.source, field, value, self.owner, allow_empty)

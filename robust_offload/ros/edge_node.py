@@ -127,6 +127,11 @@ class EdgeNode(ManagedNode):
         if not self.serving:
             self._warn("tensors dropped: the edge is not active", key="inactive")
             return
+        try:
+            checks.name("FeatureTensor", "robot_id", msg.robot_id)
+        except checks.InputError as err:
+            self._warn(f"tensor dropped: {err}", key="bad robot_id")
+            return
         problem = self.workers.submit(msg.robot_id, (msg, time.time()))
         if problem:
             self._warn(problem, key=f"{msg.robot_id} {problem.split(',')[0]}")

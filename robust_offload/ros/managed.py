@@ -19,13 +19,14 @@ from __future__ import annotations
 
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 
+from robust_offload.ros.guard import Guarded
 from robust_offload.ros.parameters import Param, declare_parameters
 
 MANAGED = Param(False, "true: wait for lifecycle transitions (configure, activate) from a "
                        "supervisor; false: configure and activate at start")
 
 
-class ManagedNode(LifecycleNode):
+class ManagedNode(Guarded, LifecycleNode):
     """A lifecycle node with ``setup``/``start``/``stop`` (see the module docstring); ``self.p``
     holds its checked parameters (``managed`` included)."""
 
@@ -52,7 +53,7 @@ class ManagedNode(LifecycleNode):
         if not self._set_up:
             try:
                 self.setup()
-            except (ValueError, RuntimeError) as err:
+            except Exception as err:  # noqa: BLE001 -- a failed configure leaves it unconfigured
                 self.get_logger().error(f"configure failed: {err}".replace("\n", " "))
                 return TransitionCallbackReturn.FAILURE
             self._set_up = True

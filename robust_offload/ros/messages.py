@@ -26,8 +26,10 @@ def plan_message(published: Published) -> OffloadPlan:
     """The OffloadPlan of a published plan (header left to the node)."""
     plan = published.plan
     return OffloadPlan(plan_id=published.plan_id, policy=plan.policy,
-                       total_energy_j=sum(d.get("energy_j", 0.0) for d in published.decisions),
-                       lower_bound_j=float(plan.lower_bound_j), solve_time_s=plan.solve_time_s,
+                       total_energy_j=float(sum(d.get("energy_j", 0.0)
+                                                for d in published.decisions)),
+                       lower_bound_j=float(plan.lower_bound_j),
+                       solve_time_s=float(plan.solve_time_s),
                        devices=[DeviceDecision(**d) for d in published.decisions])
 
 

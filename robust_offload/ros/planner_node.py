@@ -159,7 +159,12 @@ class PlannerNode(ManagedNode):
         if reason:
             self.get_logger().warning(f"rejected: {reason}")
             return SetParametersResult(successful=False, reason=reason)
-        self.planner.apply(changes)
+        try:
+            self.planner.apply(changes)
+        except Exception as err:  # noqa: BLE001 -- a refused change leaves the node as it was
+            reason = f"{', '.join(changes)} not applied: {type(err).__name__}: {err}"
+            self.get_logger().error(reason)
+            return SetParametersResult(successful=False, reason=reason)
         if changes:
             self.get_logger().info("parameters changed: " + ", ".join(
                 f"{key} = {value}" for key, value in changes.items()))

@@ -40,6 +40,7 @@ from robust_offload.core.channel import NOISE_DBM_PER_HZ
 from robust_offload.msg import ChannelState, FeatureTensor, OffloadPlan, RobotStatus
 from robust_offload.ros import topics
 from robust_offload.ros.cdr import peek_feature_tensor
+from robust_offload.ros.guard import Guarded
 from robust_offload.ros.node_main import Warnings, run_node
 from robust_offload.ros.parameters import Param, declare_parameters
 from robust_offload.netns import NetnsError, shape_link
@@ -77,7 +78,7 @@ PARAMETERS = {
 }
 
 
-class RadioNode(Node):
+class RadioNode(Guarded, Node):
     """Delays each robot's feature tensors by their modelled FDMA air time."""
 
     def __init__(self, **kwargs):

@@ -35,6 +35,7 @@ from robust_offload.core import checks
 from robust_offload.bag import flush, project_typestore
 from robust_offload.contract import TOPIC_TYPES
 from robust_offload.ros import topics
+from robust_offload.ros.guard import Guarded
 from robust_offload.ros.node_main import run_node
 from robust_offload.ros.parameters import Param, declare_parameters
 
@@ -65,7 +66,7 @@ PARAMETERS = {
 }
 
 
-class RecorderNode(Node):
+class RecorderNode(Guarded, Node):
     """Writes every project topic it receives into a rosbag2 bag."""
 
     def __init__(self, **kwargs):

@@ -39,6 +39,7 @@ from robust_offload.msg import (
 )
 from robust_offload.ros import topics
 from robust_offload.ros.auth import Gate, keyed
+from robust_offload.ros.guard import Guarded
 from robust_offload.ros.messages import robot_status, tensor_message
 from robust_offload.ros.node_main import Warnings, from_time, run_node, stamp
 from robust_offload.ros.parameters import Param, declare_parameters
@@ -88,7 +89,7 @@ PARAMETERS = {
                                     "followed has been silent this long"),
 }
 
-class RobotNode(Node):
+class RobotNode(Guarded, Node):
     """Thin ROS wrapper around RobotRuntime and FrameLoop (see the module docstring)."""
 
     def __init__(self, subscribe_plans: bool = True, **kwargs):

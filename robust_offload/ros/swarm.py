@@ -41,6 +41,7 @@ from rclpy.serialization import serialize_message
 from robust_offload.hw.errors import HardwareError
 from robust_offload.msg import OffloadPlan
 from robust_offload.ros import topics
+from robust_offload.ros.guard import Guarded
 from robust_offload.ros.node_main import SPIN_PERIOD_S, run_node
 from robust_offload.ros.robot_node import RobotNode
 
@@ -67,7 +68,7 @@ class PlanLog:
         self._file.close()
 
 
-class PlanFanout(Node):
+class PlanFanout(Guarded, Node):
     """The swarm's one plan subscription: each plan is received and deserialised once per
     process and handed, with its message info (the planner's writer gid, which each robot's
     Gate checks), to every robot's ``on_plan`` in turn; ``log`` notes each robot's receipt.
@@ -90,10 +91,10 @@ class PlanFanout(Node):
             self._executor.spin_once(timeout_sec=SPIN_PERIOD_S)
 
     def on_plan(self, plan: OffloadPlan, info) -> None:
-        for robot in self.robots:
+        for robot in self.robots:   # one robot failing on a plan does not keep it from others
             if self.log is not None:
                 self.log.received(robot.robot_id, plan)
-            robot.on_plan(plan, info)
+            robot.guard.run("on_plan", topics.PLAN, robot.on_plan, plan, info)
 
     def destroy_node(self):
         self._stop.set()

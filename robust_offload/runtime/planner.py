@@ -274,7 +274,7 @@ class LiveFleet:
                        f"unknown profile (known: {', '.join(sorted(self.profiles))})")
         freq_min = check.number("freq_min_ghz", freq_min_ghz)
         requirements = Requirements(
-            profile=profile, model=str(model),
+            profile=profile, model=check.text("model", model, allow_empty=True),
             deadline_ms=(check.number("deadline_ms", deadline_ms, low=0.0, open_low=True)
                          if deadline_ms != 0 else self.default_deadline_ms),
             risk=check.number("risk", risk) if risk != 0 else self.default_risk,

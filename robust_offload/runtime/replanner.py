@@ -197,6 +197,7 @@ class Replanner:
                **fields) -> bool:
         """A robot's status (:meth:`LiveFleet.update_status` fields, and ``share_hz``, the
         share of the decision it applies); True when it joined."""
+        robot_id = checks.name("RobotStatus", "robot_id", robot_id)
         if share_hz:                          # 0: no share (below the plausible Hz range)
             share_hz = checks.number(f"RobotStatus from '{robot_id}'", "bandwidth_hz",
                                      share_hz, low=0.0)

@@ -59,9 +59,9 @@ class EdgeNode(ManagedNode):
     (:mod:`robust_offload.ros.managed`): configuring loads and times the models, activating
     starts the heartbeat (robots offload only to an edge they hear) and serving."""
 
-    def __init__(self):
+    def __init__(self, **kwargs):
         self.serving = False
-        super().__init__("edge", PARAMETERS)
+        super().__init__("edge", PARAMETERS, **kwargs)
 
     def setup(self):
         checks.number("parameter", "profile_period_s", self.p["profile_period_s"], low=0.0,

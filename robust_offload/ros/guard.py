@@ -48,8 +48,8 @@ class CallbackGuard:
     """Runs callbacks; reports what they raise (see the module docstring). Thread-safe: a
     multi-threaded executor runs callbacks side by side."""
 
-    def __init__(self, report, period_s: float = REPEAT_S):
-        self.report, self.period_s = report, period_s
+    def __init__(self, report, period_s: float = REPEAT_S, clock=time.monotonic):
+        self.report, self.period_s, self.clock = report, period_s, clock
         self._last: dict[tuple, float] = {}
         self._held: Counter = Counter()
         self._lock = threading.Lock()
@@ -80,7 +80,7 @@ class CallbackGuard:
         return guarded
 
     def _failed(self, name: str, where: str, args, err: Exception) -> None:
-        key, now = (name, type(err).__name__), time.monotonic()
+        key, now = (name, type(err).__name__), self.clock()
         with self._lock:
             if now - self._last.get(key, -self.period_s) < self.period_s:
                 self._held[key] += 1

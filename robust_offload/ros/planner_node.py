@@ -78,8 +78,8 @@ class PlannerNode(ManagedNode):
     (:mod:`robust_offload.ros.managed`): configuring builds the fleet state and listens,
     activating starts planning."""
 
-    def __init__(self):
-        super().__init__("planner", PARAMETERS)
+    def __init__(self, **kwargs):
+        super().__init__("planner", PARAMETERS, **kwargs)
 
     def setup(self):
         values = self.p

@@ -27,7 +27,10 @@ MB_BYTES = 2**20
 
 class InputError(ValueError):
     """An input value is missing or invalid; the message is one line naming the source, the
-    field and the value."""
+    field and the value. ``key`` (source and field, without the value) tells repeats of one
+    kind of error apart from others, e.g. to throttle their warnings."""
+
+    key: str = ""
 
 
 @dataclass(frozen=True)
@@ -119,7 +122,9 @@ class _Shown(str):
 def fail(source: str, field: str, value, why: str, owner: str = "") -> NoReturn:
     """Raise the one-line :class:`InputError` of the house format."""
     where = f"{owner}: " if owner else ""
-    raise InputError(f"{source}: {where}field '{field}' = {show(value)!r}: {why}")
+    error = InputError(f"{source}: {where}field '{field}' = {show(value)!r}: {why}")
+    error.key = f"{source}: {where}{re.sub(r'[[].*', '', field)}"
+    raise error
 
 
 def as_float(value) -> float | None:

@@ -54,12 +54,14 @@ class CallbackGuard:
         self._held: Counter = Counter()
         self._lock = threading.Lock()
 
-    def run(self, name: str, where: str, callback, *args) -> None:
-        """``callback(*args)``; an exception is reported, never raised."""
+    def run(self, name: str, where: str, callback, *args) -> bool:
+        """``callback(*args)``; an exception is reported, never raised (returns False)."""
         try:
             callback(*args)
         except Exception as err:  # noqa: BLE001 -- the point: no message may end the node
             self._failed(name, where, args, err)
+            return False
+        return True
 
     def subscription(self, callback, topic: str):
         """``callback`` guarded, with the arity rclpy expects of it."""

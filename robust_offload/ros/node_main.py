@@ -21,6 +21,8 @@ from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 from std_msgs.msg import Header
 
+from robust_offload.ros.guard import CallbackGuard
+
 SPIN_PERIOD_S = 0.1   # how often the main loop looks at the stop flag
 
 
@@ -64,6 +66,14 @@ def threaded_executor(threads: int):
     return MultiThreadedExecutor(threads) if threads > 1 else SingleThreadedExecutor()
 
 
+def _spin_once(executor, stop: threading.Event) -> None:
+    """One executor turn; a shutdown from outside (rclpy's context) stops the loop."""
+    try:
+        executor.spin_once(timeout_sec=SPIN_PERIOD_S)
+    except ExternalShutdownException:
+        stop.set()
+
+
 def run_node(name: str, make_node, errors=(), threads: int = 1, args=None,
              interrupt_build: bool = True, make_executor=None) -> int:
     """The ``main()`` of every node: init rclpy, build the node (or a list of nodes: the
@@ -78,6 +88,9 @@ def run_node(name: str, make_node, errors=(), threads: int = 1, args=None,
     spin period. A signal while the node is still being built (loading models) ends it at once,
     unless ``interrupt_build`` is False (the recorder: its bag, opened while building, must be
     closed; it stops right after building instead).
+
+    An exception out of the executor itself (not of a callback: those are guarded by
+    :mod:`robust_offload.ros.guard`) is one throttled ERROR line; the node spins on.
 
     The nodes spin on ``make_executor()`` if given (the swarm: rclpy's EventsExecutor), else on a
     multi-threaded executor of ``threads`` threads (one: single-threaded). A node that already
@@ -111,9 +124,11 @@ def run_node(name: str, make_node, errors=(), threads: int = 1, args=None,
             for each in nodes:
                 if each.executor is None:
                     executor.add_node(each)
+            spin = CallbackGuard(rclpy.logging.get_logger(name).error)
             try:
                 while not stop.is_set() and rclpy.ok():
-                    executor.spin_once(timeout_sec=SPIN_PERIOD_S)
+                    if not spin.run("spin_once", "executor", _spin_once, executor, stop):
+                        stop.wait(SPIN_PERIOD_S)     # e.g. a message the middleware cannot take
             finally:
                 for each in nodes:
                     if hasattr(each, "finish"):

@@ -123,7 +123,7 @@ class PlannerNode(ManagedNode):
         try:
             update()
         except InputError as err:
-            self._warn(f"ignored: {err}")
+            self._warn(f"ignored: {err}", key=err.key)
 
     def on_status(self, msg: RobotStatus, info):
         def update():

@@ -131,7 +131,7 @@ class RadioNode(Guarded, Node):
             robot_id = checks.name("RobotStatus", "robot_id", msg.robot_id)
             power = checks.number(f"RobotStatus from '{robot_id}'", "tx_power_w", msg.tx_power_w)
         except checks.InputError as err:
-            self._warn(f"ignored: {err}")
+            self._warn(f"ignored: {err}", key=err.key)
             return
         distance = self.uplink.join(robot_id, power, time.monotonic())
         if distance is not None:
@@ -146,7 +146,7 @@ class RadioNode(Guarded, Node):
                 shares[d.robot_id] = checks.number(f"plan {msg.plan_id}", "bandwidth_hz",
                                                    d.bandwidth_hz) if d.bandwidth_hz else 0.0
             except checks.InputError as err:
-                self._warn(f"ignored the share of {d.robot_id!r}: {err}")
+                self._warn(f"ignored a share: {err}", key=err.key)
         self.uplink.set_shares(shares)
         self.get_logger().info(f"plan {msg.plan_id}: bandwidth for "
                                f"{sum(b > 0 for b in shares.values())} robots")
@@ -159,7 +159,7 @@ class RadioNode(Guarded, Node):
         try:
             robot_id, request_id, n_bytes = peek_feature_tensor(data)
         except Exception as err:  # malformed bytes: never let one message stop the node
-            self._warn(f"dropping an unreadable FeatureTensor: {err}")
+            self._warn(f"dropping an unreadable FeatureTensor: {err}", key="unreadable")
             return
         problem = self.uplink.offer(robot_id, request_id, 8 * n_bytes, data, time.monotonic())
         if problem:

@@ -169,7 +169,7 @@ class RobotNode(Guarded, Node):
             try:
                 self.runtime.set_channel_gain(state.channel_gain)
             except InputError as err:
-                self.get_logger().warning(f"channel state ignored: {err}")
+                self.warn(f"channel state ignored: {err}", key=err.key)
 
     def next_image(self):
         """(tensor, capture time) of the newest camera image, None if none came within 1 s."""
@@ -181,7 +181,7 @@ class RobotNode(Guarded, Node):
         try:
             tensor = image_tensor(msg.data, msg.height, msg.width, msg.encoding, msg.step)
         except ValueError as err:
-            self.get_logger().warning(f"image ignored: {err}")
+            self.warn(f"image ignored: {err}", key="image")
             return None
         return tensor, capture_time(from_time(msg.header.stamp), time.time())
 

@@ -534,3 +534,36 @@ def test_a_second_participant_with_the_same_robot_id_is_refused(fleet):
     fleet.expire(10.0)                                           # the first one is gone
     add(fleet, "robot_1", now=10.0, sender="gid-b")
     assert fleet.plannable() == ["robot_1"]
+
+
+ROBOT_WRITER = "010f" + "ab" * 10 + "00001303"      # 12-byte participant prefix + entity id
+SAME_PARTICIPANT = "010f" + "ab" * 10 + "00001404"   # another writer of that participant
+STRANGER = "010f" + "cd" * 10 + "00001303"
+
+
+@pytest.mark.parametrize("call", [
+    lambda f, sender: f.record_frame("robot_1", missed=True, sender=sender),
+    lambda f, sender: f.update_robot_profile("robot_1", flops_per_cycle=[0.0] + [2.0] * 8,
+                                             var_ms2=[1.0] * 9, sample_counts=[50] * 9,
+                                             sender=sender),
+])
+def test_frames_and_profiles_of_a_robot_come_from_its_participant(profiles, call):
+    fleet = make_fleet(profiles, calibrated=True)
+    fleet.update_status("robot_1", 0.0, sender=ROBOT_WRITER, **ALEX)
+    fleet.update_channel("robot_1", 0.0, path_loss_db=LOSS_DB)
+    before = snapshot(fleet)
+    with pytest.raises(InputError, match="'robot_1': sent by another participant"):
+        call(fleet, STRANGER)
+    assert_same_state(before, fleet)
+    call(fleet, SAME_PARTICIPANT)           # the robot's own process: taken
+    assert repr(snapshot(fleet)) != repr(before)
+
+
+@pytest.mark.parametrize("robot_id", ["", "robot 1", "1robot", "robot/1", "~robot", "{robot}",
+                                      "robot\x00", "rōbot", "x" * 65, "robot_1\n"])
+def test_a_robot_id_must_be_a_ros_name_token(fleet, robot_id):
+    before = snapshot(fleet)
+    with pytest.raises(InputError, match="field 'robot_id'") as err:
+        fleet.update_status(robot_id, 0.0, **ALEX)
+    assert "\n" not in str(err.value) and len(str(err.value)) < 200
+    assert_same_state(before, fleet)

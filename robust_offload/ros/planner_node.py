@@ -141,7 +141,7 @@ class PlannerNode(ManagedNode):
             msg.robot_id, time.monotonic(), channel_gain=msg.channel_gain,
             path_loss_db=msg.path_loss_db, tx_power_w=msg.tx_power_w))
 
-    def on_profile(self, msg: InferenceProfile):
+    def on_profile(self, msg: InferenceProfile, info):
         if msg.is_edge and (reason := verify(msg, self.verifier, f"edge/{msg.model}")):
             self._warn(f"ignored an edge profile of {msg.model!r}: {reason}")
         elif msg.is_edge:
@@ -151,7 +151,8 @@ class PlannerNode(ManagedNode):
         else:
             self._accept(lambda: self.fleet.update_robot_profile(
                 msg.source, flops_per_cycle=msg.flops_per_cycle, var_ms2=msg.var_ms2,
-                sample_counts=msg.sample_counts, output_mb=msg.output_mb))
+                sample_counts=msg.sample_counts, output_mb=msg.output_mb,
+                sender=sender_of(info)))
 
     def on_set_parameters(self, parameters) -> SetParametersResult:
         """Runtime changes of bandwidth_hz, policy and bound (the others are read-only)."""
@@ -211,13 +212,13 @@ class PlannerNode(ManagedNode):
                                     f"plan #{msg.plan_id}); robots follow one planner each",
                                     throttle_duration_sec=10.0)
 
-    def on_frame(self, msg: InferenceResult):
+    def on_frame(self, msg: InferenceResult, info):
         """A robot's frame record: its hit or miss calibrates its margin (bound calibrated), an
         offloaded frame measures its transport overhead."""
         self._accept(lambda: self.planner.frame(
             msg.robot_id, missed=not msg.deadline_met,
             offloaded=msg.executed_on == "edge" and msg.edge_ms > 0, partition=msg.partition,
-            bandwidth_hz=msg.bandwidth_hz, uplink_ms=msg.uplink_ms))
+            bandwidth_hz=msg.bandwidth_hz, uplink_ms=msg.uplink_ms, sender=sender_of(info)))
 
 
 def main(args=None) -> int:

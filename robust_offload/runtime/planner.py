@@ -151,6 +151,9 @@ MIN_STATUS_INTERVAL_S = 0.1
 """A robot's statuses closer together than this are dropped unread (robots send one a second; a
 participant flooding the topic must not cost the planner work per message)."""
 
+PREFIX_HEX = 24
+"""Hex digits of a DDS GUID prefix (12 bytes): the participant part of a writer's gid."""
+
 MAX_CHECK_GAP_S = 1.0
 """Expiry checks further apart than this mean the planner itself was stalled (see
 :meth:`LiveFleet.expire`)."""
@@ -302,13 +305,16 @@ class LiveFleet:
 
     def record_frame(self, robot_id: str, *, missed: bool, offloaded: bool = False,
                      partition: int = 0, bandwidth_hz: float = 0.0,
-                     uplink_ms: float = 0.0, now: float | None = None) -> float | None:
+                     uplink_ms: float = 0.0, now: float | None = None,
+                     sender: str = "") -> float | None:
         """One frame's record (see the module docstring; ``offloaded``: run on the edge and
-        answered; ``now``: when it came, time.monotonic() if not given). Returns the robot's
-        working eps when ``calibrated`` (None otherwise, for an unknown robot, or one the newest
-        plan left without a decision)."""
+        answered; ``now``: when it came, time.monotonic() if not given; ``sender``: as for
+        :meth:`update_robot_profile`). Returns the robot's working eps when ``calibrated``
+        (None otherwise, for an unknown robot, or one the newest plan left without a
+        decision)."""
         if robot_id not in self._status:
             return None
+        self._check_participant("InferenceResult", robot_id, sender)
         if offloaded:
             self._record_overhead(robot_id, partition, bandwidth_hz, uplink_ms,
                                   time.monotonic() if now is None else float(now))
@@ -406,6 +412,16 @@ class LiveFleet:
         risk = self._status[robot_id][0].risk
         return risk * (1.0 - OVERHEAD_TAIL_SHARE) if self._measured_overhead(robot_id) else risk
 
+    def _check_participant(self, kind: str, robot_id: str, sender: str) -> None:
+        """A robot's profile and frames come from the DDS participant (process) of its statuses:
+        another participant using its id is refused (``sender``: a writer gid, hex; "" = not
+        known). Writers of one participant share their gid's first 12 bytes (the GUID prefix)."""
+        owner = self._senders.get(robot_id, "")
+        if sender and owner and sender[:PREFIX_HEX] != owner[:PREFIX_HEX]:
+            checks.fail(f"{kind} from '{robot_id}'", "robot_id", robot_id,
+                        f"sent by another participant ({sender[:PREFIX_HEX]}) than its "
+                        f"statuses ({owner[:PREFIX_HEX]}); ignored")
+
     def update_channel(self, robot_id: str, now: float, *, channel_gain: float = 0.0,
                        path_loss_db: float = 0.0, tx_power_w: float = 0.0) -> float:
         """A ChannelState: linear gain if > 0, else the path loss in dB (> 0). tx_power_w > 0
@@ -428,15 +444,17 @@ class LiveFleet:
         return gain
 
     def update_robot_profile(self, robot_id: str, *, flops_per_cycle, var_ms2,
-                             sample_counts, output_mb=()) -> None:
+                             sample_counts, output_mb=(), sender: str = "") -> None:
         """A robot's InferenceProfile: g_m and local variance v_m per point, with the samples
         behind each, and (optional) the bytes its split and codec really send per point, d_m,
         which replace the profile's at once (sizes are exact, not estimates). The robot must
-        have sent its status (which names its profile)."""
+        have sent its status (which names its profile), from the same DDS participant as
+        ``sender`` (a writer gid, hex), when given."""
         robot_id = self._robot_id("InferenceProfile", robot_id)
         src = f"InferenceProfile from '{robot_id}'"
         if robot_id not in self._status:
             checks.fail(src, "source", robot_id, "robot has not sent its RobotStatus yet")
+        self._check_participant("InferenceProfile", robot_id, sender)
         name = self._status[robot_id][0].profile
         base = self.profiles[name]
         g = _points(src, "flops_per_cycle", flops_per_cycle, base, skip_first=True)

@@ -32,6 +32,7 @@ from pathlib import Path
 from robust_offload.bag import BagError, project_typestore, reindex
 from robust_offload.contract import FRAMES as FRAMES_TOPIC
 from robust_offload.contract import PLAN as PLAN_TOPIC
+from robust_offload.core import checks
 from robust_offload.core.verdict import miss_rate
 from robust_offload.tables import write_csv
 
@@ -104,13 +105,16 @@ def read_bag(bag: Path, notes: list[str] | None = None) -> BagContents:
             for conn, timestamp, data in reader.messages(connections=wanted) if wanted else ():
                 try:
                     msg = reader.deserialize(data, conn.msgtype)
-                    if conn.topic == FRAMES_TOPIC:     # when the robot produced it
-                        t_s = ((_stamp_ns(msg) or timestamp) - start) * 1e-9
-                        contents.frames.append(_frame_row(msg, t_s))
+                    if conn.topic == FRAMES_TOPIC:
+                        rows = [_frame_row(msg, (_produced_ns(msg, timestamp) - start) * 1e-9)]
                     else:
-                        contents.plans.extend(_plan_rows(msg, (timestamp - start) * 1e-9))
-                except Exception:  # garbage bytes on the topic: skip and count
+                        rows = _plan_rows(msg, (timestamp - start) * 1e-9)
+                    if not all(map(_plausible, rows)):
+                        raise ValueError("not a record of this fleet")
+                except Exception:  # garbage on the topic, or a forged record: skip and count
                     contents.undecodable[conn.topic] += 1
+                    continue
+                (contents.frames if conn.topic == FRAMES_TOPIC else contents.plans).extend(rows)
     except AnalysisError:
         raise
     except Exception as err:  # rosbags' reader/type errors: name the bag, no traceback
@@ -118,9 +122,29 @@ def read_bag(bag: Path, notes: list[str] | None = None) -> BagContents:
     return contents
 
 
-def _stamp_ns(msg) -> int:
-    """A message's header stamp in ns (0 when unset)."""
-    return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+STAMP_SKEW_NS = 60 * 10**9
+"""A frame's stamp further than this from when the recorder got it is not used (unset, or a
+clock far off): the recording time stands in."""
+
+
+def _produced_ns(msg, recorded_ns: int) -> int:
+    """When the robot produced a frame record: its header stamp, unless that is unusable."""
+    stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+    return stamp if abs(stamp - recorded_ns) <= STAMP_SKEW_NS else recorded_ns
+
+
+FINITE = set(FRAME_FIELDS)
+"""Fields a record must have finite (a plan's latency bound and margin may be inf or NaN)."""
+
+
+def _plausible(row: dict) -> bool:
+    """A record worth analysing: a robot id that is a name, finite numbers."""
+    try:
+        checks.name("record", "robot_id", row["robot_id"])
+    except checks.InputError:
+        return False
+    return all(math.isfinite(v) for key, v in row.items()
+               if key in FINITE and isinstance(v, float))
 
 
 def _frame_row(msg, t_s: float) -> dict:

@@ -141,7 +141,10 @@ def test_a_hostile_stream_on_every_input_stops_no_node(run_fleet):
     after = fleet.wait_for_frames(10, timeout_s=120)    # frames still flow afterwards
     assert min(after.values()) >= 10, after
     fleet.stop()
-    for spec, _ in fleet.fleet.processes:
-        log = (fleet.fleet.out / "logs" / f"{spec.label.replace('/', '_')}.log").read_text()
-        assert "Traceback" not in log, (spec.label, log[-3000:])
+    logs = {spec.label: (fleet.fleet.out / "logs" / f"{spec.label.replace('/', '_')}.log")
+            .read_text() for spec, _ in fleet.fleet.processes}
+    for label, log in logs.items():
+        assert "Traceback" not in log, (label, log[-3000:])
+    for label in ("planner", "radio", "robot_1/robot"):     # the attack reached them
+        assert "ignored" in logs[label], (label, logs[label][-3000:])
     print(f"{attacker.sent} hostile messages in {FUZZ_S:g} s, {len(attacker.plans)} plans")

@@ -129,8 +129,9 @@ class EdgeNode(ManagedNode):
             return
         try:
             checks.name("FeatureTensor", "robot_id", msg.robot_id)
+            checks.text(f"FeatureTensor from '{msg.robot_id}'", "model", msg.model)
         except checks.InputError as err:
-            self._warn(f"tensor dropped: {err}", key="bad robot_id")
+            self._warn(f"tensor dropped: {err}", key=err.key)
             return
         problem = self.workers.submit(msg.robot_id, (msg, time.time()))
         if problem:

@@ -39,11 +39,13 @@ from robust_offload.core import checks
 from robust_offload.core.channel import NOISE_DBM_PER_HZ
 from robust_offload.msg import ChannelState, FeatureTensor, OffloadPlan, RobotStatus
 from robust_offload.ros import topics
+from robust_offload.ros.auth import sender_of
 from robust_offload.ros.cdr import peek_feature_tensor
 from robust_offload.ros.guard import Guarded
 from robust_offload.ros.node_main import Warnings, run_node
 from robust_offload.ros.parameters import Param, declare_parameters
 from robust_offload.netns import NetnsError, shape_link
+from robust_offload.runtime.auth import PlanSource
 from robust_offload.runtime.radio import (
     FdmaUplink,
     LaggedReports,
@@ -73,6 +75,8 @@ PARAMETERS = {
                       choices=("modelled", "shaped")),
     "shaped_links": Param([""], "with air_time shaped: 'robot_id:netns:interface' of each robot"),
     "edge_address": Param("", "with air_time shaped: the edge host's address"),
+    "planner_timeout_s": Param(5.0, "shares of another planner's plans are ignored until the "
+                                    "one followed has been silent this long (as robots do)"),
     "report_lag_s": Param(0.0, "ChannelState reports the channel this long ago (a late "
                                "estimate); shaped links follow the channel at once"),
 }
@@ -96,6 +100,7 @@ class RadioNode(Guarded, Node):
         self.static, self.robot_timeout_s = p["static"], p["robot_timeout_s"]
         self.fades = parse_fades([f for f in p["fades"] if f])
         self.reports = LaggedReports(p["report_lag_s"])     # >= 0: its range (seconds)
+        self.planner = PlanSource(p["planner_timeout_s"])
         self._warn = Warnings(self.get_logger(), WARN_THROTTLE_S)
         self._last_step = self._started = time.monotonic()
         self.channel_pub = self.create_publisher(ChannelState, topics.CHANNEL_STATE,
@@ -139,7 +144,12 @@ class RadioNode(Guarded, Node):
                                    f"{power:g} W")
             self._publish_channel_states(only=robot_id)
 
-    def _on_plan(self, msg: OffloadPlan) -> None:
+    def _on_plan(self, msg: OffloadPlan, info) -> None:
+        if not self.planner.accept(sender_of(info), time.monotonic()):
+            self._warn(f"ignored plan #{msg.plan_id} of another planner: following "
+                       f"{self.planner.sender[:16]} until it is silent for "
+                       f"{self.planner.timeout_s:g} s", key="second planner")
+            return
         shares = {}
         for d in msg.devices:
             try:
@@ -158,6 +168,10 @@ class RadioNode(Guarded, Node):
     def _on_uplink(self, data: bytes) -> None:
         try:
             robot_id, request_id, n_bytes = peek_feature_tensor(data)
+            checks.name("FeatureTensor", "robot_id", robot_id)
+        except checks.InputError as err:
+            self._warn(f"dropping a tensor: {err}", key=err.key)
+            return
         except Exception as err:  # malformed bytes: never let one message stop the node
             self._warn(f"dropping an unreadable FeatureTensor: {err}", key="unreadable")
             return

@@ -46,7 +46,7 @@ from robust_offload.ros.managed import ManagedNode
 from robust_offload.ros.parameters import Param, changed_parameters
 from robust_offload.runtime.auth import Signer, Verifier
 from robust_offload.runtime.planner import MIN_STATUS_INTERVAL_S, SETTINGS, LiveFleet
-from robust_offload.runtime.replanner import POLL_PERIOD_S, SEARCH_S, Replanner
+from robust_offload.runtime.replanner import POLL_PERIOD_S, SEARCH_S, TRANSITION_S, Replanner
 
 CHECK_PERIOD_S = POLL_PERIOD_S
 """Timer period for expiry and replanning checks (messages only update the fleet: O(1) each;
@@ -76,8 +76,10 @@ PARAMETERS = {
                                "('' = nothing signed or checked)"),
     "edge_timeout_s": Param(3.0, "with a fleet key, the profiles of a restarted edge are taken "
                                  "once the previous one has been silent this long"),
-    "transition_s": Param(1.0, "a plan that grows some robot's share is published in two "
-                               "steps this far apart (>= the slowest robot's frame period)"),
+    "transition_s": Param(TRANSITION_S, "a plan that grows some robot's share is published "
+                                        "in two steps: the second once the robots whose share "
+                                        "shrinks report their smaller one (or are dropped), "
+                                        "at the latest this long after the first"),
     "search_s": Param(SEARCH_S, "a replan's branch and bound publishes its best plan after "
                                 "this long (s; the certified gap is logged)"),
 }

@@ -239,13 +239,66 @@ def test_a_plan_that_grows_a_share_is_published_in_two_steps(profiles):
     step = replanner.poll(0.5)
     assert step.held == ("robot_2",) and [x["robot_id"] for x in step.decisions] == ["robot_1"]
     assert "first step" in step.summary
-    # transition_s from the first poll after the first step went out (a solve may be slow)
+    # robot_1 reports no share: the second step goes out at the bound, transition_s from the
+    # first poll after the first step went out (a solve may be slow)
     assert replanner.poll(0.6) is None and replanner.poll(1.5) is None  # robot_1 switches first
     final = replanner.poll(1.6)
     assert final.plan_id == step.plan_id + 1 and not final.held
-    assert step.reason == "robots joined or left" and "[second step]" in final.summary
+    assert step.reason == "robots joined or left"
+    assert "[second step: robot_1 did not report the smaller share within 1 s]" in final.summary
     assert {x["robot_id"] for x in final.decisions} == {"robot_1", "robot_2"}
     assert sum(x["bandwidth_hz"] for x in final.decisions) <= 10e6 * (1 + 1e-9)
+
+
+def report(replanner, name, now, share=0.0):
+    """A status of robot ``name`` saying it applies ``share``."""
+    replanner.status(name, now, True, share_hz=share, **ALEX)
+    replanner.fleet.update_channel(name, now, path_loss_db=LOSS_DB)
+
+
+def robot_2_joins(profiles):
+    """robot_1 alone, on the whole band (its status says so); robot_2 joins at 0.5. Returns the
+    replanner, robot_1's share before and in the first step (shrunk, robot_2 held back)."""
+    replanner = Replanner(make_fleet(profiles), "robust", "cantelli", transition_s=5.0)
+    report(replanner, "robot_1", 0.0)
+    whole = replanner.poll(0.0).decisions[0]["bandwidth_hz"]
+    report(replanner, "robot_1", 0.4, whole)
+    report(replanner, "robot_2", 0.5)
+    step = replanner.poll(0.5)
+    assert step.held == ("robot_2",) and [d["robot_id"] for d in step.decisions] == ["robot_1"]
+    assert replanner.poll(0.6) is None
+    return replanner, whole, step.decisions[0]["bandwidth_hz"]
+
+
+def grown(published) -> float:
+    """robot_2's share in a published plan (0 without one)."""
+    return next((d["bandwidth_hz"] for d in published.decisions
+                 if d["robot_id"] == "robot_2"), 0.0)
+
+
+def test_the_growing_step_waits_for_the_shrinking_robot_to_report_its_smaller_share(profiles):
+    """robot_2's share goes out only once robot_1's status says it let its old share go: not
+    while robot_1 still reports the whole band, well past a frame and a status period."""
+    replanner, whole, smaller = robot_2_joins(profiles)
+    for t in (1.0, 2.0, 3.0, 4.0):
+        report(replanner, "robot_1", t, whole)
+        report(replanner, "robot_2", t)
+        assert replanner.poll(t + 0.1) is None
+    report(replanner, "robot_1", 4.5, smaller)
+    final = replanner.poll(4.6)
+    assert final is not None and "[second step]" in final.summary and grown(final) > 0
+    assert sum(d["bandwidth_hz"] for d in final.decisions) <= 10e6 * (1 + 1e-9)
+
+
+def test_the_growing_step_goes_out_once_the_shrinking_robot_is_dropped(profiles):
+    replanner, whole, _ = robot_2_joins(profiles)
+    report(replanner, "robot_1", 0.7, whole)              # its last status
+    for t in (1.5, 2.5, 3.5):
+        report(replanner, "robot_2", t)
+        assert replanner.poll(t + 0.1) is None
+    assert replanner.expire(3.8) == ["robot_1"]           # robot_timeout_s = 3 s
+    final = replanner.poll(3.8)
+    assert final is not None and "[second step]" in final.summary and grown(final) > 0
 
 
 def test_a_restarted_planner_grows_no_share_into_one_a_robot_still_uses(profiles):

@@ -19,18 +19,35 @@ def _unsigned_bytes(msg) -> bytes:
 
 
 def sign(msg, signer: Signer):
-    """Set ``auth_epoch`` and ``auth_tag`` of ``msg`` (unchanged without a key); returns it."""
+    """Set ``auth_session``, ``auth_epoch`` and ``auth_tag`` of ``msg`` (unchanged without a
+    key); returns it."""
     if signer.key is not None:
-        msg.auth_epoch = signer.epoch()
+        msg.auth_session, msg.auth_epoch = signer.session, signer.epoch()
         msg.auth_tag = list(signer.tag(_unsigned_bytes(msg)))
     return msg
 
 
-def verify(msg, verifier: Verifier, stream: str) -> str | None:
-    """None if ``msg`` may be used (authentic and fresh, or no key), else why not."""
+def verify(msg, verifier: Verifier, stream: str, now: float) -> str | None:
+    """None if ``msg`` may be used on ``stream`` at monotonic time ``now`` (authentic and fresh,
+    or no key), else why not."""
     if verifier.key is None:
         return None
-    return verifier.check(stream, msg.auth_epoch, _unsigned_bytes(msg), bytes(msg.auth_tag))
+    return verifier.check(stream, msg.auth_session, msg.auth_epoch, _unsigned_bytes(msg),
+                          bytes(msg.auth_tag), now)
+
+
+def edge_stream(model: str) -> str:
+    """The stream of one model's edge heartbeats (robots) and edge profiles (planner)."""
+    return f"edge/{model}"
+
+
+def robot_verifier(key: bytes | None, planner_timeout_s: float,
+                   edge_timeout_s: float) -> Verifier:
+    """A robot's checks: another planner's session is taken once the followed one has been
+    silent for ``planner_timeout_s``, another edge's once the followed one has been silent for
+    ``edge_timeout_s`` (heartbeats and results alike)."""
+    return Verifier(key, {"plan": planner_timeout_s, "edge": edge_timeout_s,
+                          "results": edge_timeout_s})
 
 
 def sender_of(info) -> str:
@@ -39,12 +56,12 @@ def sender_of(info) -> str:
     return bytes(gid.get("data", b"")).hex()
 
 
-def keyed(node, key_file: str) -> tuple[Signer, Verifier]:
-    """The node's signer and verifier for the fleet key in ``key_file`` ("" = none); says once
-    whether its control messages are authenticated."""
+def fleet_key(node, key_file: str) -> bytes | None:
+    """The fleet key in ``key_file`` ("" = none); says once whether the node's control messages
+    are authenticated."""
     key = load_key(key_file)
     announce(node, key)
-    return Signer(key), Verifier(key)
+    return key
 
 
 def announce(node, key) -> None:
@@ -66,14 +83,14 @@ class Gate:
     def __init__(self, verifier: Verifier, source, warn):
         self.verifier, self.source, self.warn = verifier, source, warn
 
-    def _checked(self, msg, stream: str, what: str) -> bool:
-        reason = verify(msg, self.verifier, stream)
+    def _checked(self, msg, stream: str, what: str, now: float) -> bool:
+        reason = verify(msg, self.verifier, stream, now)
         if reason:
             self.warn(f"ignored {what}: {reason}", key=f"{what} {reason}")
         return reason is None
 
     def plan(self, msg, info, now: float) -> bool:
-        if not self._checked(msg, "plan", f"plan #{msg.plan_id}"):
+        if not self._checked(msg, "plan", f"plan #{msg.plan_id}", now):
             return False
         sender = sender_of(info)
         if self.source.accept(sender, now):
@@ -83,13 +100,13 @@ class Gate:
                   f"{self.source.timeout_s:g} s", key="second planner")
         return False
 
-    def edge(self, msg) -> bool:
-        return self._checked(msg, f"edge/{msg.model}", "edge heartbeat")
+    def edge(self, msg, now: float) -> bool:
+        return self._checked(msg, edge_stream(msg.model), "edge heartbeat", now)
 
-    def result(self, msg) -> bool:
+    def result(self, msg, now: float) -> bool:
         # one stream per robot: the edge signs and publishes each robot's results in order
         # (one worker thread per robot), not the results of different robots
-        return self._checked(msg, f"results/{msg.robot_id}", f"result {msg.request_id}")
+        return self._checked(msg, f"results/{msg.robot_id}", f"result {msg.request_id}", now)
 
 
 class OwnPlans:

@@ -25,7 +25,8 @@ from robust_offload.ros import topics
 from robust_offload.ros.node_main import Warnings, from_time, run_node, stamp
 from robust_offload.ros.managed import ManagedNode
 from robust_offload.ros.parameters import Param
-from robust_offload.ros.auth import keyed, sign
+from robust_offload.ros.auth import fleet_key, sign
+from robust_offload.runtime.auth import Signer
 from robust_offload.runtime.edge import EdgeRuntime
 from robust_offload.runtime.workers import Workers
 
@@ -83,7 +84,7 @@ class EdgeNode(ManagedNode):
         self.workers = Workers(self.serve, self.p["queue_depth"], self.p["worker_idle_s"],
                                self.p["max_robots"])
         self._warn = Warnings(self.get_logger(), WARN_REPEAT_S)
-        self.signer, _ = keyed(self, self.p["auth_key_file"])
+        self.signer = Signer(fleet_key(self, self.p["auth_key_file"]))
         self.result_pub = self.create_lifecycle_publisher(InferenceResult, topics.RESULTS,
                                                           topics.RESULT_QOS)
         self.profile_pub = self.create_lifecycle_publisher(InferenceProfile, topics.EDGE_PROFILE,

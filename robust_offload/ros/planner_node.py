@@ -32,13 +32,21 @@ from robust_offload.msg import (
     RobotStatus,
 )
 from robust_offload.ros import topics
-from robust_offload.ros.auth import OwnPlans, keyed, sender_of, sign, verify
+from robust_offload.ros.auth import (
+    OwnPlans,
+    edge_stream,
+    fleet_key,
+    sender_of,
+    sign,
+    verify,
+)
 from robust_offload.ros.messages import diagnostic_array, plan_message
 from robust_offload.ros.node_main import Warnings, run_node
 from robust_offload.ros.managed import ManagedNode
 from robust_offload.ros.parameters import Param, changed_parameters
+from robust_offload.runtime.auth import Signer, Verifier
 from robust_offload.runtime.planner import MIN_STATUS_INTERVAL_S, SETTINGS, LiveFleet
-from robust_offload.runtime.replanner import POLL_PERIOD_S, SEARCH_S, Replanner
+from robust_offload.runtime.replanner import POLL_PERIOD_S, SEARCH_S, TRANSITION_S, Replanner
 
 CHECK_PERIOD_S = POLL_PERIOD_S
 """Timer period for expiry and replanning checks (messages only update the fleet: O(1) each;
@@ -66,8 +74,12 @@ PARAMETERS = {
                               "status once a second (a heartbeat period plus margin)"),
     "auth_key_file": Param("", "fleet key: plans are signed with it, edge profiles must be "
                                "('' = nothing signed or checked)"),
-    "transition_s": Param(1.0, "a plan that grows some robot's share is published in two "
-                               "steps this far apart (>= the slowest robot's frame period)"),
+    "edge_timeout_s": Param(3.0, "with a fleet key, the profiles of a restarted edge are taken "
+                                 "once the previous one has been silent this long"),
+    "transition_s": Param(TRANSITION_S, "a plan that grows some robot's share is published "
+                                        "in two steps: the second once the robots whose share "
+                                        "shrinks report their smaller one (or are dropped), "
+                                        "at the latest this long after the first"),
     "search_s": Param(SEARCH_S, "a replan's branch and bound publishes its best plan after "
                                 "this long (s; the certified gap is logged)"),
 }
@@ -88,7 +100,9 @@ class PlannerNode(ManagedNode):
         self.planner = Replanner(self.fleet, values["policy"], values["bound"],
                                  values["discovery_s"], values["transition_s"],
                                  values["search_s"])
-        self.signer, self.verifier = keyed(self, values["auth_key_file"])
+        key = fleet_key(self, values["auth_key_file"])
+        self.signer = Signer(key)
+        self.verifier = Verifier(key, {"edge": values["edge_timeout_s"]})
         self.own_plans = OwnPlans()
         self._warn = Warnings(self.get_logger(), WARN_REPEAT_S)
         self.diagnostics = self.create_lifecycle_publisher(DiagnosticArray, topics.DIAGNOSTICS,
@@ -142,7 +156,8 @@ class PlannerNode(ManagedNode):
             path_loss_db=msg.path_loss_db, tx_power_w=msg.tx_power_w))
 
     def on_profile(self, msg: InferenceProfile, info):
-        if msg.is_edge and (reason := verify(msg, self.verifier, f"edge/{msg.model}")):
+        if msg.is_edge and (reason := verify(msg, self.verifier, edge_stream(msg.model),
+                                             time.monotonic())):
             self._warn(f"ignored an edge profile of {msg.model!r}: {reason}")
         elif msg.is_edge:
             self._accept(lambda: self.fleet.update_edge_profile(

@@ -38,7 +38,7 @@ from robust_offload.msg import (
     RobotStatus,
 )
 from robust_offload.ros import topics
-from robust_offload.ros.auth import Gate, keyed
+from robust_offload.ros.auth import Gate, fleet_key, robot_verifier
 from robust_offload.ros.guard import Guarded
 from robust_offload.ros.messages import robot_status, tensor_message
 from robust_offload.ros.node_main import Warnings, from_time, run_node, stamp
@@ -73,7 +73,9 @@ PARAMETERS = {
     "publish_channel_state": Param(False, "publish ChannelState from distance_m (no radio "
                                           "emulator)"),
     "distance_m": Param(100.0, "distance to the edge for publish_channel_state"),
-    "edge_timeout_s": Param(3.0, "edge is gone after this long without its profile heartbeat"),
+    "edge_timeout_s": Param(3.0, "edge is gone after this long without its profile heartbeat "
+                                 "(with a fleet key, a restarted edge's session is then "
+                                 "followed)"),
     "result_grace_s": Param(0.5, "wait this long past the deadline before a frame is lost"),
     "max_missed": Param(3, "consecutive lost frames before falling back to local execution"),
     "stale_after_s": Param(2.0, "heard neither the edge nor a plan for this long: let the share "
@@ -85,8 +87,9 @@ PARAMETERS = {
     "torch_threads": Param(1, "torch CPU threads for the DNN head"),
     "auth_key_file": Param("", "fleet key: plans, edge heartbeats and results must be signed "
                                "with it ('' = nothing checked)"),
-    "planner_timeout_s": Param(5.0, "plans of another planner are ignored until the one "
-                                    "followed has been silent this long"),
+    "planner_timeout_s": Param(5.0, "plans of another planner (with a fleet key, of another "
+                                    "session) are ignored until the one followed has been "
+                                    "silent this long"),
 }
 
 class RobotNode(Guarded, Node):
@@ -100,7 +103,8 @@ class RobotNode(Guarded, Node):
         self.robot_id = self.p["robot_id"]
         self.runtime, description = build_robot(self.p)
         self.get_logger().info(description)
-        _, verifier = keyed(self, self.p["auth_key_file"])
+        verifier = robot_verifier(fleet_key(self, self.p["auth_key_file"]),
+                                  self.p["planner_timeout_s"], self.p["edge_timeout_s"])
         self.warn = Warnings(self.get_logger(), 10.0)
         self.gate = Gate(verifier, PlanSource(self.p["planner_timeout_s"]), self.warn)
         self._profile_at = -math.inf          # when the profile was last published
@@ -151,14 +155,14 @@ class RobotNode(Guarded, Node):
             self.warn(warning, key=re.sub(r"#\d+", "#", warning))
 
     def on_result(self, result: InferenceResult):
-        if not self.gate.result(result):
+        if not self.gate.result(result, time.monotonic()):
             return
         self.loop.edge_answered()                   # any robot's result: the edge is alive
         if result.robot_id == self.robot_id:
             self.loop.result(result.request_id, result.edge_ms, result.class_id)
 
     def on_profile(self, profile: InferenceProfile):
-        if profile.is_edge and self.gate.edge(profile):
+        if profile.is_edge and self.gate.edge(profile, time.monotonic()):
             back = not self.loop.edge_available()
             self.loop.heard()
             if back and self.loop.edge_available():

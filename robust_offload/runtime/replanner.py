@@ -33,12 +33,19 @@ over-committed for a frame. So a plan that gives some robot more bandwidth than 
 published in two steps (:func:`hold_increases`): first every robot whose share shrinks (or
 stays) switches, and every robot whose share grows keeps the decision it uses (a joining robot
 waits) unless its new share fits in what is free even while the others still use their old
-shares; ``transition_s`` later (at least the slowest robot's frame period) the plan itself.
-At every instant each robot uses its old or its new share, and neither step can then sum above B.
+shares; then the plan itself, once every robot whose share the first step shrinks
+(:func:`shrinking`) has said it let the old one go: its status reports (``share_hz``) at most
+its new share, or it was dropped (:meth:`Replanner.expire`; a robot cut off lets its share go
+before the planner drops it). At every instant each robot uses its old or its new share, and
+neither step can then sum above B. ``transition_s`` bounds the wait: a robot that keeps
+reporting its old share that long (it does not apply plans; one that applies them reports
+within a frame and a status period) has the second step published anyway, its name in the
+plan's reason, as it may then still use its old share.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, replace
 
@@ -71,6 +78,12 @@ SEARCH_S = 0.5
 """A replan's branch and bound (every solve of it together) stops exploring after this long and
 publishes its best plan, the certified gap in the log (core/robust.py: near-twin robots close
 their last 1e-5 of gap only at the node limit, 13 s at N = 50)."""
+
+TRANSITION_S = 5.0
+"""Default bound of the wait for the shrinking robots' reports before a plan's second step
+(module docstring): a robot that applies plans reports its new share within a frame and a
+status period (1 s); longer than the planner's default robot_timeout_s (3 s), so that a robot
+gone silent is dropped, and its share released, before the bound."""
 
 POLL_PERIOD_S = 0.1
 """How often the planner node polls (:meth:`Replanner.poll`): updates are planned at most this
@@ -111,6 +124,14 @@ def hold_increases(in_use: dict[str, dict], decisions: list[dict],
     return now, held
 
 
+def shrinking(in_use: dict[str, dict], first: list[dict]) -> dict[str, float]:
+    """The robots whose share the first step ``first`` of a plan shrinks below the one in use
+    (a robot it has no decision for: to none), with the share it gives each."""
+    new = {d["robot_id"]: share_of(d) for d in first}
+    return {name: new.get(name, 0.0) for name, before in in_use.items()
+            if share_of(before) > new.get(name, 0.0) * (1 + 1e-9)}
+
+
 @dataclass
 class Published:
     """One plan to publish: the core plan, its id, and the DeviceDecision fields per robot."""
@@ -143,6 +164,22 @@ class Published:
                 f"{self.planning_s * 1e3:.1f} ms{why}")
 
 
+@dataclass
+class SecondStep:
+    """A plan whose first step is out, held until the robots in ``shrinking`` (robot -> the
+    share the first step gives it) report at most that share or are dropped, or until ``due``
+    (``transition_s`` after the first poll that saw the first step out; None before it)."""
+
+    published: Published
+    shrinking: dict[str, float]
+    due: float | None = None
+
+    def waiting(self, reported: dict[str, float]) -> list[str]:
+        """The robots in ``shrinking`` whose reported share is still above their new one."""
+        return sorted(name for name, share in self.shrinking.items()
+                      if reported.get(name, math.inf) > share * (1 + 1e-9))
+
+
 class Replanner:
     """Decides when to plan the live fleet and builds what is published (see the module
     docstring). ``bound``: a bound of :mod:`robust_offload.core.bounds` or "calibrated".
@@ -150,7 +187,7 @@ class Replanner:
     (:class:`~robust_offload.runtime.health.FleetHealth`, for /diagnostics) follows them."""
 
     def __init__(self, fleet: LiveFleet, policy: str, bound: str, discovery_s: float = 0.0,
-                 transition_s: float = 1.0, search_s: float = SEARCH_S):
+                 transition_s: float = TRANSITION_S, search_s: float = SEARCH_S):
         self.fleet, self.policy = fleet, policy
         self.health = FleetHealth(fleet.calibration_window)
         self.bound = bound
@@ -161,7 +198,7 @@ class Replanner:
         self._in_use: dict[str, dict] = {}
         self._reported: dict[str, float] = {}     # robot -> share its status says it uses
         self._differs_since: dict[str, float] = {}  # robot -> since when reported != ours
-        self._second_step: tuple[float, Published] | None = None
+        self._second_step: SecondStep | None = None
         self._started_at: float | None = None
         self.plan_id = 0
         self._retry_at: float | None = None
@@ -220,6 +257,8 @@ class Replanner:
             self.health.forget(name)
             self._reported.pop(name, None)
             self._differs_since.pop(name, None)
+            if self._second_step is not None:        # gone: it no longer uses its old share
+                self._second_step.shrinking.pop(name, None)
         return dropped
 
     def poll(self, now: float) -> Published | None:
@@ -234,14 +273,7 @@ class Replanner:
         if now - self._started_at < self.discovery_s:
             return None
         if self._second_step is not None:
-            due, published = self._second_step
-            if due is None:                  # the first step went out after the last poll
-                self._second_step = (now + self.transition_s, published)
-                return None
-            if now < due:
-                return None
-            self._second_step = None
-            return self._publish(published)
+            return self._second(now)
         if late := self._out_of_sync(now):
             self.fleet.request_replan(f"{', '.join(late)}: out of sync")
         if self._retry_at is not None and now >= self._retry_at:
@@ -267,13 +299,31 @@ class Replanner:
         decisions += [self._no_decision(name, deadline_ms, f"planning failed for this robot "
                                                            f"({why}); running locally")
                       for name, (deadline_ms, why) in failed.items()]
-        reason = self.fleet.replan_reason
-        first, held = hold_increases(self.in_use(), decisions, scenario.bandwidth_hz)
-        if held:   # due transition_s after the first step is out (a solve may take a while)
-            self._second_step = (None, Published(0, plan, decisions, degraded, theta,
-                                                 reason="second step"))
+        reason, in_use = self.fleet.replan_reason, self.in_use()
+        first, held = hold_increases(in_use, decisions, scenario.bandwidth_hz)
+        if held:
+            self._second_step = SecondStep(Published(0, plan, decisions, degraded, theta,
+                                                     reason="second step"),
+                                           shrinking(in_use, first))
         return self._publish(Published(0, plan, first, degraded, theta, tuple(held), reason,
                                        time.perf_counter() - started))
+
+    def _second(self, now: float) -> Published | None:
+        """The second step of a plan once it may go out (see the module docstring), else
+        None. Its bound ``transition_s`` counts from the first poll after the first step went
+        out, not from the solve (which may take a while)."""
+        step = self._second_step
+        if step.due is None:
+            step.due = now + self.transition_s
+            return None
+        waiting = step.waiting(self._reported)
+        if waiting and now < step.due:
+            return None
+        self._second_step = None
+        if waiting:
+            step.published.reason += (f": {', '.join(waiting)} did not report the smaller share "
+                                      f"within {self.transition_s:g} s")
+        return self._publish(step.published)
 
     def _out_of_sync(self, now: float) -> list[str]:
         """Robots whose reported share has differed from this planner's decision for them for

@@ -7,7 +7,7 @@ Clopper-Pearson 95 % interval, eps, verdict, mean energy per inference) and ``bo
 (miss rate with its interval against eps, per robot and bound) into --out; each run's bag and
 analysis (timeline, k_n over time) stay in --out/<bound>_<run>/.
 
-Disturbances (issue 9's acceptance): ``--hog-at 120 --hog-for 60`` starts two CPU-hog processes
+Disturbances: ``--hog-at 120 --hog-for 60`` starts two CPU-hog processes
 on this host for that window; ``--fade robot_2:10:150:30`` cuts robot_2's channel gain by 10 dB
 from 150 s for 30 s (the radio emulator's ``fades``). With either, ``disturbance.csv`` gives per
 run and robot the misses before, during and after each disturbance, and the time from its end

@@ -1,5 +1,5 @@
 """Discovery on network-namespace hosts: multicast (simple discovery) vs the Fast DDS discovery
-server (issue 11; needs root).
+server (needs root).
 
 Runs ``robust-offload fleet --hosts netns --discovery MODE`` on a fleet file (default
 config/fleet.yaml: four robots) ``--runs`` times per mode and measures, per robot, from the moment

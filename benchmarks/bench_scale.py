@@ -1,4 +1,4 @@
-"""Scale: how the fleet's control loop grows with the number of robots (issue 11).
+"""Scale: how the fleet's control loop grows with the number of robots.
 
 For each N in ``--sizes`` and each discovery mode in ``--modes`` (multicast; the Fast DDS
 discovery server on this host's loopback), starts the planner, the edge (modelled compute) and

@@ -1,4 +1,4 @@
-"""Air time on a shaped link vs eq. (4), per partition point (issue 11; needs root).
+"""Air time on a shaped link vs eq. (4), per partition point (needs root).
 
 Two hosts (network namespaces on one bridge, robust_offload.netns): a robot publishes
 FeatureTensor messages of each partition point's size d_m (the profile's ``output_mb``, MB =

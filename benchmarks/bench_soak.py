@@ -1,4 +1,4 @@
-"""Soak: the fleet on network-namespace hosts for a long run (issue 11; needs root).
+"""Soak: the fleet on network-namespace hosts for a long run (needs root).
 
 Runs ``robust-offload fleet --hosts netns`` (shaped air time) for ``--minutes`` and samples every
 node's resident memory and thread count (``/proc/<pid>/status``) every ``--every`` seconds. From

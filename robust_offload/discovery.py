@@ -1,4 +1,4 @@
-"""The Fast DDS discovery server for ``robust-offload fleet --discovery server`` (issue 11).
+"""The Fast DDS discovery server for ``robust-offload fleet --discovery server``.
 
 With ``discovery: multicast`` (DDS's simple discovery) every participant announces itself to
 every other by multicast; with ``server`` one ``fast-discovery-server`` process (shipped in the

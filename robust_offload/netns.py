@@ -1,4 +1,4 @@
-"""Hosts as Linux network namespaces joined by a bridge, links shaped with tc (issue 11).
+"""Hosts as Linux network namespaces joined by a bridge, links shaped with tc.
 
 A :class:`Network` puts each host (planner, edge, radio, each robot) in its own network namespace
 with a veth pair: the namespace end is its only interface (plus ``lo``), the other end sits on

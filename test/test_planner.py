@@ -184,9 +184,9 @@ def resnet_robots(count, gain=1e-10, spread=0.0):
 
 @pytest.mark.parametrize("share_hz", [0.7e6, 0.9e6, 1.7e6])
 def test_twin_robots_close_the_gap_the_root_leaves(profiles, share_hz):
-    """Before: 20 robots equal in every datum left a gap of ~7e-4 at the root that 500 branch
-    and bound nodes (10 s) did not close: fixing one twin leaves the dual bound where it was.
-    Twins are now kept in order of their partition points and the middle one is branched on."""
+    """20 robots equal in every datum leave a gap of ~7e-4 at the root that branching on one
+    twin does not close (fixing one twin leaves the dual bound where it was): twins are kept
+    in order of their partition points and the middle one is branched on, and the gap closes."""
     scenario = Scenario(20 * share_hz, -174.0, profiles, resnet_robots(20))
     result = plan(scenario)
     assert result.stats["twins"] == 20

@@ -383,9 +383,9 @@ def test_diagnostics_show_each_robots_health(setup):
 
 
 def test_a_status_flood_does_not_push_real_robots_out_of_plans(setup):
-    """Before: 1000 status messages a second pushed real robots out of the plans for 11 s.
-    Now a flooding robot's statuses are dropped unread (rate limit, O(1) per message) and
-    planning happens on the timer, not per message: the real robots stay in every plan."""
+    """1000 status messages a second from one participant: the flooding robot's statuses are
+    dropped unread (rate limit, O(1) per message) and planning happens on the timer, not per
+    message: the real robots stay in every plan."""
     proc, fleet = setup(robot_timeout_s=1.0)
     fleet.add("robot_1", ALEX, 120.0)
     fleet.add("robot_2", RESNET, 150.0)

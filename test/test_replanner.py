@@ -52,9 +52,8 @@ def test_runtime_changes_are_planned_together_at_the_next_poll(replanner):
 
 
 def test_a_robot_whose_data_break_planning_is_isolated(replanner, monkeypatch):
-    """Before: one robot's data made every replan fail (TypeError in core/plan.py) and every
-    robot ran without a plan. Now: that robot is planned as infeasible with the error, the
-    others as usual."""
+    """One robot's data make planning fail (a TypeError in core/plan.py): that robot is planned
+    as infeasible with the error, the others as usual."""
     plan = policies.plan
 
     def fragile(scenario, *args, **options):
@@ -161,8 +160,8 @@ def test_no_relaxation_for_a_robot_no_risk_level_helps(profiles):
 
 
 def test_a_robot_that_does_not_hear_its_edge_runs_locally_and_frees_its_share(profiles):
-    """Before: the planner ignored edge_available, and a robot cut off from the edge kept its
-    share while it ran locally. Now it is planned locally (no band) until it hears the edge."""
+    """A robot cut off from the edge (edge_available false) is planned locally, with no share
+    of the band, until it hears the edge again."""
     fleet = make_fleet(profiles)
     slow = {**ALEX, "deadline_ms": 400.0}               # can run locally within its deadline
     add(fleet, "robot_1")

@@ -1,4 +1,4 @@
-"""Split DNN execution and the feature codec (issue #3).
+"""Split DNN execution and the feature codec.
 
 * :mod:`robust_offload.dnn.codec`: tensors <-> bytes (float32 / float16 / int8), numpy only;
 * :mod:`robust_offload.dnn.split`: :class:`SplitModel` (head / tail at partition point m);

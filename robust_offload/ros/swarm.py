@@ -1,4 +1,4 @@
-"""Many robots in one process: the ``swarm`` (issue 11, scale).
+"""Many robots in one process: the ``swarm``.
 
 One process per robot stops at about 120 DDS participants per host and domain, and each robot
 process loads its own Python, rclpy and model. The swarm hosts ``--count`` robot nodes (each the

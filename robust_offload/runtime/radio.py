@@ -224,7 +224,7 @@ def parse_links(entries) -> dict[str, ShapedLink]:
 
 @dataclass
 class ShapedUplinks:
-    """The air time as real network time (issue 11): each robot's traffic to the edge is
+    """The air time as real network time: each robot's traffic to the edge is
     limited to the rate eq. (4) gives its planned share and current gain,
     b log2(1 + p h / (b N0)), so a tensor takes its air time on the wire instead of in the
     radio's queue.

@@ -257,7 +257,7 @@ class Replanner:
             self.health.forget(name)
             self._reported.pop(name, None)
             self._differs_since.pop(name, None)
-            if self._second_step is not None:        # gone: it no longer uses its old share
+            if self._second_step is not None:        # gone: its old share is free
                 self._second_step.shrinking.pop(name, None)
         return dropped
 

@@ -86,6 +86,9 @@ class Gate:
     def edge(self, msg) -> bool:
         return self._checked(msg, f"edge/{msg.model}", "edge heartbeat")
 
+    def alive(self, msg) -> bool:
+        return self._checked(msg, "edge_alive", "edge alive signal")
+
     def result(self, msg) -> bool:
         # one stream per robot: the edge signs and publishes each robot's results in order
         # (one worker thread per robot), not the results of different robots

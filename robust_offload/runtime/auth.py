@@ -1,14 +1,15 @@
 """Who may command a robot: authenticated control messages, without ROS.
 
-Plans (planner), edge heartbeats and results (edge) carry ``auth_epoch`` and ``auth_tag``:
-HMAC-SHA256 (standard library :mod:`hmac`) with a per-fleet key over the message's canonical
-text with an empty tag (:mod:`robust_offload.ros.auth`). The epoch is the signer's wall clock
-in nanoseconds, strictly increasing, so a restarted planner or edge continues above its
-predecessor and a replayed message is stale.
+Plans (planner), edge heartbeats, alive signals and results (edge) carry ``auth_epoch`` and
+``auth_tag``: HMAC-SHA256 (standard library :mod:`hmac`) with a per-fleet key over the message's
+canonical text with an empty tag (:mod:`robust_offload.ros.auth`). The epoch is the signer's
+wall clock in nanoseconds, strictly increasing, so a restarted planner or edge continues above
+its predecessor and a replayed message is stale.
 Receivers check the tag in constant time (:func:`hmac.compare_digest`) and keep the newest epoch
-per stream (plans, one edge's heartbeats, the results for one robot); unsigned, forged and stale
-messages are dropped and counted. Without a key nothing is signed or checked (each node says so
-once at start): the behaviour of an unsecured fleet, for benches and single-host demos.
+per stream (plans, one edge's heartbeats, its alive signals, the results for one robot);
+unsigned, forged and stale messages are dropped and counted. Without a key nothing is signed or
+checked (each node says so once at start): the behaviour of an unsecured fleet, for benches and
+single-host demos.
 
 :class:`PlanSource` makes a robot stick to one planner: the publisher whose plan it applied
 last, until that one has been silent for ``timeout_s``; plans of another publisher meanwhile are

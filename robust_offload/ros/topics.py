@@ -24,10 +24,10 @@ topic, every robot's reliable profile writer was matched with every robot's read
 discover and keep, and a GAP to each filtered-out reader per sample). And only the edge may
 publish edge profiles (config/sros2/policy.xml). For the same reason a robot hears its channel
 state on a topic of its own (:func:`own_channel`); the planner reads everyone's on
-/robust_offload/channel_state. And its results (:func:`own_results`): on one topic every robot
-received every robot's results (N robots at r frames/s: N r a second to each). That a robot's
-frame is overdue while the edge still answers others, the robot learns from the edge's alive
-signal (/robust_offload/edge_alive), whose rate does not grow with N.
+/robust_offload/channel_state. And its results (:func:`own_results`): on one shared topic each
+robot would receive every robot's results (N robots at r frames/s: N r a second to each). A
+robot whose own frame is overdue learns that the edge still answers others from the edge's
+alive signal (/robust_offload/edge_alive), whose rate does not grow with N.
 """
 
 import re

@@ -1,5 +1,5 @@
-"""The edge node as a real process: a managed (lifecycle) edge announces itself only once a
-supervisor has configured and activated it."""
+"""The edge node: as a real process, a managed (lifecycle) edge announces itself only once a
+supervisor has configured and activated it; in this process, where its results go."""
 
 import subprocess
 import sys
@@ -69,3 +69,44 @@ def test_a_managed_edge_heartbeats_only_once_active(tmp_path):
         rclpy.shutdown(context=context)
         edge.send_signal(2)
         assert edge.wait(timeout=20) == 0, (tmp_path / "edge.log").read_text()
+
+
+def test_a_robots_results_go_on_its_own_topic_until_its_worker_is_reaped():
+    """The edge answers a robot's tensor on /robust_offload/results/<robot_id> (a writer made
+    with the robot's worker, destroyed when the worker is reaped), says on
+    /robust_offload/edge_alive that it served a result, and publishes no shared results topic."""
+    from rclpy.parameter import Parameter
+
+    from robust_offload.ros.edge_node import EdgeNode
+
+    context = rclpy.context.Context()
+    rclpy.init(context=context, domain_id=99)
+    executor = SingleThreadedExecutor(context=context)
+    try:
+        edge = EdgeNode(context=context, parameter_overrides=[
+            Parameter("compute_mode", value="modelled"), Parameter("worker_idle_s", value=0.5)])
+        probe = rclpy.create_node("probe", context=context)
+        for node in (edge, probe):
+            executor.add_node(node)
+        results, alive = [], []
+        probe.create_subscription(msg.InferenceResult, topics.own_results("r9"), results.append,
+                                  topics.OWN_RESULTS_QOS)
+        probe.create_subscription(msg.EdgeStatus, topics.EDGE_ALIVE, alive.append,
+                                  topics.EDGE_ALIVE_QOS)
+        tensors = probe.create_publisher(msg.FeatureTensor, topics.FEATURES, topics.TENSOR_QOS)
+        assert spin_for(executor, 30.0, lambda: tensors.get_subscription_count() > 0)
+        tensors.publish(msg.FeatureTensor(robot_id="r9", request_id=4, model="alexnet",
+                                          partition=3, dtype="float32", deadline_ms=200.0))
+        assert spin_for(executor, 30.0, lambda: results and alive)
+        own = probe.count_publishers(topics.own_results("r9"))
+        shared = probe.count_publishers(topics.RESULTS)
+        assert spin_for(executor, 30.0,                               # idle: reaped
+                        lambda: probe.count_publishers(topics.own_results("r9")) == 0)
+        executor.shutdown()
+        edge.destroy_node()
+        probe.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)
+    assert [(r.robot_id, r.request_id, r.executed_on) for r in results] == [("r9", 4, "edge")]
+    assert alive[0].results_served == 1
+    assert own == 1 and shared == 0

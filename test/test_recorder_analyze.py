@@ -148,7 +148,7 @@ def test_record_then_analyze(tmp_path):
         assert set(counts) == set(topics.ALL_TOPICS)
     assert counts[topics.ROBOT_STATUS] == 3 and counts[topics.PLAN] == 2
     assert counts[topics.FRAMES] == 30 and counts[topics.UPLINK] == 1
-    assert counts[topics.RESULTS] == 0 and counts[topics.FEATURES] == 0
+    assert counts[topics.EDGE_ALIVE] == 0 and counts[topics.FEATURES] == 0
     with AnyReader([bag], default_typestore=project_typestore()) as reader:
         got = {}
         for conn, _, data in reader.messages():

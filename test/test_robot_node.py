@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO
+from robust_offload.core.checks import InputError
 
 rclpy = pytest.importorskip("rclpy")
 
@@ -136,7 +137,8 @@ def test_with_a_fleet_key_only_signed_fresh_plans_command_the_robot(tmp_path):
 def test_a_robot_meets_no_other_robots_endpoint():
     """No robot endpoint is matched with another robot's (N^2 reliable pairs at N robots): the
     robot hears the edge's heartbeats on their own topic, not the robots' profiles, its channel
-    states on its own topic, and has no channel-state writer while a radio publishes them."""
+    states and its results on topics of its own, and has no channel-state writer while a radio
+    publishes them."""
     import rclpy
     from rclpy.parameter import Parameter
 
@@ -149,18 +151,135 @@ def test_a_robot_meets_no_other_robots_endpoint():
         node = RobotNode(context=context, parameter_overrides=[
             Parameter("robot_id", value="robot_7"), Parameter("compute_mode", value="modelled")])
         filtered = {s.topic_name for s in node.subscriptions if s.is_cft_enabled}
-        heard = {s.topic_name for s in node.subscriptions}
+        heard = {name for name, _ in node.get_subscriber_names_and_types_by_node(
+            node.get_name(), node.get_namespace())}
         sent = {p.topic_name for p in node.publishers}
         node.loop.stop()
         node.destroy_node()
     finally:
         rclpy.shutdown(context=context)
     assert not filtered
-    assert heard >= {topics.EDGE_PROFILE, "/robust_offload/channel_state/robot_7"}
-    assert not heard & {topics.PROFILE, topics.CHANNEL_STATE}
+    assert heard >= {topics.EDGE_PROFILE, topics.EDGE_ALIVE,
+                     "/robust_offload/channel_state/robot_7", "/robust_offload/results/robot_7"}
+    assert not heard & {topics.PROFILE, topics.CHANNEL_STATE, topics.RESULTS}
     assert topics.PROFILE in sent and topics.CHANNEL_STATE not in sent
-    # an id that is no ROS name token still gets a topic of its own
-    assert topics.own_channel("it's") == "/robust_offload/channel_state/x69742773"
+    with pytest.raises(InputError, match="field 'robot_id' = \"it's\": must be a ROS name"):
+        topics.own_channel("it's")            # no topic from an id that is no name
+
+
+def spin_until(executor, condition, seconds=30.0, step=None):
+    """Spin until ``condition()`` (``step()`` before each turn); returns whether it held."""
+    end = time.monotonic() + seconds
+    while not condition() and time.monotonic() < end:
+        if step:
+            step()
+        executor.spin_once(timeout_sec=0.02)
+    return condition()
+
+
+def test_a_robot_receives_its_own_results_only():
+    """Each robot of a process reads its own results topic: robot_8's result reaches robot_8
+    only, and a result for robot_8 on robot_7's topic is not robot_7's."""
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.parameter import Parameter
+
+    from robust_offload.msg import InferenceResult
+    from robust_offload.ros import topics
+    from robust_offload.ros.robot_node import RobotNode
+
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=178)
+    executor = SingleThreadedExecutor(context=context)
+    try:
+        got = {}
+        for name in ("robot_7", "robot_8"):
+            robot = RobotNode(context=context, namespace=f"/{name}", parameter_overrides=[
+                Parameter("robot_id", value=name), Parameter("compute_mode", value="modelled"),
+                Parameter("plan_wait_s", value=600.0)])
+            robot.loop.result = lambda request_id, edge_ms, class_id, name=name: \
+                got.setdefault(name, []).append(request_id)
+            executor.add_node(robot)
+        edge = rclpy.create_node("fake_edge", context=context)
+        executor.add_node(edge)
+        pubs = {name: edge.create_publisher(InferenceResult, topics.own_results(name),
+                                            topics.OWN_RESULTS_QOS)
+                for name in ("robot_7", "robot_8")}
+        assert spin_until(executor, lambda: all(p.get_subscription_count() for p in
+                                                pubs.values()))
+        pubs["robot_7"].publish(InferenceResult(robot_id="robot_8", request_id=87))
+        pubs["robot_7"].publish(InferenceResult(robot_id="robot_7", request_id=7))
+        pubs["robot_8"].publish(InferenceResult(robot_id="robot_8", request_id=8))
+        assert spin_until(executor, lambda: len(got) == 2)
+        executor.shutdown()
+        for node in executor.get_nodes():
+            node.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)
+    assert got == {"robot_7": [7], "robot_8": [8]}
+
+
+def test_an_overdue_frame_does_not_send_a_robot_local_while_the_edge_is_alive(tmp_path):
+    """The robot's own frame is overdue, but the edge's signed alive signal says it answers
+    others: the next frame is offloaded; a forged signal is ignored. When the signal stops, the
+    next frame one deadline later runs locally."""
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.parameter import Parameter
+
+    from robust_offload.msg import EdgeStatus
+    from robust_offload.ros import topics
+    from robust_offload.ros.auth import sign
+    from robust_offload.ros.robot_node import RobotNode
+    from robust_offload.runtime.auth import Signer
+    from robust_offload.runtime.robot import AppliedDecision
+
+    key = tmp_path / "fleet.key"
+    key.write_text("5f1c0e7a9d2b4c6e8f0a1b3c5d7e9f1a\n")
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=179)
+    executor = SingleThreadedExecutor(context=context)
+    try:
+        robot = RobotNode(context=context, parameter_overrides=[
+            Parameter("compute_mode", value="modelled"), Parameter("plan_wait_s", value=600.0),
+            Parameter("deadline_ms", value=300.0), Parameter("auth_key_file", value=str(key))])
+        robot.loop.stop()
+        robot.thread.join()
+        sent, warnings = [], []
+        robot.loop.send, robot.loop.warn = sent.append, warnings.append
+        edge = rclpy.create_node("fake_edge", context=context)
+        for node in (robot, edge):
+            executor.add_node(node)
+        alive = edge.create_publisher(EdgeStatus, topics.EDGE_ALIVE, topics.EDGE_ALIVE_QOS)
+        signer = Signer(key.read_bytes().strip())
+        watch = robot.loop.edge
+
+        def signal():
+            alive.publish(sign(EdgeStatus(results_served=len(sent)), signer))
+
+        assert spin_until(executor, lambda: alive.get_subscription_count() > 0)
+        alive.publish(sign(EdgeStatus(results_served=1), Signer(b"not the fleet key at all!")))
+        assert spin_until(executor, lambda: robot.gate.verifier.rejected)
+        robot.runtime.set_decision(AppliedDecision(1, 1, 1.2, 2e6))
+        robot.loop.heard()
+        robot.loop.one_frame()                             # offloaded; no result comes back
+        heard = watch.sign_of_life
+        assert spin_until(executor, lambda: watch.sign_of_life > heard, step=signal)
+        assert spin_until(executor, lambda: robot.runtime.overdue(time.time()), step=signal)
+        heard = watch.sign_of_life
+        assert spin_until(executor, lambda: watch.sign_of_life > heard, step=signal)
+        robot.loop.one_frame()
+        offloaded = len(sent)
+        assert spin_until(executor, lambda: time.monotonic() - watch.sign_of_life >
+                          robot.runtime.deadline_s)          # the signal stops
+        robot.loop.one_frame()
+        executor.shutdown()
+        for node in (robot, edge):
+            node.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)
+    assert dict(robot.gate.verifier.rejected) == {"bad signature": 1}
+    assert offloaded == 2 and len(sent) == 2                 # the last frame ran locally
+    assert sum(w.startswith("no sign of the edge") for w in warnings) == 1
+    assert warnings[-1].startswith("no sign of the edge")
 
 
 def test_a_robot_sends_its_status_each_call_and_its_profile_once_per_period():

@@ -279,7 +279,7 @@ def test_edge_watch_goes_local_one_deadline_after_the_last_sign_of_life():
     assert watch.overdue(10.7, deadline_s=0.18)
     watch.heard(11.0)                                    # its heartbeat ends the fallback
     assert watch.available(11.0)
-    watch.alive(11.1)                                    # another robot's result: alive
+    watch.alive(11.1)                                    # alive signal: it answers others
     assert not watch.overdue(11.25, deadline_s=0.18) and watch.available(11.25)
 
 
@@ -391,6 +391,45 @@ def test_edge_workers_serve_in_order_reap_idle_robots_and_cap_the_count():
         assert wait_until(lambda: ("c", 2) in done)
     finally:
         workers.stop()
+
+
+def test_edge_workers_bracket_each_robots_worker_with_started_and_reaped():
+    """``started`` runs in the submitting thread before the worker's first item, ``reaped`` in
+    the worker's thread after its last one; a robot back after its reap starts anew."""
+    from robust_offload.runtime.workers import Workers
+
+    events, lock = [], threading.Lock()
+
+    def note(what):
+        def call(arg):
+            with lock:
+                events.append((what, arg, threading.current_thread().name))
+        return call
+
+    workers = Workers(note("item"), queue_depth=4, idle_s=0.2, started=note("started"),
+                      reaped=note("reaped"))
+    me = threading.current_thread().name
+    try:
+        workers.submit("a", 1)
+        assert wait_until(lambda: len(events) == 3, timeout_s=5.0)    # started, 1, reaped
+        workers.submit("a", 2)
+        assert wait_until(lambda: len(events) == 6, timeout_s=5.0)
+    finally:
+        workers.stop()
+    assert events == [("started", "a", me), ("item", 1, "edge-a"), ("reaped", "a", "edge-a"),
+                      ("started", "a", me), ("item", 2, "edge-a"), ("reaped", "a", "edge-a")]
+
+
+def test_the_edge_alive_signal_has_news_only_after_results():
+    from robust_offload.runtime.edge import Served
+
+    served = Served()
+    assert served.news() is None                         # nothing served: no signal
+    served.add()
+    served.add()
+    assert served.news() == 2 and served.news() is None
+    served.add()
+    assert served.news() == 3
 
 
 def wait_until(condition, timeout_s=10.0):

@@ -100,7 +100,7 @@ def test_fleet_plans_offloads_and_meets_its_risk(run_fleet):
         assert row["miss_ci_low"] <= risk, row
     topics = _bag_topics(fleet.bag)
     for topic in ("robot_status", "channel_state", "profile", "plan", "uplink", "features",
-                  "results", "frames"):
+                  "edge_alive", "frames"):
         assert topics.get(f"/robust_offload/{topic}", 0) > 0, topic
 
 

@@ -45,9 +45,9 @@ def robot_verifier(key: bytes | None, planner_timeout_s: float,
                    edge_timeout_s: float) -> Verifier:
     """A robot's checks: another planner's session is taken once the followed one has been
     silent for ``planner_timeout_s``, another edge's once the followed one has been silent for
-    ``edge_timeout_s`` (heartbeats and results alike)."""
+    ``edge_timeout_s`` (heartbeats, alive signals and results alike)."""
     return Verifier(key, {"plan": planner_timeout_s, "edge": edge_timeout_s,
-                          "results": edge_timeout_s})
+                          "edge_alive": edge_timeout_s, "results": edge_timeout_s})
 
 
 def sender_of(info) -> str:
@@ -102,6 +102,9 @@ class Gate:
 
     def edge(self, msg, now: float) -> bool:
         return self._checked(msg, edge_stream(msg.model), "edge heartbeat", now)
+
+    def alive(self, msg, now: float) -> bool:
+        return self._checked(msg, "edge_alive", "edge alive signal", now)
 
     def result(self, msg, now: float) -> bool:
         # one stream per robot: the edge signs and publishes each robot's results in order

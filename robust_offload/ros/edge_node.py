@@ -3,10 +3,14 @@
 Every robot gets its own worker thread and queue (the paper's one VM per robot): a feature
 tensor from /robust_offload/features is decoded and blocks m+1..M of the robot's model run
 (:class:`robust_offload.runtime.edge.EdgeRuntime`: on CUDA when present, or from the edge time
-model in ``compute_mode: modelled``); the result goes back on /robust_offload/results with the
-timing breakdown. The node publishes its edge profile (mean/variance of the edge time per model
-and partition point, with sample counts) every ``profile_period_s``; robots take that as the
-edge's heartbeat. A malformed tensor is logged (one line) and dropped; the node keeps serving.
+model in ``compute_mode: modelled``); the result goes back with the timing breakdown on the
+robot's own topic (/robust_offload/results/<robot_id>: a writer made with the robot's worker and
+destroyed when the worker is reaped, ``worker_idle_s``). The node publishes its edge profile
+(mean/variance of the edge time per model and partition point, with sample counts) every
+``profile_period_s``; robots take that as the edge's heartbeat. Every ``alive_period_s`` in
+which it published results it says so on /robust_offload/edge_alive (EdgeStatus): a robot whose
+own frame is overdue takes that as a sign of life. A malformed tensor is logged (one line) and
+dropped; the node keeps serving.
 
 Run: ``python -m robust_offload.ros.edge_node --ros-args --params-file config/edge.yaml``
 """
@@ -16,18 +20,19 @@ from __future__ import annotations
 import sys
 import time
 
+from rclpy.event_handler import PublisherEventCallbacks
 
 from robust_offload.core import checks
 from robust_offload.dnn.codec import Payload
 from robust_offload.core.scenario import load_profiles
-from robust_offload.msg import FeatureTensor, InferenceProfile, InferenceResult
+from robust_offload.msg import EdgeStatus, FeatureTensor, InferenceProfile, InferenceResult
 from robust_offload.ros import topics
 from robust_offload.ros.node_main import Warnings, from_time, run_node, stamp
 from robust_offload.ros.managed import ManagedNode
 from robust_offload.ros.parameters import Param
 from robust_offload.ros.auth import fleet_key, sign
 from robust_offload.runtime.auth import Signer
-from robust_offload.runtime.edge import EdgeRuntime
+from robust_offload.runtime.edge import EdgeRuntime, Served
 from robust_offload.runtime.workers import Workers
 
 WARN_REPEAT_S = 5.0
@@ -41,6 +46,8 @@ PARAMETERS = {
                     choices=("auto", "cpu", "cuda")),
     "profiles_file": Param("", "profile YAML ('' = the shipped Jetson Xavier NX profiles)"),
     "profile_period_s": Param(1.0, "edge profile (and heartbeat) period"),
+    "alive_period_s": Param(0.05, "the alive signal at most this often, after results were "
+                                  "published (well below the robots' deadlines)"),
     "queue_depth": Param(4, "tensors waiting per robot before the oldest is dropped"),
     "worker_idle_s": Param(30.0, "a robot's worker is removed after this long without tensors"),
     "max_robots": Param(64, "robots served at once; tensors of further robots are refused"),
@@ -65,8 +72,8 @@ class EdgeNode(ManagedNode):
         super().__init__("edge", PARAMETERS, **kwargs)
 
     def setup(self):
-        checks.number("parameter", "profile_period_s", self.p["profile_period_s"], low=0.0,
-                      open_low=True)
+        for name in ("profile_period_s", "alive_period_s"):
+            checks.number("parameter", name, self.p[name], low=0.0, open_low=True)
         checks.whole("parameter", "queue_depth", self.p["queue_depth"], low=1)
         checks.whole("parameter", "max_robots", self.p["max_robots"], low=1)
         device, loader = self._torch_setup()
@@ -81,12 +88,15 @@ class EdgeNode(ManagedNode):
                 if self.p["calibration_repeats"] > 0:
                     self.runtime.calibrate(model, self.p["calibration_repeats"],
                                            self.p["calibration_rounds"])
+        self.result_pubs = {}                      # robot_id -> its own results writer
+        self.served = Served()
         self.workers = Workers(self.serve, self.p["queue_depth"], self.p["worker_idle_s"],
-                               self.p["max_robots"])
+                               self.p["max_robots"], started=self.open_results,
+                               reaped=self.close_results)
         self._warn = Warnings(self.get_logger(), WARN_REPEAT_S)
         self.signer = Signer(fleet_key(self, self.p["auth_key_file"]))
-        self.result_pub = self.create_lifecycle_publisher(InferenceResult, topics.RESULTS,
-                                                          topics.RESULT_QOS)
+        self.alive_pub = self.create_lifecycle_publisher(EdgeStatus, topics.EDGE_ALIVE,
+                                                         topics.EDGE_ALIVE_QOS)
         self.profile_pub = self.create_lifecycle_publisher(InferenceProfile, topics.EDGE_PROFILE,
                                                            topics.EDGE_PROFILE_QOS)
         self.create_subscription(FeatureTensor, topics.FEATURES, self.on_tensor,
@@ -98,11 +108,13 @@ class EdgeNode(ManagedNode):
     def start(self):
         self.publish_profiles()                    # announced at once, not a period later
         self.heartbeat = self.create_timer(self.p["profile_period_s"], self.publish_profiles)
+        self.alive_timer = self.create_timer(self.p["alive_period_s"], self.publish_alive)
         self.serving = True
 
     def stop(self):
         self.serving = False
         self.destroy_timer(self.heartbeat)
+        self.destroy_timer(self.alive_timer)
 
     def _torch_setup(self):
         if self.p["compute_mode"] == "modelled":
@@ -138,6 +150,19 @@ class EdgeNode(ManagedNode):
         if problem:
             self._warn(problem, key=f"{msg.robot_id} {problem.split(',')[0]}")
 
+    def open_results(self, robot_id: str):
+        """A robot's first tensor (executor thread): its results writer, without QoS event
+        handlers (the default ones only log): each would be a waitable the executor walks at
+        every wake-up (edge CPU 0.16-0.17 cores with them at 50 robots, 0.10-0.12 without:
+        docs/scale/results_fanout.md)."""
+        self.result_pubs[robot_id] = self.create_publisher(
+            InferenceResult, topics.own_results(robot_id), topics.OWN_RESULTS_QOS,
+            event_callbacks=PublisherEventCallbacks(use_default_callbacks=False))
+
+    def close_results(self, robot_id: str):
+        """A robot's worker was reaped (its thread, after its last result)."""
+        self.destroy_publisher(self.result_pubs.pop(robot_id))
+
     def serve(self, item):
         """Worker thread of one robot: the tail of one tensor, then its result."""
         msg, received = item
@@ -155,13 +180,20 @@ class EdgeNode(ManagedNode):
                        edge_s: float):
         done = time.time()
         total_ms = (done - from_time(msg.capture_time)) * 1e3
-        self.result_pub.publish(sign(InferenceResult(
+        self.result_pubs[msg.robot_id].publish(sign(InferenceResult(
             header=stamp(self, done), robot_id=msg.robot_id, request_id=msg.request_id,
             class_id=class_id, local_ms=msg.local_ms,
             uplink_ms=(received - from_time(msg.header.stamp)) * 1e3, edge_ms=edge_s * 1e3,
             total_ms=total_ms, deadline_met=total_ms <= msg.deadline_ms, plan_id=msg.plan_id,
             partition=msg.partition, deadline_ms=msg.deadline_ms, executed_on="edge"),
             self.signer))
+        self.served.add()
+
+    def publish_alive(self):
+        served = self.served.news()
+        if served is not None:
+            self.alive_pub.publish(sign(EdgeStatus(header=stamp(self, time.time()),
+                                                   results_served=served), self.signer))
 
     def publish_profiles(self):
         for model in self.models:

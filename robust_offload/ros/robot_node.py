@@ -4,8 +4,10 @@ Each frame (a dedicated thread at ``rate_hz``, so the executor never waits for c
 the newest plan decision at the frame boundary, set the frequency, run blocks 1..m
 (:class:`robust_offload.runtime.robot.RobotRuntime`), publish the feature tensor on
 ``uplink_topic`` and later the frame's record (latency, energy, deadline hit or miss) on
-/robust_offload/frames. Frames whose result does not come back by deadline + grace count as
-misses; after ``max_missed`` misses in a row, or when the edge's profile heartbeat stops, frames
+/robust_offload/frames. Results come on the robot's own topic (/robust_offload/results/<id>);
+frames whose result does not come back by deadline + grace count as misses; after
+``max_missed`` misses in a row, when the edge's profile heartbeat stops, or when nothing came
+from the edge (heartbeat, result, alive signal) for one deadline with a frame overdue, frames
 run locally (m = M at f_max) until the edge is back. Publishes RobotStatus (heartbeat and
 requirements) and the online local profile (streaming mean/variance per partition point).
 
@@ -31,6 +33,7 @@ from robust_offload.core.checks import InputError
 from robust_offload.hw.errors import HardwareError
 from robust_offload.msg import (
     ChannelState,
+    EdgeStatus,
     FeatureTensor,
     InferenceProfile,
     InferenceResult,
@@ -130,10 +133,13 @@ class RobotNode(Guarded, Node):
             images=self.next_image if self.p["image_topic"] else None)
         if subscribe_plans:
             self.create_subscription(OffloadPlan, topics.PLAN, self.on_plan, topics.PLAN_QOS)
-        self.create_subscription(InferenceResult, topics.RESULTS, self.on_result,
-                                 topics.RESULT_QOS)
+        # before the heartbeats: the edge knows this reader when it hears the robot's tensors
+        self.create_subscription(InferenceResult, topics.own_results(self.robot_id),
+                                 self.on_result, topics.OWN_RESULTS_QOS)
         self.create_subscription(InferenceProfile, topics.EDGE_PROFILE, self.on_profile,
                                  topics.EDGE_PROFILE_QOS)
+        self.create_subscription(EdgeStatus, topics.EDGE_ALIVE, self.on_alive,
+                                 topics.EDGE_ALIVE_QOS)
         self.create_subscription(ChannelState, topics.own_channel(self.robot_id),
                                  self.on_channel, topics.OWN_CHANNEL_QOS)
         self.create_timer(1.0, self.publish_status)
@@ -157,9 +163,13 @@ class RobotNode(Guarded, Node):
     def on_result(self, result: InferenceResult):
         if not self.gate.result(result, time.monotonic()):
             return
-        self.loop.edge_answered()                   # any robot's result: the edge is alive
+        self.loop.edge_answered()
         if result.robot_id == self.robot_id:
             self.loop.result(result.request_id, result.edge_ms, result.class_id)
+
+    def on_alive(self, status: EdgeStatus):
+        if self.gate.alive(status, time.monotonic()):
+            self.loop.edge_answered()              # it answered some robot's frame
 
     def on_profile(self, profile: InferenceProfile):
         if profile.is_edge and self.gate.edge(profile, time.monotonic()):

@@ -10,7 +10,8 @@
 | /robust_offload/plan          | OffloadPlan      | planner               | rel., t.local, 1 |
 | /robust_offload/uplink        | FeatureTensor    | robots (simulation)   | rel., vol., 4    |
 | /robust_offload/features      | FeatureTensor    | radio emulator/robots | rel., vol., 4    |
-| /robust_offload/results       | InferenceResult  | edge                  | rel., vol., 50   |
+| .../results/<robot_id>        | InferenceResult  | edge (one robot's)    | rel., vol., 10   |
+| /robust_offload/edge_alive    | EdgeStatus       | edge, <= 1/alive_p.   | b.eff., vol., 1  |
 | /robust_offload/frames        | InferenceResult  | robots (1 per frame)  | rel., vol., 50   |
 
 Robots publish features on ``uplink_topic``: /robust_offload/uplink when the radio emulator
@@ -23,17 +24,21 @@ topic, every robot's reliable profile writer was matched with every robot's read
 discover and keep, and a GAP to each filtered-out reader per sample). And only the edge may
 publish edge profiles (config/sros2/policy.xml). For the same reason a robot hears its channel
 state on a topic of its own (:func:`own_channel`); the planner reads everyone's on
-/robust_offload/channel_state.
+/robust_offload/channel_state. And its results (:func:`own_results`): on one shared topic each
+robot would receive every robot's results (N robots at r frames/s: N r a second to each). A
+robot whose own frame is overdue learns that the edge still answers others from the edge's
+alive signal (/robust_offload/edge_alive), whose rate does not grow with N.
 """
 
-import re
-
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+from robust_offload.core import checks
 
 from robust_offload.contract import (  # noqa: F401 (the names, re-exported with their QoS)
     ALL_TOPICS,
     CHANNEL_STATE,
     DIAGNOSTICS,
+    EDGE_ALIVE,
     EDGE_PROFILE,
     FEATURES,
     FRAMES,
@@ -63,9 +68,14 @@ activation, its partner 1 s). Their age is not checked: hosts' clocks may differ
 joins while the edge is deactivated hears its kept heartbeats and falls back to local frames one
 deadline after its first unanswered frame, as when an edge dies."""
 
+EDGE_ALIVE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                            reliability=ReliabilityPolicy.BEST_EFFORT,
+                            durability=DurabilityPolicy.VOLATILE)
+"""The edge's alive signal: only the newest counts, and the next one is an alive period away."""
+
 QOS = {ROBOT_STATUS: STATUS_QOS, CHANNEL_STATE: STATUS_QOS, PROFILE: STATUS_QOS,
        EDGE_PROFILE: EDGE_PROFILE_QOS, PLAN: PLAN_QOS,
-       UPLINK: TENSOR_QOS, FEATURES: TENSOR_QOS, RESULTS: RESULT_QOS, FRAMES: RESULT_QOS,
+       UPLINK: TENSOR_QOS, FEATURES: TENSOR_QOS, EDGE_ALIVE: EDGE_ALIVE_QOS, FRAMES: RESULT_QOS,
        DIAGNOSTICS: STATUS_QOS}
 """The contract QoS of every topic (the recorder subscribes with it)."""
 
@@ -73,22 +83,39 @@ OWN_CHANNEL_QOS = _reliable(1, DurabilityPolicy.TRANSIENT_LOCAL)
 """A robot's own channel-state topic: the radio creates its writer as the robot joins, and the
 robot's reader, matched a moment later, still gets the last state."""
 
+OWN_RESULTS_QOS = _reliable(10)
+"""A robot's own results topic. The edge creates its writer with the robot's first tensor, when
+the edge already knows the robot's reader (a robot offloads only once it heard the edge's
+heartbeat, and it subscribes to its results before the heartbeats; Fast DDS announces a
+participant's readers in order), so the first result is not lost; it may come a little later
+(about 85 ms for half of 20 robots on the development VM): it is resent once the robot's side
+has matched the new writer. Volatile: a restarted robot gets no result of its predecessor
+(whose request ids it reuses)."""
+
 INPUT_QOS = _reliable(1000)
 """STATUS_QOS with a deeper reader queue, for the planner's inputs: N robots send N statuses and
 N channel states a second, and none may be lost while a plan is being solved."""
 
 
-NAME_TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+def _own(stem: str, robot_id: str) -> str:
+    """<stem>/<robot_id>: a robot id is a ROS name token of at most 64 characters
+    (:func:`robust_offload.core.checks.name`), so the topic is a valid ROS name."""
+    return f"{stem}/{checks.name('topic', 'robot_id', robot_id)}"
 
 
 def own_channel(robot_id: str) -> str:
     """The topic where the radio sends ``robot_id`` its own channel states:
-    /robust_offload/channel_state/<robot_id> (hex-encoded, after an ``x``, when the id is no ROS
-    name token). One reader per writer: on the shared topic, content-filtered for each robot,
-    the radio's writer evaluated every robot's filter for every state (N² per period) and spent
-    93 % of its time in publish at N = 250 (py-spy), robots' statuses waiting unread."""
-    token = robot_id if NAME_TOKEN.fullmatch(robot_id) else "x" + robot_id.encode().hex()
-    return f"{CHANNEL_STATE}/{token}"
+    /robust_offload/channel_state/<robot_id>. One reader per writer: on the shared topic,
+    content-filtered for each robot, the radio's writer evaluated every robot's filter for every
+    state (N² per period): at N = 250 most of its time went into publish, robots' statuses
+    waiting unread."""
+    return _own(CHANNEL_STATE, robot_id)
+
+
+def own_results(robot_id: str) -> str:
+    """The topic where the edge sends ``robot_id`` its results: /robust_offload/results/<robot_id>
+    (one writer per robot with a worker on the edge, one reader)."""
+    return _own(RESULTS, robot_id)
 
 
 def rosbags_qos(qos: QoSProfile):

@@ -1,11 +1,12 @@
 """Who may command a robot: authenticated control messages, without ROS.
 
-Plans (planner), edge heartbeats and results (edge) carry ``auth_session``, ``auth_epoch`` and
-``auth_tag``: HMAC-SHA256 (standard library :mod:`hmac`) with a per-fleet key over the message's
-canonical text with an empty tag (:mod:`robust_offload.ros.auth`), session and counter included.
-Receivers check the tag in constant time (:func:`hmac.compare_digest`); unsigned and forged
-messages are dropped and counted. Without a key nothing is signed or checked (each node says so
-once at start): the behaviour of an unsecured fleet, for benches and single-host demos.
+Plans (planner), edge heartbeats, alive signals and results (edge) carry ``auth_session``,
+``auth_epoch`` and ``auth_tag``: HMAC-SHA256 (standard library :mod:`hmac`) with a per-fleet key
+over the message's canonical text with an empty tag (:mod:`robust_offload.ros.auth`), session and
+counter included. Receivers check the tag in constant time (:func:`hmac.compare_digest`);
+unsigned and forged messages are dropped and counted. Without a key nothing is signed or checked
+(each node says so once at start): the behaviour of an unsecured fleet, for benches and
+single-host demos.
 
 Freshness rests on no clock: hosts' clocks may be far behind (a Jetson without a battery-backed
 clock before NTP) or jump. Each :class:`Signer` (one per node) draws a random 64-bit session id

@@ -5,10 +5,12 @@
 mean and variance (for hosts whose CPU is far slower than the modelled edge GPU); models listed
 in ``modelled_models`` are modelled whatever the mode. Edge times
 per model and partition point are kept as running statistics: the edge profile the planner uses.
+:class:`Served` counts the results published, for the edge's alive signal.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -108,3 +110,25 @@ class EdgeRuntime:
         stats = self.stats[model]
         return {"mean_ms": stats.mean * 1e3, "var_ms2": stats.variance * 1e6,
                 "sample_counts": stats.count}
+
+
+class Served:
+    """Results published so far (counted by the per-robot workers; thread-safe): what the
+    edge's alive signal says, and whether there is news for it."""
+
+    def __init__(self):
+        self.total = 0
+        self._told = 0
+        self._lock = threading.Lock()
+
+    def add(self) -> None:
+        with self._lock:
+            self.total += 1
+
+    def news(self) -> int | None:
+        """The total when results were published since the last call, else None."""
+        with self._lock:
+            if self.total == self._told:
+                return None
+            self._told = self.total
+            return self.total

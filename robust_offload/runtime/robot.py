@@ -275,16 +275,17 @@ class EdgeWatch:
 
     - its profile heartbeat is fresh (heard within ``timeout_s``),
     - it is not *silent*: when an offloaded frame is past its deadline and nothing came from the
-      edge (a heartbeat, or a result for any robot) for one deadline, the robot runs locally
-      until the edge is heard again -- so a dead edge costs the frames in flight, not
-      ``max_missed`` more, while one late frame of a busy fleet does not send it local;
+      edge (a heartbeat, a result, or its alive signal: it answered some robot's frame) for one
+      deadline, the robot runs locally until the edge is heard again -- so a dead edge costs the
+      frames in flight, not ``max_missed`` more, while one late frame of a busy fleet does not
+      send it local;
     - no run of ``max_missed`` lost frames has sent the robot local for ``timeout_s`` (an edge
       that heartbeats but does not answer)."""
 
     def __init__(self, timeout_s: float, max_missed: int):
         self.timeout_s, self.max_missed = timeout_s, max_missed
         self.seen = -math.inf             # last heartbeat
-        self.sign_of_life = -math.inf     # last heartbeat or result
+        self.sign_of_life = -math.inf     # last heartbeat, result or alive signal
         self.fallback_until = -math.inf
         self.silent = False
         self.missed_in_row = 0

@@ -12,13 +12,22 @@ import threading
 import time
 
 
+def _nothing(robot_id: str) -> None:
+    pass
+
+
 class Workers:
     """Calls ``handle(item)`` for every submitted item, in order per robot, on that robot's
-    own thread."""
+    own thread. ``started(robot_id)`` runs in the submitting thread before the robot's worker
+    takes its first item; ``reaped(robot_id)`` in the worker's thread after its last one. Both
+    under the lock of :meth:`submit`, so a robot's next worker starts after its last one was
+    reaped."""
 
-    def __init__(self, handle, queue_depth: int, idle_s: float = 30.0, max_robots: int = 64):
+    def __init__(self, handle, queue_depth: int, idle_s: float = 30.0, max_robots: int = 64,
+                 started=_nothing, reaped=_nothing):
         self.handle, self.queue_depth = handle, queue_depth
         self.idle_s, self.max_robots = idle_s, max_robots
+        self.started, self.reaped = started, reaped
         self._queues: dict[str, queue.Queue] = {}
         self._threads: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
@@ -33,6 +42,7 @@ class Workers:
                 if len(self._queues) >= self.max_robots:
                     return (f"{robot_id}: refused, already serving {self.max_robots} robots "
                             "(max_robots)")
+                self.started(robot_id)
                 work = self._queues[robot_id] = queue.Queue(maxsize=self.queue_depth)
                 thread = threading.Thread(target=self._run, args=(robot_id, work),
                                           name=f"edge-{robot_id}", daemon=True)
@@ -55,6 +65,7 @@ class Workers:
                 with self._lock:            # reap: nothing came for idle_s
                     if work.empty():
                         del self._queues[robot_id], self._threads[robot_id]
+                        self.reaped(robot_id)
                         return
                 continue
             last = time.monotonic()

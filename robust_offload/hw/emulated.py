@@ -1,4 +1,4 @@
-"""Emulated DVFS and local inference timing, for machines without Jetson sysfs (test hosts, laptops).
+"""Emulated DVFS and local inference timing, for machines without Jetson sysfs (tests, laptops).
 
 :class:`EmulatedDvfs` keeps a frequency in software. :class:`EmulatedDevice` adds the profile's
 timing model: blocks 1..m take w_m / (g_m f) plus Gaussian noise of variance v_m^loc, either by

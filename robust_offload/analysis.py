@@ -133,18 +133,27 @@ def _produced_ns(msg, recorded_ns: int) -> int:
     return stamp if abs(stamp - recorded_ns) <= STAMP_SKEW_NS else recorded_ns
 
 
-FINITE = set(FRAME_FIELDS)
-"""Fields a record must have finite (a plan's latency bound and margin may be inf or NaN)."""
+CHECKED = set(FRAME_FIELDS) - {"t_s", "robot_id", "request_id", "plan_id", "deadline_met",
+                               "executed_on", "class_id"}
+"""Fields a record must have within their plausible range (``checks``: finite, and within the
+range of their unit; a plan's latency bound and margin may be inf or NaN)."""
+
+MAX_POINTS = 4096
+"""More partition points than any network has: a larger partition is no real record."""
 
 
 def _plausible(row: dict) -> bool:
-    """A record worth analysing: a robot id that is a name, finite numbers."""
+    """A record worth analysing: a robot id that is a name, plausible numbers."""
     try:
         checks.name("record", "robot_id", row["robot_id"])
+        for key in CHECKED & set(row):
+            if key == "partition":
+                checks.whole("record", key, row[key], low=0, high=MAX_POINTS)
+            elif row[key] != 0:       # 0: none (a local frame's share, a plan without one)
+                checks.number("record", key, row[key])
     except checks.InputError:
         return False
-    return all(math.isfinite(v) for key, v in row.items()
-               if key in FINITE and isinstance(v, float))
+    return math.isfinite(row["t_s"])
 
 
 def _frame_row(msg, t_s: float) -> dict:

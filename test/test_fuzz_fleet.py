@@ -69,6 +69,7 @@ class Attacker:
         self.targets = [(topic, message_class(kind.replace("/msg/", "/")))
                         for topic, kind in TOPIC_TYPES.items()]
         self.targets += [(topics.own_channel(name), msg.ChannelState) for name in ROBOTS]
+        self.targets += [(topics.own_results(name), msg.InferenceResult) for name in ROBOTS]
         self.pubs = {topic: self.node.create_publisher(kind, topic, topics.QOS.get(
             topic, topics.OWN_CHANNEL_QOS)) for topic, kind in self.targets}
         self.hostile = Hostile(bases(), seed=DOMAIN)

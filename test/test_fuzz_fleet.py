@@ -73,16 +73,19 @@ class Attacker:
         self.pubs = {topic: self.node.create_publisher(kind, topic, topics.QOS.get(
             topic, topics.OWN_CHANNEL_QOS)) for topic, kind in self.targets}
         self.hostile = Hostile(bases(), seed=DOMAIN)
-        self.plans, self.sent = [], 0
+        self.received, self.sent = [], 0
         self.node.create_subscription(msg.OffloadPlan, topics.PLAN, self._on_plan,
                                       topics.PLAN_QOS)
 
     def _on_plan(self, plan, info):
-        own = {bytes(i.endpoint_gid) for i in self.node.get_publishers_info_by_topic(topics.PLAN)
-               if i.node_name == "hostile"}
-        gid = bytes(info["publisher_gid"]["data"])
-        if not any(gid.startswith(g) or g.startswith(gid) for g in own):
-            self.plans.append(plan)
+        self.received.append((bytes(info["publisher_gid"]["data"]), plan))
+
+    def planner_plans(self):
+        """The plans received from the fleet's planner node (by its plan writer's gid)."""
+        planner = {bytes(i.endpoint_gid) for i in self.node.get_publishers_info_by_topic(
+            topics.PLAN) if i.node_name == "planner"}
+        assert planner, "the fleet's planner has no plan writer"
+        return [plan for gid, plan in self.received if gid in planner]
 
     def prepare(self, rounds):
         """The messages of ``rounds`` rounds, made beforehand so that making them costs the
@@ -132,10 +135,11 @@ def test_a_hostile_stream_on_every_input_stops_no_node(run_fleet):
         exited = [spec.label for spec, process in fleet.fleet.processes
                   if process.poll() is not None]
         assert not exited and not fleet.fleet.restarts, (exited, fleet.fleet.restarts)
-        assert attacker.plans, "the planner published no plan while attacked"
-        complete = [p for p in attacker.plans if set(ROBOTS) <= {d.robot_id for d in p.devices}]
-        first = attacker.plans.index(complete[0]) if complete else len(attacker.plans)
-        for plan in attacker.plans[first:]:
+        plans = attacker.planner_plans()
+        assert plans, "the planner published no plan while attacked"
+        complete = [i for i, p in enumerate(plans)
+                    if set(ROBOTS) <= {d.robot_id for d in p.devices}]
+        for plan in plans[complete[0] if complete else len(plans):]:
             check_plan(plan)
     finally:
         attacker.close()
@@ -148,4 +152,4 @@ def test_a_hostile_stream_on_every_input_stops_no_node(run_fleet):
         assert "Traceback" not in log, (label, log[-3000:])
     for label in ("planner", "radio", "robot_1/robot"):     # the attack reached them
         assert "ignored" in logs[label], (label, logs[label][-3000:])
-    print(f"{attacker.sent} hostile messages in {FUZZ_S:g} s, {len(attacker.plans)} plans")
+    print(f"{attacker.sent} hostile messages in {FUZZ_S:g} s, {len(plans)} plans")

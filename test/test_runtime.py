@@ -94,6 +94,23 @@ def test_online_profile_recovers_g(profiles, clock):
     assert online["flops_per_cycle"][3] == g[3]  # not measured: the table's value
 
 
+def test_online_variance_is_the_worst_frequency_not_the_pooled_spread(profiles, clock):
+    """AlexNet blocks 1..4 at 0.4 and 0.8 GHz: means 112 and 56 ms, v^loc 63.9 ms^2 at each.
+    Pooled, the two means' spread adds about 800 ms^2; eq. (11) keeps the within-frequency
+    variance (a single sample at a third frequency is no band)."""
+    profile = profiles["alexnet_nx_cpu"]
+    robot = RobotRuntime("r1", profile, EmulatedDevice(profile, 0.8e-27, (0.1, 1.2), seed=2),
+                         deadline_ms=500.0, risk=0.05, tx_power_w=1.0, noise_dbm_per_hz=-174.0)
+    for plan_id, freq in enumerate((0.4, 0.8, 1.2, 0.8)):
+        robot.set_decision(AppliedDecision(plan_id, 4, freq, 1e6))
+        for _ in range(1 if freq == 1.2 else 60):
+            robot.next_frame(True)
+    online = robot.online_profile()
+    assert online["sample_counts"][4] == 181                 # every frequency's samples
+    assert 40.0 < online["var_ms2"][4] < 110.0               # pooled: about 790 ms^2
+    assert online["var_ms2"][3] == 0.0                       # not measured
+
+
 def test_bad_decision_is_refused(robot):
     with pytest.raises(ValueError, match="partition 12"):
         robot.set_decision(AppliedDecision(1, 12, 0.5, 1e6))

@@ -25,7 +25,7 @@ from robust_offload.core.model import offload_energy_j
 from robust_offload.core.checks import MB_BYTES
 from robust_offload.core.scenario import Profile
 from robust_offload.dnn.codec import Payload, to_payload
-from robust_offload.runtime.stats import PointStats
+from robust_offload.runtime.stats import FrequencyStats, PointStats
 
 INPUT_SHAPE = (1, 3, 224, 224)
 
@@ -78,7 +78,7 @@ class RobotRuntime:
         self._ids = itertools.count(1)
         self._rng = np.random.default_rng(seed)
         self._tensors: dict[int, np.ndarray] = {}
-        self.local_time = PointStats(profile.num_points)
+        self.local_time = FrequencyStats(profile.num_points)
         self.local_cycles = PointStats(profile.num_points)
 
     # -- inputs -----------------------------------------------------------------------------
@@ -180,7 +180,7 @@ class RobotRuntime:
             run = self.device.run_blocks(point) if point > 0 else None
             tensor = image if (point == 0 and image is not None) else self._modelled_tensor(point)
         local_s = run.wall_s if run else 0.0
-        self.local_time.add(point, local_s)
+        self.local_time.add(point, local_s, applied)
         self.local_cycles.add(point, local_s * applied)
         frame = Frame(next(self._ids), capture_time,
                       AppliedDecision(decision.plan_id, point, applied, decision.bandwidth_hz),
@@ -246,8 +246,10 @@ class RobotRuntime:
                          for m in range(self.last_point + 1)]) / MB_BYTES
 
     def online_profile(self, as_lists: bool = False) -> dict:
-        """Measured local profile: g_m = w_m / mean(t f) where measured (eq. 10), variances
-        (``as_lists``: Python lists, as a message takes them)."""
+        """Measured local profile: g_m = w_m / mean(t f) where measured (eq. 10), the variance
+        v_m^loc of eq. (11) (the largest over the frequencies run at,
+        :class:`~robust_offload.runtime.stats.FrequencyStats`), the point's sample count
+        over all frequencies (``as_lists``: Python lists, as a message takes them)."""
         counts = self.local_cycles.count
         g = self.profile.flops_per_cycle.copy()
         measured = (counts > 0) & (self.local_cycles.mean > 0)

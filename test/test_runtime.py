@@ -360,6 +360,41 @@ def test_a_cut_off_robot_lets_its_share_go_until_the_next_plan(robot, monkeypatc
     assert robot.share_hz() == 3e6
 
 
+def test_a_plan_arriving_while_the_share_is_judged_stale_is_not_lost(robot, monkeypatch):
+    """The frame thread judges the share stale; before it lets the share go, a plan arrives
+    (the robot node's plan callback, on an executor thread: here inside share_hz, which the
+    judgement reads). The plan is applied at the next frame, not replaced by "run locally"."""
+    now = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    warnings = []
+    loop = FrameLoop(robot, EdgeWatch(3.0, 3), rate_hz=10.0, plan_wait_s=0.0,
+                     send=lambda frame: None, publish=lambda record: None,
+                     warn=warnings.append, error=warnings.append, stale_after_s=2.0)
+    robot.set_decision(AppliedDecision(1, 3, 0.6, 2e6))
+    robot.apply_pending()
+    loop.plan_heard()
+    now[0] += 5.0                                        # cut off: the share is stale
+    share_hz = robot.share_hz
+
+    def plan_arrives_meanwhile():
+        loop.plan_heard()
+        robot.apply_plan(2, [(4, 0.7, 3e6, True, "")])
+        return share_hz()
+
+    monkeypatch.setattr(robot, "share_hz", plan_arrives_meanwhile)
+    assert not loop.release_stale_share(now[0]) and not warnings
+    robot.apply_pending()
+    assert robot.decision == AppliedDecision(2, 4, 0.7, 3e6)
+    seen = robot.plans_set()                             # the compare-and-set itself
+    robot.apply_plan(3, [(5, 0.8, 1e6, True, "")])
+    assert not robot.release_share(seen)                 # a plan came after `seen`
+    robot.apply_pending()
+    assert robot.decision.plan_id == 3
+    assert robot.release_share(robot.plans_set())
+    robot.apply_pending()
+    assert robot.decision == robot.local_decision(3)
+
+
 def test_local_device_factory_refuses_what_cannot_work(tmp_path, profiles):
     from robust_offload.hw.emulated import EmulatedDevice
     from robust_offload.hw.errors import HardwareError

@@ -73,6 +73,8 @@ class RobotRuntime:
         self.last_point = profile.num_points - 1
         self.decision: AppliedDecision | None = None
         self._next: AppliedDecision | None = None
+        self._plans = 0                    # decisions set so far (see release_share)
+        self._decision_lock = threading.Lock()   # _next: plan callbacks vs the frame thread
         self.snr_scale_hz: float | None = None
         self.pending: dict[int, Frame] = {}
         self._ids = itertools.count(1)
@@ -86,13 +88,32 @@ class RobotRuntime:
         """A new plan for this robot: applied at the next frame boundary."""
         if not 0 <= decision.partition <= self.last_point:
             raise ValueError(f"partition {decision.partition} outside 0..{self.last_point}")
-        self._next = decision
+        with self._decision_lock:
+            self._next = decision
+            self._plans += 1
+
+    def plans_set(self) -> int:
+        """How many decisions were set so far: the ``seen`` of :meth:`release_share`."""
+        with self._decision_lock:
+            return self._plans
+
+    def release_share(self, seen: int) -> bool:
+        """Run locally from the next frame (the plan id kept), unless a decision was set after
+        ``seen`` (:meth:`plans_set`) was read: a plan that arrives while the frame thread judges
+        its share stale is newer than that judgement and must not be overwritten (compare and
+        set). True when the share was released."""
+        with self._decision_lock:
+            if self._plans != seen or self.decision is None:
+                return False
+            self._next = self.local_decision(self.decision.plan_id)
+            return True
 
     def apply_pending(self) -> None:
         """The decision of the newest plan takes effect (at a frame boundary, or while no frame
         runs: a silent camera must not keep a robot on an old share)."""
-        if self._next is not None:
-            self.decision, self._next = self._next, None
+        with self._decision_lock:
+            if self._next is not None:
+                self.decision, self._next = self._next, None
 
     def local_decision(self, plan_id: int) -> AppliedDecision:
         """Run every block locally at f_max, send nothing (no feasible offloading decision)."""

@@ -112,12 +112,13 @@ class FrameLoop:
         """Cut off -- neither the edge nor a plan heard for ``stale_after_s`` -- the robot lets
         its share go and runs locally until the next plan: the planner gives the share of a
         robot it stops hearing to others after its ``robot_timeout_s`` (longer), and a robot
-        whose link comes back must not send on it before the plan that re-admits it. True
-        when it let a share go."""
+        whose link comes back must not send on it before the plan that re-admits it. A plan
+        that arrives meanwhile (on an executor thread) wins. True when it let a share go."""
+        seen = self.runtime.plans_set()
         quiet = now - max(self.edge.sign_of_life, self.plan_at)
-        if quiet <= self.stale_after_s or self.runtime.share_hz() <= 0:
+        if quiet <= self.stale_after_s or self.runtime.share_hz() <= 0 \
+                or not self.runtime.release_share(seen):
             return False
-        self.runtime.set_decision(self.runtime.local_decision(self.runtime.decision.plan_id))
         self.warn(f"heard neither the edge nor a plan for {quiet:.1f} s: letting the share go, "
                   f"running locally until the next plan")
         return True

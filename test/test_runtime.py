@@ -508,3 +508,20 @@ def test_a_silent_camera_does_not_keep_a_robot_on_its_old_share(robot):
     assert robot.share_hz() == 0.0                       # pending, not in force
     loop.run()
     assert robot.share_hz() == 2e6 and robot.decision.plan_id == 1
+
+
+def test_throttle_logs_a_kind_once_per_period_and_counts_the_repeats(monkeypatch):
+    from robust_offload.runtime.throttle import Throttle
+
+    now = [100.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    lines = []
+    throttle = Throttle(lines.append, period_s=10.0)
+    for i in range(4):
+        throttle(f"frame {i} failed", key="TypeError")
+        throttle("other", key="KeyError")
+        now[0] += 3.0
+    assert lines == ["frame 0 failed", "other"]           # 9 s: the rest held back
+    now[0] += 1.0                                        # 13 s after the first
+    throttle("frame 4 failed", key="TypeError")
+    assert lines[-1] == "frame 4 failed (3 more since the last report)"

@@ -525,3 +525,42 @@ def test_throttle_logs_a_kind_once_per_period_and_counts_the_repeats(monkeypatch
     now[0] += 1.0                                        # 13 s after the first
     throttle("frame 4 failed", key="TypeError")
     assert lines[-1] == "frame 4 failed (3 more since the last report)"
+
+
+def test_an_edge_worker_survives_failing_items_and_says_so_once():
+    from robust_offload.runtime.workers import Workers
+
+    served, errors = threading.Event(), []
+
+    def handle(item):
+        if item != "ok":
+            raise TypeError(f"cannot serve {item}")
+        served.set()
+
+    workers = Workers(handle, queue_depth=4, error=errors.append)
+    try:
+        for item in ("bad 1", "bad 2", "ok"):
+            assert workers.submit("robot_7", item) is None
+        assert served.wait(timeout=10.0)                 # the robot is still served
+    finally:
+        workers.stop()
+    (error,) = errors                                    # throttled: once per kind
+    assert "robot_7" in error and "TypeError('cannot serve bad 1')" in error
+
+
+def test_a_result_the_edge_marks_failed_is_recorded_as_a_miss_at_once(robot):
+    published = []
+    loop = FrameLoop(robot, EdgeWatch(3.0, 2), rate_hz=10.0, plan_wait_s=0.0,
+                     send=lambda frame: None, publish=published.append,
+                     warn=lambda text: None, error=lambda text: None)
+    robot.set_decision(AppliedDecision(1, 3, 0.6, 2e6))
+    loop.heard()
+    frames = [robot.next_frame(True) for _ in range(2)]
+    loop.result(frames[0].request_id, 0.0, -1, failed=True)      # well within the deadline
+    (record,) = published
+    assert record["executed_on"] == "failed" and not record["deadline_met"]
+    assert (record["request_id"], record["plan_id"], record["partition"]) == (
+        frames[0].request_id, 1, 3)
+    assert frames[0].request_id not in robot.pending             # not expired again later
+    loop.result(frames[1].request_id, 0.0, -1, failed=True)      # max_missed failed in a row
+    assert not loop.edge_available()                              # an edge that fails: local

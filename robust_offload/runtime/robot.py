@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from robust_offload.contract import FAILED
 from robust_offload.core import checks
 from robust_offload.core.channel import snr_scale_hz
 from robust_offload.core.model import offload_energy_j
@@ -224,26 +225,30 @@ class RobotRuntime:
     # -- outcomes ---------------------------------------------------------------------------
     def record(self, frame: Frame, done_time: float, edge_ms: float = 0.0,
                uplink_ms: float | None = None, class_id: int = -1) -> dict:
-        """The frame's InferenceResult fields (one record per frame)."""
+        """The frame's InferenceResult fields (one record per frame; a failed frame is a
+        deadline miss)."""
         total_ms = (done_time - frame.capture_time) * 1e3
         if uplink_ms is None:
             uplink_ms = max(0.0, total_ms - frame.local_s * 1e3 - edge_ms)
         return {"robot_id": self.robot_id, "request_id": frame.request_id,
                 "class_id": class_id, "local_ms": frame.local_s * 1e3, "uplink_ms": uplink_ms,
                 "edge_ms": edge_ms, "total_ms": total_ms,
-                "deadline_met": total_ms <= self.deadline_s * 1e3,
+                "deadline_met": frame.executed_on != FAILED and total_ms <= self.deadline_s * 1e3,
                 "plan_id": frame.decision.plan_id, "partition": frame.decision.partition,
                 "freq_ghz": frame.decision.freq_ghz,
                 "bandwidth_hz": frame.decision.bandwidth_hz, "energy_j": frame.energy_j,
                 "deadline_ms": self.deadline_s * 1e3, "risk": self.risk,
                 "executed_on": frame.executed_on}
 
-    def complete(self, request_id: int, done_time: float, edge_ms: float,
-                 class_id: int) -> dict | None:
-        """The record of an offloaded frame whose result came back (None if unknown/expired)."""
+    def complete(self, request_id: int, done_time: float, edge_ms: float, class_id: int,
+                 failed: bool = False) -> dict | None:
+        """The record of an offloaded frame whose result came back (None if unknown/expired);
+        ``failed``: the edge could not serve it (executed_on "failed", a miss)."""
         frame = self.pending.pop(request_id, None)
         if frame is None:
             return None
+        if failed:
+            frame.executed_on = FAILED
         return self.record(frame, done_time, edge_ms=edge_ms, class_id=class_id)
 
     def overdue(self, now: float) -> bool:

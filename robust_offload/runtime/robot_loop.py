@@ -127,13 +127,22 @@ class FrameLoop:
         """The edge answered some robot's frame."""
         self.edge.alive(time.monotonic())
 
-    def result(self, request_id: int, edge_ms: float, class_id: int) -> None:
-        """A result from the edge: the frame's record is published (unknown or late: ignored)."""
+    def result(self, request_id: int, edge_ms: float, class_id: int,
+               failed: bool = False) -> None:
+        """A result from the edge: the frame's record is published (unknown or late: ignored).
+        A ``failed`` one (the edge could not serve the frame) is a miss at once, and counts
+        as a lost frame: an edge that fails every request sends the robot local as one that
+        does not answer does."""
         with self._lock:
-            record = self.runtime.complete(request_id, time.time(), edge_ms, class_id)
-        if record is not None:
+            record = self.runtime.complete(request_id, time.time(), edge_ms, class_id, failed)
+        if record is None:
+            return
+        if failed:
+            self.edge.alive(time.monotonic())
+            self._lost(1)
+        else:
             self.edge.answered(time.monotonic())
-            self.publish(record)
+        self.publish(record)
 
     def run(self, alive: Callable[[], bool] = lambda: True) -> None:
         """Frames until :meth:`stop` (or ``alive()`` turns false)."""
@@ -189,6 +198,11 @@ class FrameLoop:
             expired = self.runtime.expire(time.time())
         for record in expired:
             self.publish(record)
-        if expired and self.edge.lost(len(expired), time.monotonic()):
+        if expired:
+            self._lost(len(expired))
+
+    def _lost(self, count: int) -> None:
+        """``count`` frames got no usable result from the edge."""
+        if self.edge.lost(count, time.monotonic()):
             self.warn(f"{self.edge.max_missed} frames lost in a row: running locally for "
                       f"{self.edge.timeout_s:g} s")

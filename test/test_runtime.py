@@ -564,3 +564,42 @@ def test_a_result_the_edge_marks_failed_is_recorded_as_a_miss_at_once(robot):
     assert frames[0].request_id not in robot.pending             # not expired again later
     loop.result(frames[1].request_id, 0.0, -1, failed=True)      # max_missed failed in a row
     assert not loop.edge_available()                              # an edge that fails: local
+
+
+def test_a_frame_that_fails_on_the_robot_gets_a_failed_record_and_one_error_line(robot,
+                                                                                  monkeypatch):
+    """Every frame gets its record, a failed one too (the planner calibrates on the misses, the
+    bag counts them); the error is logged once per kind, not once per frame."""
+    now = [1000.0]
+    monkeypatch.setattr(time, "time", lambda: now[0])
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    published, errors, frames = [], [], iter(range(3))
+
+    def camera():
+        now[0] += 0.1
+        if next(frames, None) is None:
+            loop.stop()
+            return None
+        return None, now[0]
+
+    def broken(*args):
+        raise RuntimeError("head crashed")
+
+    loop = FrameLoop(robot, EdgeWatch(3.0, 3), rate_hz=10.0, plan_wait_s=0.0,
+                     send=lambda frame: None, publish=published.append,
+                     warn=lambda text: None, error=errors.append, images=camera)
+    robot.set_decision(AppliedDecision(1, 3, 0.6, 2e6))
+    loop.heard()
+    monkeypatch.setattr(robot, "next_frame", broken)
+    loop.run()
+    assert len(published) == 3 and len({r["request_id"] for r in published}) == 3
+    for record in published:
+        assert record["executed_on"] == "failed" and not record["deadline_met"]
+        assert (record["plan_id"], record["partition"], record["freq_ghz"],
+                record["bandwidth_hz"]) == (1, 3, 0.6, 2e6)    # the decision it was to use
+    assert errors == ["frame failed: RuntimeError('head crashed')"]
+    del robot.next_frame                                 # frames run again; sending fails
+    loop.send = broken
+    loop.one_frame()
+    assert published[-1]["executed_on"] == "failed" and robot.pending == {}
+    assert len(published) == 4 and len(errors) == 1      # the same kind: held back

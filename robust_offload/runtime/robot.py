@@ -251,6 +251,20 @@ class RobotRuntime:
             frame.executed_on = FAILED
         return self.record(frame, done_time, edge_ms=edge_ms, class_id=class_id)
 
+    def fail(self, frame: Frame | None, capture_time: float, now: float) -> dict | None:
+        """The record of a frame that failed on the robot (``frame`` None: it failed before
+        :meth:`next_frame` returned it): executed_on "failed", a miss, with the decision it
+        was meant to use; it is no longer pending. None for an offloaded frame whose result
+        came back meanwhile (recorded already)."""
+        if frame is None:
+            self.apply_pending()
+            frame = Frame(next(self._ids), capture_time,
+                          self.decision or self.local_decision(0), 0.0, 0.0, FAILED)
+        elif frame.executed_on == "edge" and self.pending.pop(frame.request_id, None) is None:
+            return None
+        frame.executed_on = FAILED
+        return self.record(frame, now)
+
     def overdue(self, now: float) -> bool:
         """Whether an offloaded frame is past its deadline without a result (wall time)."""
         return any(now - f.capture_time > self.deadline_s for f in self.pending.values())

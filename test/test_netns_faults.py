@@ -182,6 +182,12 @@ def resume_nominal_s(run: Run) -> float:
             + run.param("planner", "transition_s") + 1 / run.rate_hz)
 
 
+def resume_slack_s(run: Run) -> float:
+    """What DDS and scheduling may add to that on an idle host: three edge heartbeat periods
+    (a new participant on another host is matched within 1-3 s; measured up to 3.9 s in all)."""
+    return 3 * run.param("edge", "profile_period_s")
+
+
 def test_edge_and_planner_killed_and_respawned_across_hosts(tmp_path):
     with netns_fleet(tmp_path, 139) as run:
         run.supervise_until(run.offloading, "both robots offload")
@@ -220,9 +226,9 @@ def test_a_robots_link_down_for_5_s_and_back(tmp_path):
     mine = [f for f in run.frames if f["robot_id"] == "robot_1"]
     check_local_in_time(run, mine, cut)
     resumed = min(f["capture"] for f in mine if f["edge"] and f["capture"] > back)
-    heartbeat_s = run.param("edge", "profile_period_s")
     assert_within("robot_1 offloading again after the link came back", resumed - back,
-                  heartbeat_s + resume_nominal_s(run), 2 * heartbeat_s)
+                  run.param("edge", "profile_period_s") + resume_nominal_s(run),
+                  resume_slack_s(run))
     other = [f for f in run.frames if f["robot_id"] == "robot_2" and cut <= f["capture"] <= back]
     # frames at its rate throughout (a loaded host may delay a few), nearly all offloaded
     assert len(other) >= 0.75 * (back - cut) * run.rate_hz, other
@@ -425,8 +431,7 @@ def check_edge_loss(run: Run, frames: list[dict], killed: float) -> None:
     assert len(active) == 2 and active[1] > killed, active
     resumed = min(f["capture"] for f in frames if f["edge"] and f["capture"] > active[1])
     assert_within(f"{frames[0]['robot_id']} offloading again after the new edge's activation",
-                  resumed - active[1], resume_nominal_s(run),
-                  2 * run.param("edge", "profile_period_s"))
+                  resumed - active[1], resume_nominal_s(run), resume_slack_s(run))
 
 
 def check_planner_loss(frames: list[dict], killed: float) -> None:

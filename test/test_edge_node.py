@@ -18,6 +18,7 @@ from lifecycle_msgs.srv import ChangeState, GetState  # noqa: E402
 from robust_offload.ros import topics  # noqa: E402
 
 from conftest import REPO, ros_env  # noqa: E402
+from helpers import file_parameter  # noqa: E402
 
 DOMAIN = 98
 
@@ -57,7 +58,9 @@ def test_a_managed_edge_heartbeats_only_once_active(tmp_path):
     try:
         state = call(executor, node, GetState, "/edge/get_state", GetState.Request())
         assert state.current_state.label == "unconfigured"
-        assert not spin_for(executor, 3.0, lambda: heartbeats)          # not announced
+        # not announced: no heartbeat in three of its periods
+        period_s = file_parameter(REPO / "config" / "edge.yaml", "edge", "profile_period_s")
+        assert not spin_for(executor, 3 * period_s, lambda: heartbeats)
         for step in (Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE):
             assert call(executor, node, ChangeState, "/edge/change_state",
                         ChangeState.Request(transition=Transition(id=step))).success

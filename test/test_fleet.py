@@ -8,7 +8,6 @@ import importlib.util
 import os
 import re
 import sys
-import time
 import types
 
 import pytest
@@ -179,7 +178,8 @@ def test_the_runner_respawns_what_may_and_goes_on_without_what_may_not(tmp_path)
     said = []
     fleet.start()
     try:
-        time.sleep(1.0)
+        edge = next(p for s, p in fleet.processes if s.label == "edge")
+        edge.wait(timeout=60)                           # it exits at once (its start may not)
         assert fleet.supervise(100.0, said.append)
         assert said == ["edge exited (status 3): respawning in 0.3 s"]
         assert fleet.supervise(100.2, said.append) and len(said) == 1   # not yet

@@ -4,7 +4,9 @@ Each test starts ``ros2 launch robust_offload ...`` as a process of its own, wit
 not contain the venv (nodes must find their interpreter themselves), waits for frame records on
 its own ROS_DOMAIN_ID, stops launch with SIGINT (Ctrl-C) and checks: every node started and
 finished cleanly within launch's SIGINT -> SIGTERM grace period (no escalation), no node logged an
-error on the way down, and the recorded bag holds the robots' frames and plans.
+error on the way down, and the recorded bag holds the robots' frames and plans. The grace period
+is launch's default on an idle host; a loaded one stretches it by its load factor (launch's
+``sigterm_timeout``), as it stretches the nodes' shutdown.
 
 Needs the launch tooling: scripts/install installs it from ../shared/wheels, a full ROS 2 install
 has it; without either these tests skip. ``launch_ros`` imports ``composition_interfaces``, which
@@ -26,6 +28,7 @@ from robust_offload.analysis import analyze
 from robust_offload.contract import PACKAGE
 
 from conftest import REPO, ros_env, wait_for_frames
+from helpers import load_factor
 
 ROS2 = Path(sys.executable).with_name("ros2")
 pytestmark = pytest.mark.skipif(
@@ -53,10 +56,11 @@ class Launch:
                    PYTHONPATH=str(REPO / "test" / "standins"))
         env.pop("VIRTUAL_ENV", None)
         self.log = tmp_path / f"{launch_file}.log"
+        self.grace_s = round(SIGTERM_TIMEOUT_S * load_factor(), 1)
         with open(self.log, "w") as out:
             self.process = subprocess.Popen(
-                [*WITH_SIGINT, str(ROS2), "launch", PACKAGE, launch_file, *args], cwd=tmp_path,
-                env=env,
+                [*WITH_SIGINT, str(ROS2), "launch", PACKAGE, launch_file, *args,
+                 f"sigterm_timeout:={self.grace_s}"], cwd=tmp_path, env=env,
                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
     def text(self) -> str:
@@ -67,7 +71,7 @@ class Launch:
         start = time.monotonic()
         self.process.send_signal(signal.SIGINT)
         try:
-            self.process.wait(timeout=3 * SIGTERM_TIMEOUT_S)
+            self.process.wait(timeout=3 * self.grace_s)
         finally:
             self.kill()
         return time.monotonic() - start
@@ -92,10 +96,12 @@ def launch(tmp_path):
 
 
 def assert_clean_stop(item: Launch, nodes: int, stop_s: float):
+    print(f"{item.log.name}: stopped {stop_s:.2f} s after SIGINT (launch's grace period "
+          f"{item.grace_s:g} s)")
     text = item.text()
     assert text.count("process started with pid") == nodes, text
     assert text.count("process has finished cleanly") == nodes, text
-    assert stop_s < SIGTERM_TIMEOUT_S, text
+    assert stop_s < item.grace_s, text
     assert "SIGTERM" not in text and "process has died" not in text, text
     assert "Traceback" not in text and "frame failed" not in text, text
     assert item.process.returncode == 0, text

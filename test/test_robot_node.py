@@ -10,9 +10,13 @@ import numpy as np
 import pytest
 
 from conftest import REPO
+from helpers import file_parameter, log_has, wait_until
 from robust_offload.core.checks import InputError
 
 rclpy = pytest.importorskip("rclpy")
+
+ROBOT_YAML = REPO / "config/robot.yaml"
+WAIT_S = 60.0     # gives up on an event that does not come (start-up on a loaded host)
 
 
 def start_robot(tmp_path, domain: int, *params):
@@ -24,7 +28,7 @@ def start_robot(tmp_path, domain: int, *params):
                  for arg in ("-p", p)]
     robot = subprocess.Popen(
         [sys.executable, "-m", "robust_offload.ros.robot_node", "--ros-args", "--params-file",
-         str(REPO / "config/robot.yaml"), *overrides],
+         str(ROBOT_YAML), *overrides],
         env=env, stdout=open(tmp_path / "robot.log", "w"), stderr=subprocess.STDOUT,
         start_new_session=True)
     os.environ.update(ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
@@ -61,27 +65,32 @@ def test_camera_topic_frames_and_a_malformed_image(tmp_path):
             msg.header.stamp = node.get_clock().now().to_msg()
             return msg
 
-        deadline = time.time() + 60
-        while camera.get_subscription_count() == 0 and time.time() < deadline:
-            rclpy.spin_once(node, timeout_sec=0.1)
-        time.sleep(2.0)
-        for _ in range(3):
-            camera.publish(image(pixels[:-7]))              # malformed: 7 bytes short
-            time.sleep(0.5)
-        sent = 3
-        while len(records) < 4 and time.time() < deadline:
-            camera.publish(image(pixels))
-            sent += 1
-            end = time.time() + 0.5
-            while time.time() < end:
-                rclpy.spin_once(node, timeout_sec=0.05)
-        assert len(records) >= 4, f"{len(records)} frames from {sent} images"
+        frame_s = 1 / file_parameter(ROBOT_YAML, "/**", "rate_hz")   # the robot takes one
+        sent = []                                                    # image per frame
+
+        def spin(seconds):
+            rclpy.spin_once(node, timeout_sec=seconds)
+
+        def publish(data):
+            def step(_):
+                camera.publish(image(data))
+                sent.append(data)
+                end = time.monotonic() + frame_s
+                while time.monotonic() < end:
+                    spin(0.05)
+            return step
+
+        assert wait_until(lambda: camera.get_subscription_count() > 0, WAIT_S, step=spin)
+        # malformed (7 bytes short) until the robot's frame loop has taken and ignored one
+        ignored = tmp_path / "robot.log", "image ignored: image field 'data' has"
+        assert wait_until(lambda: log_has(*ignored), WAIT_S, step=publish(pixels[:-7])), \
+            f"{len(sent)} malformed images sent, none ignored"
+        assert wait_until(lambda: len(records) >= 4, WAIT_S, step=publish(pixels)), \
+            f"{len(records)} frames from {len(sent)} images"
         assert all(r.robot_id == "cam_bot" and r.executed_on == "local" for r in records)
         assert robot.poll() is None                         # still running
     finally:
         stop_all(node, robot)
-    text = (tmp_path / "robot.log").read_text()
-    assert "image ignored: image field 'data' has" in text, text
 
 
 def test_with_a_fleet_key_only_signed_fresh_plans_command_the_robot(tmp_path):
@@ -117,12 +126,17 @@ def test_with_a_fleet_key_only_signed_fresh_plans_command_the_robot(tmp_path):
 
         assert spin_until(lambda: plans.get_subscription_count() > 0 and statuses)
         genuine = sign(plan(5), Signer(key.read_bytes().strip()))
-        for msg in (plan(999), sign(plan(42), Signer(b"not the fleet key at all!")), genuine,
-                    genuine):                                # unsigned, forged, good, replay
-            plans.publish(msg)
-            spin_until(lambda: False, 1.5)
-        assert spin_until(lambda: statuses[-1].plan_id == 5, 10.0), \
-            [s.plan_id for s in statuses]
+        log = tmp_path / "robot.log"
+        for msg, said in ((plan(999), "ignored plan #999: unsigned"),
+                          (sign(plan(42), Signer(b"not the fleet key at all!")),
+                           "ignored plan #42: bad signature"),
+                          (genuine, None), (genuine, "ignored plan #5: stale epoch")):
+            plans.publish(msg)                           # unsigned, forged, good, replay
+            if said:       # each is judged (and the good one applied) before the next goes
+                assert spin_until(lambda: log_has(log, said)), log.read_text()
+            else:
+                assert spin_until(lambda: statuses[-1].plan_id == 5), \
+                    [s.plan_id for s in statuses]
         assert {s.plan_id for s in statuses} <= {0, 5}       # 999 and 42 never applied
         assert robot.poll() is None
     finally:
@@ -282,31 +296,39 @@ def test_an_overdue_frame_does_not_send_a_robot_local_while_the_edge_is_alive(tm
     assert warnings[-1].startswith("no sign of the edge")
 
 
-def test_a_robot_sends_its_status_each_call_and_its_profile_once_per_period():
+def test_a_robot_sends_its_status_each_call_and_its_profile_once_per_period(monkeypatch):
     """The measured profile goes out every profile_period_s (5 s by default), not with every
     1 Hz status: each one reaches every reader of /profile (at N = 100, 100 profiles a second
     were a fifth of a swarm's CPU); not with the first status (the planner ignored 21-214 first
-    profiles per scale run, their statuses not yet heard)."""
+    profiles per scale run, their statuses not yet heard). The node's clock is the test's: the
+    calls are as far apart as it says, however loaded the host."""
+    import types
+
     import rclpy
     from rclpy.parameter import Parameter
 
+    from robust_offload.ros import robot_node
     from robust_offload.ros.robot_node import RobotNode
 
+    period_s = file_parameter(ROBOT_YAML, "/**", "profile_period_s")
+    now = [1000.0]
+    monkeypatch.setattr(robot_node, "time", types.SimpleNamespace(monotonic=lambda: now[0],
+                                                                  time=time.time))
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=177)
     try:
         node = RobotNode(context=context, parameter_overrides=[
-            Parameter("compute_mode", value="modelled"),
-            Parameter("profile_period_s", value=0.3)])
+            Parameter("compute_mode", value="modelled")])
         sent = {"status": [], "profile": []}
         node.status_pub = type("Pub", (), {"publish": sent["status"].append})
         node.profile_pub = type("Pub", (), {"publish": sent["profile"].append})
         node.publish_status()
         alone = len(sent["profile"])                     # the planner does not know it yet
         node.publish_status()
+        now[0] += 0.9 * period_s
         node.publish_status()
         first = len(sent["profile"])
-        time.sleep(0.35)
+        now[0] += 0.1 * period_s                         # one period after the first profile
         node.publish_status()
         node.loop.stop()
         node.destroy_node()

@@ -15,6 +15,7 @@ from robust_offload.resources import config_dir
 from robust_offload.shm import clean_zombie_segments
 
 from conftest import ros_env
+from helpers import log_has, wait_until
 
 SHM = Path("/dev/shm")
 PARTICIPANT = "import rclpy, time; rclpy.init(); node = rclpy.create_node('p'); time.sleep(120)"
@@ -29,14 +30,12 @@ def segments() -> set[str]:
 def mapped(pid: int) -> set[str]:
     """The Fast DDS segments process ``pid`` has mapped (within a minute of its start): its
     own, and those of the peers it has sent to."""
-    end = time.monotonic() + 60.0
-    while time.monotonic() < end:
-        found = {Path(line.split()[-1]).name for line in Path(f"/proc/{pid}/maps").read_text()
-                 .splitlines() if "/dev/shm/fastdds_" in line and "port" not in line}
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"process {pid} mapped no shared-memory segment")
+    def found():
+        return {Path(line.split()[-1]).name for line in Path(f"/proc/{pid}/maps").read_text()
+                .splitlines() if "/dev/shm/fastdds_" in line and "port" not in line}
+    segments = wait_until(found, 60.0, poll_s=0.2)
+    assert segments, f"process {pid} mapped no shared-memory segment"
+    return segments
 
 
 def environment(domain: int) -> dict:
@@ -70,12 +69,15 @@ def test_stopping_a_fleet_removes_what_its_killed_nodes_left(tmp_path):
     """A node that ignores SIGINT is killed at the end of the stop's grace period; the stop
     then removes its segment and says so."""
     stubborn = PARTICIPANT.replace("time.sleep", "import signal; "
-                                   "signal.signal(signal.SIGINT, signal.SIG_IGN); time.sleep")
+                                   "signal.signal(signal.SIGINT, signal.SIG_IGN); "
+                                   "print('ignoring SIGINT', flush=True); time.sleep")
     fleet = Fleet([NodeSpec("stubborn", "stubborn")], tmp_path, environment(174),
                   command=lambda spec: [sys.executable, "-c", stubborn])
     fleet.start()
     left = mapped(fleet.processes[0][1].pid)
-    time.sleep(1.0)                     # past rclpy's own SIGINT handling (the node is up)
+    # past rclpy's own SIGINT handling: the node is up and has set its own
+    assert wait_until(lambda: log_has(tmp_path / "logs" / "stubborn.log", "ignoring SIGINT"),
+                      60.0)
     said = []
     fleet.stop(said.append)
     assert fleet.processes[0][1].returncode == -signal.SIGKILL

@@ -123,7 +123,7 @@ def fail(source: str, field: str, value, why: str, owner: str = "") -> NoReturn:
     """Raise the one-line :class:`InputError` of the house format."""
     where = f"{owner}: " if owner else ""
     error = InputError(f"{source}: {where}field '{field}' = {show(value)!r}: {why}")
-    error.key = f"{source}: {where}{re.sub(r'[[].*', '', field)}"
+    error.key = f"{source}: {where}{field.split('[')[0]}"
     raise error
 
 

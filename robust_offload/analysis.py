@@ -3,9 +3,10 @@
 Reads the per-frame records the robots publish on /robust_offload/frames (InferenceResult) and the
 plans on /robust_offload/plan with the rosbags library (no ROS installation needed), and writes:
 
-* ``summary.csv``  one row per robot: frames, deadline misses, miss rate against the robot's
-  epsilon with an exact (Clopper-Pearson) 95 % interval, mean energy per inference, mean / p95 /
-  max latency, share of frames run locally;
+* ``summary.csv``  one row per robot: frames, deadline misses (failed frames among them, also
+  counted apart), miss rate against the robot's epsilon with an exact (Clopper-Pearson) 95 %
+  interval, mean energy per inference, mean / p95 / max latency of the frames that did not
+  fail, share of frames run locally;
 * ``frames.csv``   every frame record, with its time since the start of the bag;
 * ``fleet.csv``    frames, plans, and the largest sum of bandwidth shares in use at once;
 * ``plans.csv``    every planner decision (one row per robot and plan), with its time;
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from robust_offload.bag import BagError, project_typestore, reindex
+from robust_offload.contract import FAILED
 from robust_offload.contract import FRAMES as FRAMES_TOPIC
 from robust_offload.contract import PLAN as PLAN_TOPIC
 from robust_offload.core import checks
@@ -42,7 +44,7 @@ FRAME_FIELDS = ("t_s", "robot_id", "request_id", "plan_id", "partition", "freq_g
                 "uplink_ms", "edge_ms", "deadline_met", "executed_on", "class_id")
 PLAN_FIELDS = ("t_s", "plan_id", "policy", "robot_id", "partition", "freq_ghz", "bandwidth_hz",
                "energy_j", "latency_bound_ms", "deadline_ms", "risk", "feasible", "margin_k")
-SUMMARY_FIELDS = ("robot_id", "frames", "misses", "miss_rate", "risk", "miss_ci_low",
+SUMMARY_FIELDS = ("robot_id", "frames", "misses", "failed", "miss_rate", "risk", "miss_ci_low",
                   "miss_ci_high", "status", "energy_mean_j", "latency_mean_ms",
                   "latency_p95_ms", "latency_max_ms", "local_share", "plans", "switches",
                   "switch_frames", "switch_misses")
@@ -198,15 +200,13 @@ def summarize(frames: list[dict]) -> list[dict]:
         risks = [r["risk"] for r in group if r["risk"] > 0]
         measured = miss_rate(sum(not r["deadline_met"] for r in group), n,
                              risks[-1] if risks else math.nan)
-        latency = np.array([r["total_ms"] for r in group])
         rows.append({
             "robot_id": robot_id, "frames": n, "misses": measured.misses,
+            "failed": sum(r["executed_on"] == FAILED for r in group),
             "miss_rate": measured.rate, "risk": measured.risk, "miss_ci_low": measured.ci_low,
             "miss_ci_high": measured.ci_high, "status": measured.status,
             "energy_mean_j": float(np.mean([r["energy_j"] for r in group])),
-            "latency_mean_ms": float(latency.mean()),
-            "latency_p95_ms": float(np.percentile(latency, 95)),
-            "latency_max_ms": float(latency.max()),
+            **_latency(group),
             "local_share": sum(r["executed_on"] == "local" for r in group) / n,
             "plans": len({r["plan_id"] for r in group if r["plan_id"]}),
             **switch_transients(group),
@@ -214,10 +214,25 @@ def summarize(frames: list[dict]) -> list[dict]:
     return rows
 
 
+def _latency(group: list[dict]) -> dict:
+    """Mean, p95 and max end-to-end latency of the frames that did not fail (a failed frame's
+    total_ms is the time until its failure was known; nan if all failed)."""
+    import numpy as np
+
+    latency = np.array([r["total_ms"] for r in group if r["executed_on"] != FAILED])
+    if not latency.size:
+        return dict.fromkeys(("latency_mean_ms", "latency_p95_ms", "latency_max_ms"), math.nan)
+    return {"latency_mean_ms": float(latency.mean()),
+            "latency_p95_ms": float(np.percentile(latency, 95)),
+            "latency_max_ms": float(latency.max())}
+
+
 def switch_transients(group: list[dict]) -> dict:
     """A robot's switches (its frame's partition point or where it ran differs from the
-    previous frame's) and the frames and misses within SWITCH_WINDOW_S after one."""
-    switches = [b["t_s"] for a, b in zip(group, group[1:])
+    previous frame's; a failed frame is no switch) and the frames and misses within
+    SWITCH_WINDOW_S after one."""
+    ran = [r for r in group if r["executed_on"] != FAILED]
+    switches = [b["t_s"] for a, b in zip(ran, ran[1:])
                 if (a["partition"], a["executed_on"]) != (b["partition"], b["executed_on"])]
     after = [r for r in group if any(0.0 <= r["t_s"] - t < SWITCH_WINDOW_S for t in switches)]
     return {"switches": len(switches), "switch_frames": len(after),
@@ -227,10 +242,13 @@ def switch_transients(group: list[dict]) -> dict:
 def band_in_use_hz(frames: list[dict]) -> float:
     """The largest sum of bandwidth shares in use at once: from each frame's start (its record's
     time less its total time; a robot applies a plan at a frame boundary), the robot's share is
-    that frame's (0 when it runs locally). (By record time instead, two robots switching in the
+    that frame's (0 when it runs locally; a failed frame, which may have failed before or
+    after sending, leaves it as it was). (By record time instead, two robots switching in the
     same frame period showed one's new share beside the other's old one: 24.1 of 20 MHz.)"""
     in_use, peak = {}, 0.0
     for row in sorted(frames, key=lambda r: r["t_s"] - r["total_ms"] * 1e-3):
+        if row["executed_on"] == FAILED:
+            continue
         offloaded = row["executed_on"] == "edge"
         in_use[row["robot_id"]] = row["bandwidth_hz"] if offloaded else 0.0
         peak = max(peak, sum(in_use.values()))
@@ -273,13 +291,15 @@ def format_summary(rows: list[dict]) -> str:
     """A readable table of :func:`summarize` rows."""
     if not rows:
         return "no frame records"
-    head = (f"{'robot':<14}{'frames':>7}{'misses':>7}{'miss %':>8}{'eps %':>7}{'CP95 up %':>10}"
+    head = (f"{'robot':<14}{'frames':>7}{'misses':>7}{'failed':>7}{'miss %':>8}{'eps %':>7}"
+            f"{'CP95 up %':>10}"
             f"  {'status':<10}{'E mJ':>9}{'mean ms':>9}{'p95 ms':>9}{'local %':>8}")
     lines = [head]
     for r in rows:
         eps = "-" if math.isnan(r["risk"]) else f"{100 * r['risk']:.2f}"
         lines.append(
-            f"{r['robot_id']:<14}{r['frames']:>7}{r['misses']:>7}{100 * r['miss_rate']:>8.2f}"
+            f"{r['robot_id']:<14}{r['frames']:>7}{r['misses']:>7}{r['failed']:>7}"
+            f"{100 * r['miss_rate']:>8.2f}"
             f"{eps:>7}{100 * r['miss_ci_high']:>10.2f}  {r['status']:<10}"
             f"{1e3 * r['energy_mean_j']:>9.3f}{r['latency_mean_ms']:>9.1f}"
             f"{r['latency_p95_ms']:>9.1f}{100 * r['local_share']:>8.1f}")

@@ -1,4 +1,5 @@
-"""The project's ROS 2 contract without ROS: package name, topic names, their message types.
+"""The project's ROS 2 contract without ROS: package name, topic names, their message types, and
+the value of a field that marks a failed frame.
 
 :mod:`robust_offload.ros.topics` adds the QoS profiles (it needs rclpy) and the topics of one
 robot (its channel states, its results); the recorder and the bag analysis use the names and
@@ -36,3 +37,7 @@ topics of one robot (:func:`robust_offload.ros.topics.own_channel`, ``own_result
 recorder records. A result's fields are in its frame's record on the frames topic."""
 
 ALL_TOPICS = tuple(TOPIC_TYPES)
+
+FAILED = "failed"
+"""InferenceResult.executed_on of a frame that failed (on the robot, or on the edge): a deadline
+miss (deadline_met false, class_id -1). The other values are "edge" and "local"."""

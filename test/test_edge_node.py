@@ -1,5 +1,6 @@
 """The edge node: as a real process, a managed (lifecycle) edge announces itself only once a
-supervisor has configured and activated it; in this process, where its results go."""
+supervisor has configured and activated it; in this process, where its results go and how it
+answers a request it cannot serve."""
 
 import subprocess
 import sys
@@ -110,3 +111,41 @@ def test_a_robots_results_go_on_its_own_topic_until_its_worker_is_reaped():
     assert [(r.robot_id, r.request_id, r.executed_on) for r in results] == [("r9", 4, "edge")]
     assert alive[0].results_served == 1
     assert own == 1 and shared == 0
+
+
+def test_a_request_the_edge_cannot_serve_is_answered_as_failed():
+    """A tensor for a model the edge does not serve: the edge answers at once with a failed
+    result on the robot's own topic (the robot records the miss then, not after its deadline)
+    and keeps serving: the next tensor is answered."""
+    from rclpy.parameter import Parameter
+
+    from robust_offload.ros.edge_node import EdgeNode
+
+    context = rclpy.context.Context()
+    rclpy.init(context=context, domain_id=89)
+    executor = SingleThreadedExecutor(context=context)
+    try:
+        edge = EdgeNode(context=context,
+                        parameter_overrides=[Parameter("compute_mode", value="modelled")])
+        probe = rclpy.create_node("probe", context=context)
+        for node in (edge, probe):
+            executor.add_node(node)
+        results = []
+        probe.create_subscription(msg.InferenceResult, topics.own_results("r7"), results.append,
+                                  topics.OWN_RESULTS_QOS)
+        tensors = probe.create_publisher(msg.FeatureTensor, topics.FEATURES, topics.TENSOR_QOS)
+        assert spin_for(executor, 30.0, lambda: tensors.get_subscription_count() > 0)
+        for request_id, model in ((5, "vgg"), (6, "alexnet")):
+            tensors.publish(msg.FeatureTensor(robot_id="r7", request_id=request_id, model=model,
+                                              partition=3, dtype="float32", deadline_ms=500.0,
+                                              plan_id=2))
+        assert spin_for(executor, 30.0, lambda: len(results) == 2)
+        executor.shutdown()
+        edge.destroy_node()
+        probe.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)
+    failed, served = results
+    assert (failed.request_id, failed.plan_id, failed.executed_on, failed.class_id,
+            failed.deadline_met) == (5, 2, "failed", -1, False)
+    assert (served.request_id, served.executed_on) == (6, "edge")

@@ -43,3 +43,16 @@ def test_degraded_and_edge_loss_warn_and_robots_are_forgotten():
     assert health.report()[1].message == "no frames yet" and health.report()[1].level == OK
     health.forget("robot_1")
     assert [h.name for h in health.report()] == ["robust_offload/robot_2"]
+
+
+def test_failed_frames_are_misses_counted_apart_and_warn():
+    health = FleetHealth(window=100)
+    for i in range(100):
+        health.frame("robot_1", False, 0.05, failed=i < 2)    # 2 failed: 2 % misses
+    (robot,) = health.report()
+    assert robot.values["miss rate"] == "0.0200" and robot.values["failed"] == "2"
+    assert robot.level == WARN and "2 of 100 frames failed" in robot.message
+    for _ in range(100):
+        health.frame("robot_1", False, 0.05)
+    assert levels(health) == {"robust_offload/robot_1": OK}     # out of the window
+    assert health.report()[0].values["failed"] == "0"

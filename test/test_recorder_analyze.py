@@ -334,3 +334,20 @@ def test_band_in_use_is_the_largest_sum_of_shares_at_once():
                 _frame(0.50, "a", bandwidth_hz=18e6, total_ms=100.0),
                 _frame(0.55, "b", bandwidth_hz=2e6, total_ms=200.0)]
     assert band_in_use_hz(together) == pytest.approx(20e6)
+
+
+def test_failed_frames_are_counted_misses_no_switches_and_no_latency():
+    from robust_offload.analysis import band_in_use_hz, format_summary, summarize
+
+    frames = [{**_frame(t, met=where != "failed", where=where, total_ms=ms), "energy_j": 0.01,
+               "risk": 0.05, "plan_id": 1}
+              for t, where, ms in [(0.0, "edge", 100.0), (0.5, "failed", 2.0),
+                                   (1.0, "edge", 120.0), (1.5, "failed", 4.0)]]
+    (row,) = summarize(frames)
+    assert (row["frames"], row["misses"], row["failed"]) == (4, 2, 2)
+    assert row["latency_mean_ms"] == pytest.approx(110.0)      # the frames that ran
+    assert (row["switches"], row["local_share"]) == (0, 0.0)
+    assert band_in_use_hz(frames) == pytest.approx(5e6)
+    assert "failed" in format_summary([row]).splitlines()[0]
+    (row,) = summarize([frames[1]])
+    assert math.isnan(row["latency_mean_ms"]) and row["misses"] == 1

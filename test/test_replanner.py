@@ -383,3 +383,20 @@ def test_a_replan_stops_searching_after_search_s_and_says_its_gap(profiles):
             in published.summary)
     with pytest.raises(InputError, match="search_s"):
         Replanner(fleet, "robust", "cantelli", search_s=0.0)
+
+
+def test_a_failed_frame_is_a_miss_and_measures_no_overhead(profiles):
+    """A failed frame (executed_on "failed") counts as a miss in the robot's health, and its
+    uplink time is no transport overhead sample, as an answered offloaded frame's is."""
+    fleet = make_fleet(profiles, offload_overhead_ms=15.0, min_samples=2)
+    add(fleet, "robot_1")
+    replanner = Replanner(fleet, "robust", "unimodal")
+    frame = dict(partition=3, bandwidth_hz=2e6, uplink_ms=900.0, edge_ms=4.0)
+    for _ in range(2):
+        replanner.frame("robot_1", executed_on="failed", deadline_met=True, **frame)
+    (health,) = replanner.health.report()
+    assert health.values["miss rate"] == "1.0000" and health.values["failed"] == "2"
+    assert fleet.overhead_ms("robot_1")[0] == 15.0                  # the prior still
+    for _ in range(2):
+        replanner.frame("robot_1", executed_on="edge", deadline_met=True, **frame)
+    assert fleet.overhead_ms("robot_1")[0] > 100.0                  # answered frames: measured

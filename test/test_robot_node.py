@@ -196,7 +196,7 @@ def test_a_robot_receives_its_own_results_only():
             robot = RobotNode(context=context, namespace=f"/{name}", parameter_overrides=[
                 Parameter("robot_id", value=name), Parameter("compute_mode", value="modelled"),
                 Parameter("plan_wait_s", value=600.0)])
-            robot.loop.result = lambda request_id, edge_ms, class_id, name=name: \
+            robot.loop.result = lambda request_id, edge_ms, class_id, failed, name=name: \
                 got.setdefault(name, []).append(request_id)
             executor.add_node(robot)
         edge = rclpy.create_node("fake_edge", context=context)

@@ -94,6 +94,23 @@ def test_online_profile_recovers_g(profiles, clock):
     assert online["flops_per_cycle"][3] == g[3]  # not measured: the table's value
 
 
+def test_online_variance_is_the_worst_frequency_not_the_pooled_spread(profiles, clock):
+    """AlexNet blocks 1..4 at 0.4 and 0.8 GHz: means 112 and 56 ms, v^loc 63.9 ms^2 at each.
+    Pooled, the two means' spread adds about 800 ms^2; eq. (11) keeps the within-frequency
+    variance (a single sample at a third frequency is no band)."""
+    profile = profiles["alexnet_nx_cpu"]
+    robot = RobotRuntime("r1", profile, EmulatedDevice(profile, 0.8e-27, (0.1, 1.2), seed=2),
+                         deadline_ms=500.0, risk=0.05, tx_power_w=1.0, noise_dbm_per_hz=-174.0)
+    for plan_id, freq in enumerate((0.4, 0.8, 1.2, 0.8)):
+        robot.set_decision(AppliedDecision(plan_id, 4, freq, 1e6))
+        for _ in range(1 if freq == 1.2 else 60):
+            robot.next_frame(True)
+    online = robot.online_profile()
+    assert online["sample_counts"][4] == 181                 # every frequency's samples
+    assert 40.0 < online["var_ms2"][4] < 110.0               # pooled: about 790 ms^2
+    assert online["var_ms2"][3] == 0.0                       # not measured
+
+
 def test_bad_decision_is_refused(robot):
     with pytest.raises(ValueError, match="partition 12"):
         robot.set_decision(AppliedDecision(1, 12, 0.5, 1e6))
@@ -343,6 +360,41 @@ def test_a_cut_off_robot_lets_its_share_go_until_the_next_plan(robot, monkeypatc
     assert robot.share_hz() == 3e6
 
 
+def test_a_plan_arriving_while_the_share_is_judged_stale_is_not_lost(robot, monkeypatch):
+    """The frame thread judges the share stale; before it lets the share go, a plan arrives
+    (the robot node's plan callback, on an executor thread: here inside share_hz, which the
+    judgement reads). The plan is applied at the next frame, not replaced by "run locally"."""
+    now = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    warnings = []
+    loop = FrameLoop(robot, EdgeWatch(3.0, 3), rate_hz=10.0, plan_wait_s=0.0,
+                     send=lambda frame: None, publish=lambda record: None,
+                     warn=warnings.append, error=warnings.append, stale_after_s=2.0)
+    robot.set_decision(AppliedDecision(1, 3, 0.6, 2e6))
+    robot.apply_pending()
+    loop.plan_heard()
+    now[0] += 5.0                                        # cut off: the share is stale
+    share_hz = robot.share_hz
+
+    def plan_arrives_meanwhile():
+        loop.plan_heard()
+        robot.apply_plan(2, [(4, 0.7, 3e6, True, "")])
+        return share_hz()
+
+    monkeypatch.setattr(robot, "share_hz", plan_arrives_meanwhile)
+    assert not loop.release_stale_share(now[0]) and not warnings
+    robot.apply_pending()
+    assert robot.decision == AppliedDecision(2, 4, 0.7, 3e6)
+    seen = robot.plans_set()                             # the compare-and-set itself
+    robot.apply_plan(3, [(5, 0.8, 1e6, True, "")])
+    assert not robot.release_share(seen)                 # a plan came after `seen`
+    robot.apply_pending()
+    assert robot.decision.plan_id == 3
+    assert robot.release_share(robot.plans_set())
+    robot.apply_pending()
+    assert robot.decision == robot.local_decision(3)
+
+
 def test_local_device_factory_refuses_what_cannot_work(tmp_path, profiles):
     from robust_offload.hw.emulated import EmulatedDevice
     from robust_offload.hw.errors import HardwareError
@@ -456,3 +508,98 @@ def test_a_silent_camera_does_not_keep_a_robot_on_its_old_share(robot):
     assert robot.share_hz() == 0.0                       # pending, not in force
     loop.run()
     assert robot.share_hz() == 2e6 and robot.decision.plan_id == 1
+
+
+def test_throttle_logs_a_kind_once_per_period_and_counts_the_repeats(monkeypatch):
+    from robust_offload.runtime.throttle import Throttle
+
+    now = [100.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    lines = []
+    throttle = Throttle(lines.append, period_s=10.0)
+    for i in range(4):
+        throttle(f"frame {i} failed", key="TypeError")
+        throttle("other", key="KeyError")
+        now[0] += 3.0
+    assert lines == ["frame 0 failed", "other"]           # 9 s: the rest held back
+    now[0] += 1.0                                        # 13 s after the first
+    throttle("frame 4 failed", key="TypeError")
+    assert lines[-1] == "frame 4 failed (3 more since the last report)"
+
+
+def test_an_edge_worker_survives_failing_items_and_says_so_once():
+    from robust_offload.runtime.workers import Workers
+
+    served, errors = threading.Event(), []
+
+    def handle(item):
+        if item != "ok":
+            raise TypeError(f"cannot serve {item}")
+        served.set()
+
+    workers = Workers(handle, queue_depth=4, error=errors.append)
+    try:
+        for item in ("bad 1", "bad 2", "ok"):
+            assert workers.submit("robot_7", item) is None
+        assert served.wait(timeout=10.0)                 # the robot is still served
+    finally:
+        workers.stop()
+    (error,) = errors                                    # throttled: once per kind
+    assert "robot_7" in error and "TypeError('cannot serve bad 1')" in error
+
+
+def test_a_result_the_edge_marks_failed_is_recorded_as_a_miss_at_once(robot):
+    published = []
+    loop = FrameLoop(robot, EdgeWatch(3.0, 2), rate_hz=10.0, plan_wait_s=0.0,
+                     send=lambda frame: None, publish=published.append,
+                     warn=lambda text: None, error=lambda text: None)
+    robot.set_decision(AppliedDecision(1, 3, 0.6, 2e6))
+    loop.heard()
+    frames = [robot.next_frame(True) for _ in range(2)]
+    loop.result(frames[0].request_id, 0.0, -1, failed=True)      # well within the deadline
+    (record,) = published
+    assert record["executed_on"] == "failed" and not record["deadline_met"]
+    assert (record["request_id"], record["plan_id"], record["partition"]) == (
+        frames[0].request_id, 1, 3)
+    assert frames[0].request_id not in robot.pending             # not expired again later
+    loop.result(frames[1].request_id, 0.0, -1, failed=True)      # max_missed failed in a row
+    assert not loop.edge_available()                              # an edge that fails: local
+
+
+def test_a_frame_that_fails_on_the_robot_gets_a_failed_record_and_one_error_line(robot,
+                                                                                  monkeypatch):
+    """Every frame gets its record, a failed one too (the planner calibrates on the misses, the
+    bag counts them); the error is logged once per kind, not once per frame."""
+    now = [1000.0]
+    monkeypatch.setattr(time, "time", lambda: now[0])
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    published, errors, frames = [], [], iter(range(3))
+
+    def camera():
+        now[0] += 0.1
+        if next(frames, None) is None:
+            loop.stop()
+            return None
+        return None, now[0]
+
+    def broken(*args):
+        raise RuntimeError("head crashed")
+
+    loop = FrameLoop(robot, EdgeWatch(3.0, 3), rate_hz=10.0, plan_wait_s=0.0,
+                     send=lambda frame: None, publish=published.append,
+                     warn=lambda text: None, error=errors.append, images=camera)
+    robot.set_decision(AppliedDecision(1, 3, 0.6, 2e6))
+    loop.heard()
+    monkeypatch.setattr(robot, "next_frame", broken)
+    loop.run()
+    assert len(published) == 3 and len({r["request_id"] for r in published}) == 3
+    for record in published:
+        assert record["executed_on"] == "failed" and not record["deadline_met"]
+        assert (record["plan_id"], record["partition"], record["freq_ghz"],
+                record["bandwidth_hz"]) == (1, 3, 0.6, 2e6)    # the decision it was to use
+    assert errors == ["frame failed: RuntimeError('head crashed')"]
+    del robot.next_frame                                 # frames run again; sending fails
+    loop.send = broken
+    loop.one_frame()
+    assert published[-1]["executed_on"] == "failed" and robot.pending == {}
+    assert len(published) == 4 and len(errors) == 1      # the same kind: held back

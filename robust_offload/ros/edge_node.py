@@ -9,8 +9,11 @@ destroyed when the worker is reaped, ``worker_idle_s``). The node publishes its 
 (mean/variance of the edge time per model and partition point, with sample counts) every
 ``profile_period_s``; robots take that as the edge's heartbeat. Every ``alive_period_s`` in
 which it published results it says so on /robust_offload/edge_alive (EdgeStatus): a robot whose
-own frame is overdue takes that as a sign of life. A malformed tensor is logged (one line) and
-dropped; the node keeps serving.
+own frame is overdue takes that as a sign of life. A tensor whose robot id or model is no name
+is dropped (one line). A request that fails (a malformed tensor, an unknown model: one warning
+line; anything else: one ERROR line from the robot's worker, throttled) is answered with a
+result whose ``executed_on`` is "failed", so that its robot records the miss at once; the node
+keeps serving.
 
 Run: ``python -m robust_offload.ros.edge_node --ros-args --params-file config/edge.yaml``
 """
@@ -22,6 +25,7 @@ import time
 
 from rclpy.event_handler import PublisherEventCallbacks
 
+from robust_offload.contract import FAILED
 from robust_offload.core import checks
 from robust_offload.dnn.codec import Payload
 from robust_offload.core.scenario import load_profiles
@@ -92,7 +96,7 @@ class EdgeNode(ManagedNode):
         self.served = Served()
         self.workers = Workers(self.serve, self.p["queue_depth"], self.p["worker_idle_s"],
                                self.p["max_robots"], started=self.open_results,
-                               reaped=self.close_results)
+                               reaped=self.close_results, error=self.get_logger().error)
         self._warn = Warnings(self.get_logger(), WARN_REPEAT_S)
         self.signer = Signer(fleet_key(self, self.p["auth_key_file"]))
         self.alive_pub = self.create_lifecycle_publisher(EdgeStatus, topics.EDGE_ALIVE,
@@ -164,29 +168,37 @@ class EdgeNode(ManagedNode):
         self.destroy_publisher(self.result_pubs.pop(robot_id))
 
     def serve(self, item):
-        """Worker thread of one robot: the tail of one tensor, then its result."""
+        """Worker thread of one robot: the tail of one tensor, then its result (a failed one
+        when the tail fails)."""
         msg, received = item
         try:
             class_id, edge_s = self.runtime.serve(msg.model, msg.partition, Payload(
                 msg.dtype, tuple(msg.shape), msg.payload, msg.quant_scale,
                 msg.quant_zero_point))
-        except (ValueError, KeyError, RuntimeError) as err:
-            self._warn(f"{msg.robot_id} request {msg.request_id}: dropped: {err}",
+        except (ValueError, KeyError, RuntimeError) as err:   # a malformed request
+            self._warn(f"{msg.robot_id} request {msg.request_id}: failed: {err}",
                        key=f"{msg.robot_id} {type(err).__name__}")
+            self.publish_result(msg, received)
             return
+        except Exception:
+            self.publish_result(msg, received)
+            raise                                 # the worker logs it (ERROR, throttled)
         self.publish_result(msg, received, class_id, edge_s)
 
-    def publish_result(self, msg: FeatureTensor, received: float, class_id: int,
-                       edge_s: float):
+    def publish_result(self, msg: FeatureTensor, received: float, class_id: int | None = None,
+                       edge_s: float = 0.0):
+        """The result of ``msg``; without a ``class_id`` the request failed: executed_on
+        "failed", deadline_met false, class_id -1."""
         done = time.time()
         total_ms = (done - from_time(msg.capture_time)) * 1e3
+        failed = class_id is None
         self.result_pubs[msg.robot_id].publish(sign(InferenceResult(
             header=stamp(self, done), robot_id=msg.robot_id, request_id=msg.request_id,
-            class_id=class_id, local_ms=msg.local_ms,
+            class_id=-1 if failed else class_id, local_ms=msg.local_ms,
             uplink_ms=(received - from_time(msg.header.stamp)) * 1e3, edge_ms=edge_s * 1e3,
-            total_ms=total_ms, deadline_met=total_ms <= msg.deadline_ms, plan_id=msg.plan_id,
-            partition=msg.partition, deadline_ms=msg.deadline_ms, executed_on="edge"),
-            self.signer))
+            total_ms=total_ms, deadline_met=not failed and total_ms <= msg.deadline_ms,
+            plan_id=msg.plan_id, partition=msg.partition, deadline_ms=msg.deadline_ms,
+            executed_on=FAILED if failed else "edge"), self.signer))
         self.served.add()
 
     def publish_alive(self):

@@ -12,11 +12,10 @@ changed stays as it was.
 from __future__ import annotations
 
 import inspect
-import threading
 import time
-from collections import Counter
 
 from robust_offload.core.checks import show
+from robust_offload.runtime.throttle import Throttle
 
 REPEAT_S = 10.0
 """The same callback failing with the same error type is reported at most this often."""
@@ -49,10 +48,8 @@ class CallbackGuard:
     multi-threaded executor runs callbacks side by side."""
 
     def __init__(self, report, period_s: float = REPEAT_S, clock=time.monotonic):
-        self.report, self.period_s, self.clock = report, period_s, clock
-        self._last: dict[tuple, float] = {}
-        self._held: Counter = Counter()
-        self._lock = threading.Lock()
+        self.report = report
+        self._throttle = Throttle(lambda text: self.report(text), period_s, clock=clock)
 
     def run(self, name: str, where: str, callback, *args) -> bool:
         """``callback(*args)``; an exception is reported, never raised (returns False)."""
@@ -82,17 +79,10 @@ class CallbackGuard:
         return guarded
 
     def _failed(self, name: str, where: str, args, err: Exception) -> None:
-        key, now = (name, type(err).__name__), self.clock()
-        with self._lock:
-            if now - self._last.get(key, -self.period_s) < self.period_s:
-                self._held[key] += 1
-                return
-            self._last[key], held = now, self._held.pop(key, 0)
         source = message_source(*args[:2]) if args else ""
-        repeats = f" ({held} more since the last report)" if held else ""
         text = (f"callback {name} ({' '.join(filter(None, (where, source)))}) failed: "
-                f"{type(err).__name__}: {err}{repeats}; going on with the last good state")
-        self.report(" ".join(text.split()))
+                f"{type(err).__name__}: {err}; going on with the last good state")
+        self._throttle(" ".join(text.split()), key=f"{name} {type(err).__name__}")
 
 
 class Guarded:

@@ -3,10 +3,8 @@ signals, clean-up, exit status), wall-clock stamps, and warnings that may repeat
 
 from __future__ import annotations
 
-import math
 import signal
 import threading
-import time
 
 import rclpy
 from builtin_interfaces.msg import Time
@@ -22,28 +20,17 @@ from rclpy.signals import SignalHandlerOptions
 from std_msgs.msg import Header
 
 from robust_offload.ros.guard import CallbackGuard
+from robust_offload.runtime.throttle import Throttle
 
 SPIN_PERIOD_S = 0.1   # how often the main loop looks at the stop flag
 
 
-class Warnings:
+class Warnings(Throttle):
     """Warnings that may repeat (a robot resending a malformed message, a flood of drops):
-    each ``key`` (default: the text) is logged at most once per ``period_s``. Thread-safe."""
+    each ``key`` (default: the text) is logged at most once per ``period_s`` (Throttle)."""
 
     def __init__(self, logger, period_s: float = 10.0, max_keys: int = 1000):
-        self.logger, self.period_s, self.max_keys = logger, period_s, max_keys
-        self._last: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def __call__(self, text: str, key: str | None = None) -> None:
-        now, key = time.monotonic(), text if key is None else key
-        with self._lock:
-            if now - self._last.get(key, -math.inf) < self.period_s:
-                return
-            if len(self._last) >= self.max_keys:
-                self._last.clear()
-            self._last[key] = now
-        self.logger.warning(text)
+        super().__init__(logger.warning, period_s, max_keys)
 
 
 def to_time(seconds: float) -> Time:

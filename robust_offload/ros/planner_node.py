@@ -228,12 +228,12 @@ class PlannerNode(ManagedNode):
                                     throttle_duration_sec=10.0)
 
     def on_frame(self, msg: InferenceResult, info):
-        """A robot's frame record: its hit or miss calibrates its margin (bound calibrated), an
-        offloaded frame measures its transport overhead."""
+        """A robot's frame record: its hit or miss (a failed frame is a miss) calibrates its
+        margin (bound calibrated), an offloaded frame measures its transport overhead."""
         self._accept(lambda: self.planner.frame(
-            msg.robot_id, missed=not msg.deadline_met,
-            offloaded=msg.executed_on == "edge" and msg.edge_ms > 0, partition=msg.partition,
-            bandwidth_hz=msg.bandwidth_hz, uplink_ms=msg.uplink_ms, sender=sender_of(info)))
+            msg.robot_id, executed_on=msg.executed_on, deadline_met=msg.deadline_met,
+            edge_ms=msg.edge_ms, partition=msg.partition, bandwidth_hz=msg.bandwidth_hz,
+            uplink_ms=msg.uplink_ms, sender=sender_of(info)))
 
 
 def main(args=None) -> int:

@@ -5,11 +5,12 @@ the newest plan decision at the frame boundary, set the frequency, run blocks 1.
 (:class:`robust_offload.runtime.robot.RobotRuntime`), publish the feature tensor on
 ``uplink_topic`` and later the frame's record (latency, energy, deadline hit or miss) on
 /robust_offload/frames. Results come on the robot's own topic (/robust_offload/results/<id>);
-frames whose result does not come back by deadline + grace count as misses; after
-``max_missed`` misses in a row, when the edge's profile heartbeat stops, or when nothing came
-from the edge (heartbeat, result, alive signal) for one deadline with a frame overdue, frames
-run locally (m = M at f_max) until the edge is back. Publishes RobotStatus (heartbeat and
-requirements) and the online local profile (streaming mean/variance per partition point).
+frames whose result does not come back by deadline + grace count as misses, and so do frames
+the edge answers as failed (executed_on "failed"); after ``max_missed`` such misses in a row,
+when the edge's profile heartbeat stops, or when nothing came from the edge (heartbeat, result,
+alive signal) for one deadline with a frame overdue, frames run locally (m = M at f_max) until
+the edge is back. Publishes RobotStatus (heartbeat and requirements) and the online local
+profile (streaming mean/variance per partition point).
 
 Run: ``python -m robust_offload.ros.robot_node --ros-args --params-file config/robot.yaml
 -r __ns:=/robot_1 -p robot_id:=robot_1``
@@ -28,6 +29,7 @@ from rclpy.node import Node
 
 from sensor_msgs.msg import Image
 
+from robust_offload.contract import FAILED
 from robust_offload.core.channel import NOISE_DBM_PER_HZ, gain_at_distance
 from robust_offload.core.checks import InputError
 from robust_offload.hw.errors import HardwareError
@@ -165,7 +167,8 @@ class RobotNode(Guarded, Node):
             return
         self.loop.edge_answered()
         if result.robot_id == self.robot_id:
-            self.loop.result(result.request_id, result.edge_ms, result.class_id)
+            self.loop.result(result.request_id, result.edge_ms, result.class_id,
+                             failed=result.executed_on == FAILED)
 
     def on_alive(self, status: EdgeStatus):
         if self.gate.alive(status, time.monotonic()):

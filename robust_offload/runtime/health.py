@@ -1,13 +1,14 @@
 """Each robot's health as the planner sees it, for /diagnostics: without ROS.
 
 Per robot: the deadline misses of its last ``window`` frames with their Clopper-Pearson 95 %
-interval against its eps (:func:`robust_offload.core.verdict.miss_rate`), the decision in use
-(partition, frequency, bandwidth, margin multiplier k, feasible or degraded) and whether its
-edge is available. Levels, the ROS ``diagnostic_msgs`` convention:
+interval against its eps (:func:`robust_offload.core.verdict.miss_rate`), how many of them
+failed (executed_on "failed": each is a miss too), the decision in use (partition, frequency,
+bandwidth, margin multiplier k, feasible or degraded) and whether its edge is available.
+Levels, the ROS ``diagnostic_msgs`` convention:
 
 - OK: miss rate <= eps, the robot planned as asked;
-- WARN: miss rate above eps but eps inside the interval, or the robot degraded / infeasible /
-  running locally because the edge is gone;
+- WARN: miss rate above eps but eps inside the interval, frames failed, or the robot degraded /
+  infeasible / running locally because the edge is gone;
 - ERROR: the whole interval above eps (the guarantee is broken).
 """
 
@@ -20,6 +21,9 @@ from robust_offload.core.verdict import miss_rate
 
 OK, WARN, ERROR = 0, 1, 2
 """diagnostic_msgs/DiagnosticStatus levels."""
+
+HIT, MISS, FAILED = 0, 1, 2
+"""A frame's outcome: deadline met, missed, or the frame failed (a miss too)."""
 
 
 @dataclass
@@ -54,9 +58,10 @@ class FleetHealth:
         robot.risk = risk
         return robot
 
-    def frame(self, robot_id: str, missed: bool, risk: float) -> None:
-        """One frame record of the robot."""
-        self._robot(robot_id, risk).outcomes.append(bool(missed))
+    def frame(self, robot_id: str, missed: bool, risk: float, failed: bool = False) -> None:
+        """One frame record of the robot (``failed``: it failed, a miss whatever ``missed``)."""
+        self._robot(robot_id, risk).outcomes.append(FAILED if failed else MISS if missed
+                                                    else HIT)
 
     def status(self, robot_id: str, risk: float, edge_available: bool) -> None:
         """The robot's heartbeat (RobotStatus)."""
@@ -79,7 +84,8 @@ class FleetHealth:
                   "edge available": str(robot.edge_available).lower()}
         level, notes = OK, []
         if robot.outcomes:
-            rate = miss_rate(sum(robot.outcomes), len(robot.outcomes), robot.risk)
+            rate = miss_rate(sum(o != HIT for o in robot.outcomes), len(robot.outcomes),
+                             robot.risk)
             values.update({"miss rate": f"{rate.rate:.4f}",
                            "miss rate 95% CI": f"[{rate.ci_low:.4f}, {rate.ci_high:.4f}]",
                            "verdict": rate.status})
@@ -87,6 +93,11 @@ class FleetHealth:
             notes.append(f"miss rate {100 * rate.rate:.2f} % [{100 * rate.ci_low:.2f}, "
                          f"{100 * rate.ci_high:.2f}] vs eps {100 * robot.risk:.2f} % "
                          f"({len(robot.outcomes)} frames)")
+            failed = robot.outcomes.count(FAILED)
+            values["failed"] = str(failed)
+            if failed:
+                level = max(level, WARN)
+                notes.append(f"{failed} of {len(robot.outcomes)} frames failed")
         decision = robot.decision
         if decision:
             values.update({key: f"{decision.get(key, 0.0):.6g}" for key in

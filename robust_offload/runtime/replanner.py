@@ -49,6 +49,7 @@ import math
 import time
 from dataclasses import dataclass, replace
 
+from robust_offload.contract import FAILED
 from robust_offload.core import checks, policies
 from robust_offload.core.bounds import multiplier, risk_of
 from robust_offload.core.calibration import BASE_BOUND
@@ -244,11 +245,18 @@ class Replanner:
         self.health.status(robot_id, self.fleet.requirements(robot_id).risk, edge_available)
         return joined
 
-    def frame(self, robot_id: str, *, missed: bool, **fields) -> None:
-        """A robot's frame record (:meth:`LiveFleet.record_frame` fields)."""
-        self.fleet.record_frame(robot_id, missed=missed, **fields)
+    def frame(self, robot_id: str, *, executed_on: str, deadline_met: bool,
+              edge_ms: float = 0.0, **fields) -> None:
+        """A robot's frame record (InferenceResult's executed_on, deadline_met and edge_ms;
+        the other :meth:`LiveFleet.record_frame` fields): a failed frame is a miss, and only a
+        frame the edge ran and answered measures the transport overhead."""
+        failed = executed_on == FAILED
+        missed = failed or not deadline_met
+        self.fleet.record_frame(robot_id, missed=missed,
+                                offloaded=executed_on == "edge" and edge_ms > 0, **fields)
         if robot_id in self.fleet.robots:
-            self.health.frame(robot_id, missed, self.fleet.requirements(robot_id).risk)
+            self.health.frame(robot_id, missed, self.fleet.requirements(robot_id).risk,
+                              failed=failed)
 
     def expire(self, now: float) -> list[str]:
         """Drop the robots whose status stopped (:meth:`LiveFleet.expire`); returns them."""

@@ -19,13 +19,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from robust_offload.contract import FAILED
 from robust_offload.core import checks
 from robust_offload.core.channel import snr_scale_hz
 from robust_offload.core.model import offload_energy_j
 from robust_offload.core.checks import MB_BYTES
 from robust_offload.core.scenario import Profile
 from robust_offload.dnn.codec import Payload, to_payload
-from robust_offload.runtime.stats import PointStats
+from robust_offload.runtime.stats import FrequencyStats, PointStats
 
 INPUT_SHAPE = (1, 3, 224, 224)
 
@@ -73,12 +74,14 @@ class RobotRuntime:
         self.last_point = profile.num_points - 1
         self.decision: AppliedDecision | None = None
         self._next: AppliedDecision | None = None
+        self._plans = 0                    # decisions set so far (see release_share)
+        self._decision_lock = threading.Lock()   # _next: plan callbacks vs the frame thread
         self.snr_scale_hz: float | None = None
         self.pending: dict[int, Frame] = {}
         self._ids = itertools.count(1)
         self._rng = np.random.default_rng(seed)
         self._tensors: dict[int, np.ndarray] = {}
-        self.local_time = PointStats(profile.num_points)
+        self.local_time = FrequencyStats(profile.num_points)
         self.local_cycles = PointStats(profile.num_points)
 
     # -- inputs -----------------------------------------------------------------------------
@@ -86,13 +89,32 @@ class RobotRuntime:
         """A new plan for this robot: applied at the next frame boundary."""
         if not 0 <= decision.partition <= self.last_point:
             raise ValueError(f"partition {decision.partition} outside 0..{self.last_point}")
-        self._next = decision
+        with self._decision_lock:
+            self._next = decision
+            self._plans += 1
+
+    def plans_set(self) -> int:
+        """How many decisions were set so far: the ``seen`` of :meth:`release_share`."""
+        with self._decision_lock:
+            return self._plans
+
+    def release_share(self, seen: int) -> bool:
+        """Run locally from the next frame (the plan id kept), unless a decision was set after
+        ``seen`` (:meth:`plans_set`) was read: a plan that arrives while the frame thread judges
+        its share stale is newer than that judgement and must not be overwritten (compare and
+        set). True when the share was released."""
+        with self._decision_lock:
+            if self._plans != seen or self.decision is None:
+                return False
+            self._next = self.local_decision(self.decision.plan_id)
+            return True
 
     def apply_pending(self) -> None:
         """The decision of the newest plan takes effect (at a frame boundary, or while no frame
         runs: a silent camera must not keep a robot on an old share)."""
-        if self._next is not None:
-            self.decision, self._next = self._next, None
+        with self._decision_lock:
+            if self._next is not None:
+                self.decision, self._next = self._next, None
 
     def local_decision(self, plan_id: int) -> AppliedDecision:
         """Run every block locally at f_max, send nothing (no feasible offloading decision)."""
@@ -180,7 +202,7 @@ class RobotRuntime:
             run = self.device.run_blocks(point) if point > 0 else None
             tensor = image if (point == 0 and image is not None) else self._modelled_tensor(point)
         local_s = run.wall_s if run else 0.0
-        self.local_time.add(point, local_s)
+        self.local_time.add(point, local_s, applied)
         self.local_cycles.add(point, local_s * applied)
         frame = Frame(next(self._ids), capture_time,
                       AppliedDecision(decision.plan_id, point, applied, decision.bandwidth_hz),
@@ -203,27 +225,45 @@ class RobotRuntime:
     # -- outcomes ---------------------------------------------------------------------------
     def record(self, frame: Frame, done_time: float, edge_ms: float = 0.0,
                uplink_ms: float | None = None, class_id: int = -1) -> dict:
-        """The frame's InferenceResult fields (one record per frame)."""
+        """The frame's InferenceResult fields (one record per frame; a failed frame is a
+        deadline miss)."""
         total_ms = (done_time - frame.capture_time) * 1e3
         if uplink_ms is None:
             uplink_ms = max(0.0, total_ms - frame.local_s * 1e3 - edge_ms)
         return {"robot_id": self.robot_id, "request_id": frame.request_id,
                 "class_id": class_id, "local_ms": frame.local_s * 1e3, "uplink_ms": uplink_ms,
                 "edge_ms": edge_ms, "total_ms": total_ms,
-                "deadline_met": total_ms <= self.deadline_s * 1e3,
+                "deadline_met": frame.executed_on != FAILED and total_ms <= self.deadline_s * 1e3,
                 "plan_id": frame.decision.plan_id, "partition": frame.decision.partition,
                 "freq_ghz": frame.decision.freq_ghz,
                 "bandwidth_hz": frame.decision.bandwidth_hz, "energy_j": frame.energy_j,
                 "deadline_ms": self.deadline_s * 1e3, "risk": self.risk,
                 "executed_on": frame.executed_on}
 
-    def complete(self, request_id: int, done_time: float, edge_ms: float,
-                 class_id: int) -> dict | None:
-        """The record of an offloaded frame whose result came back (None if unknown/expired)."""
+    def complete(self, request_id: int, done_time: float, edge_ms: float, class_id: int,
+                 failed: bool = False) -> dict | None:
+        """The record of an offloaded frame whose result came back (None if unknown/expired);
+        ``failed``: the edge could not serve it (executed_on "failed", a miss)."""
         frame = self.pending.pop(request_id, None)
         if frame is None:
             return None
+        if failed:
+            frame.executed_on = FAILED
         return self.record(frame, done_time, edge_ms=edge_ms, class_id=class_id)
+
+    def fail(self, frame: Frame | None, capture_time: float, now: float) -> dict | None:
+        """The record of a frame that failed on the robot (``frame`` None: it failed before
+        :meth:`next_frame` returned it): executed_on "failed", a miss, with the decision it
+        was meant to use; it is no longer pending. None for an offloaded frame whose result
+        came back meanwhile (recorded already)."""
+        if frame is None:
+            self.apply_pending()
+            frame = Frame(next(self._ids), capture_time,
+                          self.decision or self.local_decision(0), 0.0, 0.0, FAILED)
+        elif frame.executed_on == "edge" and self.pending.pop(frame.request_id, None) is None:
+            return None
+        frame.executed_on = FAILED
+        return self.record(frame, now)
 
     def overdue(self, now: float) -> bool:
         """Whether an offloaded frame is past its deadline without a result (wall time)."""
@@ -246,8 +286,10 @@ class RobotRuntime:
                          for m in range(self.last_point + 1)]) / MB_BYTES
 
     def online_profile(self, as_lists: bool = False) -> dict:
-        """Measured local profile: g_m = w_m / mean(t f) where measured (eq. 10), variances
-        (``as_lists``: Python lists, as a message takes them)."""
+        """Measured local profile: g_m = w_m / mean(t f) where measured (eq. 10), the variance
+        v_m^loc of eq. (11) (the largest over the frequencies run at,
+        :class:`~robust_offload.runtime.stats.FrequencyStats`), the point's sample count
+        over all frequencies (``as_lists``: Python lists, as a message takes them)."""
         counts = self.local_cycles.count
         g = self.profile.flops_per_cycle.copy()
         measured = (counts > 0) & (self.local_cycles.mean > 0)

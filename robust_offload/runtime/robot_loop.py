@@ -6,7 +6,8 @@ thread runs: wait for a first plan, then one frame per period (or per camera ima
 newest decision, run blocks 1..m, hand the tensor to ``send`` or the local record to
 ``publish``, expire frames whose result is late, and fall back to local execution when the edge
 is silent for one deadline while a frame is overdue, or after ``max_missed`` lost frames in a
-row (:class:`EdgeWatch`). Results from the edge come in through
+row (:class:`EdgeWatch`). Every frame gets one record: a frame that fails on the robot is
+recorded as failed (its error logged, throttled). Results from the edge come in through
 :meth:`FrameLoop.result` on another thread.
 """
 
@@ -23,6 +24,10 @@ from robust_offload.core import checks
 from robust_offload.core.scenario import DEFAULT_PROFILE_FILE, load_profiles
 from robust_offload.runtime.device import make_local_device
 from robust_offload.runtime.robot import EdgeWatch, RobotRuntime
+from robust_offload.runtime.throttle import Throttle
+
+ERROR_REPEAT_S = 10.0
+"""A failing frame's ERROR line is logged at most this often per kind (exception type)."""
 
 
 def _check_relations(p: Mapping) -> None:
@@ -82,7 +87,8 @@ def build_robot(p: Mapping) -> tuple[RobotRuntime, str]:
 
 class FrameLoop:
     """The frame thread's work (see the module docstring). ``send(frame)`` ships an offloaded
-    frame, ``publish(record)`` a finished frame's record, ``warn`` and ``error`` log one line;
+    frame, ``publish(record)`` a finished (or failed) frame's record, ``warn`` and ``error``
+    log one line (``error``: throttled, ERROR_REPEAT_S);
     ``images()`` (optional) returns (tensor, capture time) or None within about a second."""
 
     def __init__(self, runtime: RobotRuntime, edge: EdgeWatch, *, rate_hz: float,
@@ -92,7 +98,8 @@ class FrameLoop:
         self.runtime, self.edge = runtime, edge
         self.period_s, self.plan_wait_s = 1.0 / rate_hz, plan_wait_s
         self.stale_after_s, self.plan_at = stale_after_s, -math.inf
-        self.send, self.publish, self.warn, self.error = send, publish, warn, error
+        self.send, self.publish, self.warn = send, publish, warn
+        self._errors = Throttle(error, ERROR_REPEAT_S)
         self.images = images
         self.running = True
         self._lock = threading.Lock()      # pending frames: frame thread vs result callback
@@ -112,12 +119,13 @@ class FrameLoop:
         """Cut off -- neither the edge nor a plan heard for ``stale_after_s`` -- the robot lets
         its share go and runs locally until the next plan: the planner gives the share of a
         robot it stops hearing to others after its ``robot_timeout_s`` (longer), and a robot
-        whose link comes back must not send on it before the plan that re-admits it. True
-        when it let a share go."""
+        whose link comes back must not send on it before the plan that re-admits it. A plan
+        that arrives meanwhile (on an executor thread) wins. True when it let a share go."""
+        seen = self.runtime.plans_set()
         quiet = now - max(self.edge.sign_of_life, self.plan_at)
-        if quiet <= self.stale_after_s or self.runtime.share_hz() <= 0:
+        if quiet <= self.stale_after_s or self.runtime.share_hz() <= 0 \
+                or not self.runtime.release_share(seen):
             return False
-        self.runtime.set_decision(self.runtime.local_decision(self.runtime.decision.plan_id))
         self.warn(f"heard neither the edge nor a plan for {quiet:.1f} s: letting the share go, "
                   f"running locally until the next plan")
         return True
@@ -126,13 +134,22 @@ class FrameLoop:
         """The edge answered some robot's frame."""
         self.edge.alive(time.monotonic())
 
-    def result(self, request_id: int, edge_ms: float, class_id: int) -> None:
-        """A result from the edge: the frame's record is published (unknown or late: ignored)."""
+    def result(self, request_id: int, edge_ms: float, class_id: int,
+               failed: bool = False) -> None:
+        """A result from the edge: the frame's record is published (unknown or late: ignored).
+        A ``failed`` one (the edge could not serve the frame) is a miss at once, and counts
+        as a lost frame: an edge that fails every request sends the robot local as one that
+        does not answer does."""
         with self._lock:
-            record = self.runtime.complete(request_id, time.time(), edge_ms, class_id)
-        if record is not None:
+            record = self.runtime.complete(request_id, time.time(), edge_ms, class_id, failed)
+        if record is None:
+            return
+        if failed:
+            self.edge.alive(time.monotonic())
+            self._lost(1)
+        else:
             self.edge.answered(time.monotonic())
-            self.publish(record)
+        self.publish(record)
 
     def run(self, alive: Callable[[], bool] = lambda: True) -> None:
         """Frames until :meth:`stop` (or ``alive()`` turns false)."""
@@ -158,11 +175,16 @@ class FrameLoop:
         self.running = False
 
     def _guarded(self, image=None, capture_time=None) -> None:
-        """One frame; a failure is logged and the robot goes on with the next one."""
+        """One frame; whatever fails (publishing a record, say), the robot goes on with the
+        next one."""
         try:
             self.one_frame(image, capture_time)
         except Exception as err:  # a bad frame must not stop the robot
-            self.error(f"frame failed: {err!r}")
+            self._failure(err)
+
+    def _failure(self, err: Exception) -> None:
+        """One ERROR line per kind of failure per ERROR_REPEAT_S, with the count of repeats."""
+        self._errors(f"frame failed: {err!r}", key=type(err).__name__)
 
     def idle(self) -> None:
         """No image came for a while (a silent camera): the newest plan's decision and a stale
@@ -172,6 +194,26 @@ class FrameLoop:
         self.runtime.apply_pending()
 
     def one_frame(self, image=None, capture_time=None) -> None:
+        """One frame and its one record: a frame that fails before its record or tensor is
+        handed on gets a failed record (executed_on "failed", a miss: it reaches the
+        planner's calibration, /diagnostics and the bag like any other)."""
+        capture_time = time.time() if capture_time is None else capture_time
+        frame = None
+        try:
+            self._watch_edge()
+            frame = self.runtime.next_frame(self.edge_available(), capture_time, image)
+            self._hand_on(frame)
+        except Exception as err:  # the frame is recorded as failed; the robot goes on
+            self._failure(err)
+            with self._lock:
+                record = self.runtime.fail(frame, capture_time, time.time())
+            if record is not None:
+                self.publish(record)
+        self._expire()
+
+    def _watch_edge(self) -> None:
+        """Before a frame: go local if the edge is silent with a frame overdue, let a stale
+        share go."""
         with self._lock:
             overdue = self.runtime.overdue(time.time())
         if overdue and self.edge.overdue(time.monotonic(), self.runtime.deadline_s):
@@ -179,15 +221,25 @@ class FrameLoop:
                       f"({self.runtime.deadline_s * 1e3:g} ms) with a frame overdue: running "
                       f"locally until it is heard again")
         self.release_stale_share(time.monotonic())
-        frame = self.runtime.next_frame(self.edge_available(), capture_time, image)
+
+    def _hand_on(self, frame) -> None:
+        """A finished frame's record is published, an offloaded frame's tensor sent."""
         if frame.executed_on == "local":
             self.publish(self.runtime.record(frame, time.time()))
         else:
             self.send(frame)
+
+    def _expire(self) -> None:
+        """Offloaded frames without a result by deadline + grace: their (missed) records."""
         with self._lock:
             expired = self.runtime.expire(time.time())
         for record in expired:
             self.publish(record)
-        if expired and self.edge.lost(len(expired), time.monotonic()):
+        if expired:
+            self._lost(len(expired))
+
+    def _lost(self, count: int) -> None:
+        """``count`` frames got no usable result from the edge."""
+        if self.edge.lost(count, time.monotonic()):
             self.warn(f"{self.edge.max_missed} frames lost in a row: running locally for "
                       f"{self.edge.timeout_s:g} s")

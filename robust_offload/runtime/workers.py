@@ -2,14 +2,22 @@
 
 A robot's worker is created with its first item and reaped after ``idle_s`` without work, so
 robots that left free their thread; at most ``max_robots`` are served at once (a flood of new
-robot ids is refused, not answered with new threads). A full queue drops its oldest item.
+robot ids is refused, not answered with new threads). A full queue drops its oldest item. An
+item whose handling raises is logged (throttled) and the worker goes on with the next one: one
+bad request must not end its robot's service.
 """
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
+
+from robust_offload.runtime.throttle import Throttle
+
+ERROR_REPEAT_S = 10.0
+"""A worker's error of one kind (robot and exception type) is logged at most this often."""
 
 
 def _nothing(robot_id: str) -> None:
@@ -21,11 +29,12 @@ class Workers:
     own thread. ``started(robot_id)`` runs in the submitting thread before the robot's worker
     takes its first item; ``reaped(robot_id)`` in the worker's thread after its last one. Both
     under the lock of :meth:`submit`, so a robot's next worker starts after its last one was
-    reaped."""
+    reaped. ``error`` logs one line (what an item raised, naming its robot)."""
 
     def __init__(self, handle, queue_depth: int, idle_s: float = 30.0, max_robots: int = 64,
-                 started=_nothing, reaped=_nothing):
+                 started=_nothing, reaped=_nothing, error=logging.getLogger(__name__).error):
         self.handle, self.queue_depth = handle, queue_depth
+        self._error = Throttle(error, ERROR_REPEAT_S)
         self.idle_s, self.max_robots = idle_s, max_robots
         self.started, self.reaped = started, reaped
         self._queues: dict[str, queue.Queue] = {}
@@ -69,7 +78,14 @@ class Workers:
                         return
                 continue
             last = time.monotonic()
+            self._serve(robot_id, item)
+
+    def _serve(self, robot_id: str, item) -> None:
+        try:
             self.handle(item)
+        except Exception as err:  # any failure: the robot's next items are still served
+            self._error(f"{robot_id}: a request failed: {err!r}",
+                        key=f"{robot_id} {type(err).__name__}")
 
     def robots(self) -> list[str]:
         """Robots with a live worker, sorted."""

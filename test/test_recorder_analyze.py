@@ -270,8 +270,8 @@ def full_disk(tmp_path):
 
 
 def test_a_full_disk_stops_recording_not_the_recorder(tmp_path, full_disk):
-    """Before: OSError traceback, the recorder exited and the runner stopped the fleet. Now:
-    one ERROR line, the node keeps running (and says the bag was not closed at the end)."""
+    """A full disk (OSError on write): one ERROR line, the node keeps running (and says the bag
+    was not closed at the end)."""
     log_path = tmp_path / "recorder.log"
     proc = start_recorder(full_disk / "bag", log_path, 96)
     pub = Publisher(96)

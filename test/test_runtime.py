@@ -274,7 +274,7 @@ def test_plan_entries_become_decisions_or_local_fallback(robot):
 def test_unusable_image_stamps_are_replaced_by_the_robot_clock():
     now = 1.8e9
     assert capture_time(now - 0.2, now) == now - 0.2
-    assert capture_time(0.0, now) == now                  # a zero stamp (was total_ms = 1.8e12)
+    assert capture_time(0.0, now) == now                  # a zero stamp (else total_ms = 1.8e12)
     assert capture_time(now + 3600.0, now) == now         # a clock far off
     assert capture_time(float("nan"), now) == now
 
@@ -310,7 +310,7 @@ def test_edge_watch_goes_local_one_deadline_after_the_last_sign_of_life():
 
 def test_frame_loop_sends_no_second_frame_into_a_silent_edge(robot, monkeypatch):
     """The edge dies with a frame in flight: one deadline after its last sign of life the next
-    frame runs locally (before: 3 frames were lost first), and the first result or heartbeat
+    frame runs locally (not max_missed frames later), and the first result or heartbeat
     brings offloading back."""
     now = [1000.0]
     monkeypatch.setattr(time, "time", lambda: now[0])
@@ -494,9 +494,9 @@ def test_the_edge_alive_signal_has_news_only_after_results():
 
 def test_a_silent_camera_does_not_keep_a_robot_on_its_old_share(robot):
     """A plan applies at the next frame; with no image for a while (the camera is silent) it
-    applies without one, so the status reports the share of the newest plan (before: every robot
-    of a camera-less swarm stayed on its first share and the planner re-sent the plan to all of
-    them every 3 s, 'out of sync')."""
+    applies without one, so the status reports the share of the newest plan (else every robot
+    of a camera-less swarm would stay on its first share and the planner re-send the plan to
+    all of them every 3 s, 'out of sync')."""
     def silent():
         loop.stop()                                      # one idle turn, then the loop ends
         return None

@@ -93,8 +93,8 @@ def test_expiry_drops_silent_robots(fleet):
 
 
 def test_a_stalled_planner_does_not_expire_the_robots_it_did_not_read(fleet):
-    """Before: a 9-18 s solve left every robot's status waiting in the queue, and the next
-    expiry check dropped them all. A gap between checks is the planner's stall, not silence."""
+    """A 9-18 s solve leaves every robot's status waiting in the queue; the next expiry check
+    must not drop them all: a gap between checks is the planner's stall, not silence."""
     add(fleet, "robot_1", 0.0)
     assert fleet.expire(0.5) == []
     assert fleet.expire(10.0) == []                  # stalled 9.5 s: statuses in the queue
@@ -403,7 +403,7 @@ def test_measured_overhead_replaces_the_prior_per_robot(profiles):
 def test_a_robot_that_stopped_offloading_forgets_its_overhead_and_is_offloaded_again(profiles):
     """A transient fills the window with stalls, the plan sends the robot local; with no
     offloaded frame for overhead_forget_s the prior is back, the planner replans, and the
-    robot offloads again (was: local for good, at 11x the energy)."""
+    robot offloads again (not local for good, at 11x the energy)."""
     fleet = make_fleet(profiles, offload_overhead_ms=15.0, min_samples=20,
                        overhead_forget_s=10.0)
     add(fleet, "robot_1", deadline_ms=250.0)

@@ -117,7 +117,7 @@ def test_fleet_plans_offloads_and_meets_its_risk(run_fleet):
     fleet = run_fleet(131, description([robot("robot_1"), robot("robot_2", risk=0.05,
                                                                    deadline_ms=250.0)]))
     # 200 frames: a start-up transient and one 2 s stall of a loaded 2-core host cost a robot
-    # about 10 misses (CI), which 100 frames at eps 5 % cannot tell from a violation
+    # about 10 misses, which 100 frames at eps 5 % cannot tell from a violation
     fleet.wait_for_frames(200, timeout_s=240)
     rows = fleet.stop()
     for name, risk in (("robot_1", 0.1), ("robot_2", 0.05)):

@@ -254,7 +254,7 @@ class RobotRuntime:
     def fail(self, frame: Frame | None, capture_time: float, now: float) -> dict | None:
         """The record of a frame that failed on the robot (``frame`` None: it failed before
         :meth:`next_frame` returned it): executed_on "failed", a miss, with the decision it
-        was meant to use; it is no longer pending. None for an offloaded frame whose result
+        was meant to use; it leaves the pending frames. None for an offloaded frame whose result
         came back meanwhile (recorded already)."""
         if frame is None:
             self.apply_pending()

@@ -381,7 +381,12 @@ def test_diagnostics_show_each_robots_health(setup):
     robot, greedy = found["robust_offload/robot_1"], found["robust_offload/greedy"]
     values = {v.key: v.value for v in robot.values}
     assert robot.level == b"\x02" and values["verdict"] == "VIOLATED"
-    assert values["miss rate"] == "0.5000" and values["partition"] == str(mine.partition)
+    assert values["miss rate"] == "0.5000"
+    # the partition of robot_1's decision in force: the misses widen its calibrated margin,
+    # and a replan may move it from the one its frames were sent with
+    planned = {str(d.partition) for _, p in fleet.plans for d in p.devices
+               if d.robot_id == "robot_1"}
+    assert values["partition"] in planned, (values["partition"], planned)
     assert greedy.level == b"\x01" and "degraded" in greedy.message
 
 

@@ -384,9 +384,11 @@ def test_diagnostics_show_each_robots_health(setup):
     assert values["miss rate"] == "0.5000"
     # the partition of robot_1's decision in force: the misses widen its calibrated margin,
     # and a replan may move it from the one its frames were sent with
-    planned = {str(d.partition) for _, p in fleet.plans for d in p.devices
-               if d.robot_id == "robot_1"}
-    assert values["partition"] in planned, (values["partition"], planned)
+    def planned():      # (that plan may be spun after the /diagnostics that names it)
+        return {str(d.partition) for _, p in fleet.plans for d in p.devices
+                if d.robot_id == "robot_1"}
+    fleet.spin_until(lambda: values["partition"] in planned(),
+                     f"a plan of robot_1 at partition {values['partition']}")
     assert greedy.level == b"\x01" and "degraded" in greedy.message
 
 

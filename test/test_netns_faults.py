@@ -35,7 +35,6 @@ from test_system import CONFIG, description, robot
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
 
 ROBOTS = ("robot_1", "robot_2")
-STATUS_PERIOD_S = 1.0     # a robot's status period (the robot node's status timer)
 BAND_HZ, RESPAWN_DELAY_S = 20e6, 1.0      # the fleet's band; planner's and edge's respawn delay
 STEADY_S = 2.0            # a robot offloads steadily: its frames of this long all went to the edge
 WAIT_S = 240.0            # gives up on an event that does not come (start-up on a loaded host)
@@ -178,12 +177,9 @@ def netns_fleet(tmp_path, domain: int, edge_mode: str = "modelled", robots=None,
 
 def resume_nominal_s(run: Run) -> float:
     """From a robot knowing the edge is there to its first offloaded frame: the planner's next
-    poll and its search; the second step of a plan that grows a share, once the robots whose
-    share shrinks report it (within a frame and a status period, then the next poll); the
-    robot's next frame."""
-    frame_s = 1 / run.rate_hz
+    poll, its search, the second step of a plan that grows a share, the robot's next frame."""
     return (POLL_PERIOD_S + run.param("planner", "search_s")
-            + frame_s + STATUS_PERIOD_S + POLL_PERIOD_S + frame_s)
+            + run.param("planner", "transition_s") + 1 / run.rate_hz)
 
 
 def resume_slack_s(run: Run) -> float:

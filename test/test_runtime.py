@@ -336,6 +336,14 @@ def test_frame_loop_sends_no_second_frame_into_a_silent_edge(robot, monkeypatch)
     assert len(sent) == 3
 
 
+def stale_after_2_s(robot, warnings):
+    """A frame loop at 10 Hz whose robot lets its share go after 2 s without edge or plan,
+    sending and publishing nothing, its warnings and errors into ``warnings``."""
+    return FrameLoop(robot, EdgeWatch(3.0, 3), rate_hz=10.0, plan_wait_s=0.0,
+                     send=lambda frame: None, publish=lambda record: None,
+                     warn=warnings.append, error=warnings.append, stale_after_s=2.0)
+
+
 def test_a_cut_off_robot_lets_its_share_go_until_the_next_plan(robot, monkeypatch):
     """Neither the edge nor a plan heard for stale_after_s: the robot runs locally and reports
     no share (the planner gives a silent robot's share away), until the next plan."""
@@ -343,9 +351,7 @@ def test_a_cut_off_robot_lets_its_share_go_until_the_next_plan(robot, monkeypatc
     monkeypatch.setattr(time, "time", lambda: now[0])
     monkeypatch.setattr(time, "monotonic", lambda: now[0])
     warnings = []
-    loop = FrameLoop(robot, EdgeWatch(3.0, 3), rate_hz=10.0, plan_wait_s=0.0,
-                     send=lambda frame: None, publish=lambda record: None,
-                     warn=warnings.append, error=warnings.append, stale_after_s=2.0)
+    loop = stale_after_2_s(robot, warnings)
     robot.set_decision(AppliedDecision(1, 3, 0.6, 2e6))
     loop.plan_heard()
     loop.heard()
@@ -375,9 +381,7 @@ def test_a_plan_arriving_while_the_share_is_judged_stale_is_not_lost(robot, monk
     now = [1000.0]
     monkeypatch.setattr(time, "monotonic", lambda: now[0])
     warnings = []
-    loop = FrameLoop(robot, EdgeWatch(3.0, 3), rate_hz=10.0, plan_wait_s=0.0,
-                     send=lambda frame: None, publish=lambda record: None,
-                     warn=warnings.append, error=warnings.append, stale_after_s=2.0)
+    loop = stale_after_2_s(robot, warnings)
     robot.set_decision(AppliedDecision(1, 3, 0.6, 2e6))
     robot.apply_pending()
     loop.plan_heard()

@@ -249,24 +249,25 @@ def test_a_plan_that_grows_a_share_is_published_in_two_steps(profiles):
     assert sum(x["bandwidth_hz"] for x in final.decisions) <= 10e6 * (1 + 1e-9)
 
 
-def report(replanner, name, now, share=0.0):
-    """A status of robot ``name`` saying it applies ``share``."""
-    replanner.status(name, now, True, share_hz=share, **ALEX)
+def report(replanner, name, now, share=0.0, plan_id=0):
+    """A status of robot ``name`` saying it applies ``share`` (of plan ``plan_id``)."""
+    replanner.status(name, now, True, share_hz=share, plan_id=plan_id, **ALEX)
     replanner.fleet.update_channel(name, now, path_loss_db=LOSS_DB)
 
 
 def robot_2_joins(profiles):
     """robot_1 alone, on the whole band (its status says so); robot_2 joins at 0.5. Returns the
-    replanner, robot_1's share before and in the first step (shrunk, robot_2 held back)."""
+    replanner, robot_1's share before, and the first step (robot_1 shrunk, robot_2 held back)."""
     replanner = Replanner(make_fleet(profiles), "robust", "cantelli", transition_s=5.0)
     report(replanner, "robot_1", 0.0)
-    whole = replanner.poll(0.0).decisions[0]["bandwidth_hz"]
-    report(replanner, "robot_1", 0.4, whole)
+    alone = replanner.poll(0.0)
+    whole = alone.decisions[0]["bandwidth_hz"]
+    report(replanner, "robot_1", 0.4, whole, alone.plan_id)
     report(replanner, "robot_2", 0.5)
     step = replanner.poll(0.5)
     assert step.held == ("robot_2",) and [d["robot_id"] for d in step.decisions] == ["robot_1"]
     assert replanner.poll(0.6) is None
-    return replanner, whole, step.decisions[0]["bandwidth_hz"]
+    return replanner, whole, step
 
 
 def grown(published) -> float:
@@ -278,20 +279,35 @@ def grown(published) -> float:
 def test_the_growing_step_waits_for_the_shrinking_robot_to_report_its_smaller_share(profiles):
     """robot_2's share goes out only once robot_1's status says it let its old share go: not
     while robot_1 still reports the whole band, well past a frame and a status period."""
-    replanner, whole, smaller = robot_2_joins(profiles)
+    replanner, whole, step = robot_2_joins(profiles)
     for t in (1.0, 2.0, 3.0, 4.0):
-        report(replanner, "robot_1", t, whole)
+        report(replanner, "robot_1", t, whole, step.plan_id - 1)
         report(replanner, "robot_2", t)
         assert replanner.poll(t + 0.1) is None
-    report(replanner, "robot_1", 4.5, smaller)
+    report(replanner, "robot_1", 4.5, step.decisions[0]["bandwidth_hz"], step.plan_id)
     final = replanner.poll(4.6)
     assert final is not None and "[second step]" in final.summary and grown(final) > 0
     assert sum(d["bandwidth_hz"] for d in final.decisions) <= 10e6 * (1 + 1e-9)
 
 
+def test_a_small_share_reported_under_an_older_plan_does_not_acknowledge_the_first_step(
+        profiles):
+    """A status can show a share at most the new one while the robot still applies an older
+    plan (one whose share it has not taken up yet, or a local run): the first step is
+    acknowledged only by a status naming it or a later plan."""
+    replanner, _, step = robot_2_joins(profiles)
+    for t in (1.0, 2.0, 3.0):
+        report(replanner, "robot_1", t, 0.0, step.plan_id - 1)
+        report(replanner, "robot_2", t)
+        assert replanner.poll(t + 0.1) is None
+    report(replanner, "robot_1", 3.5, 0.0, step.plan_id)       # the first step, run locally
+    final = replanner.poll(3.6)
+    assert final is not None and "[second step]" in final.summary and grown(final) > 0
+
+
 def test_the_growing_step_goes_out_once_the_shrinking_robot_is_dropped(profiles):
-    replanner, whole, _ = robot_2_joins(profiles)
-    report(replanner, "robot_1", 0.7, whole)              # its last status
+    replanner, whole, step = robot_2_joins(profiles)
+    report(replanner, "robot_1", 0.7, whole, step.plan_id - 1)              # its last status
     for t in (1.5, 2.5, 3.5):
         report(replanner, "robot_2", t)
         assert replanner.poll(t + 0.1) is None

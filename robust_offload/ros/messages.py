@@ -57,9 +57,9 @@ def robot_status(robot_id: str, parameters: dict, runtime,
                  edge_available: bool) -> tuple[RobotStatus, InferenceProfile]:
     """A robot's heartbeat: its RobotStatus (requirements, plan in use) and its online local
     profile (headers left to the node)."""
-    decision = runtime.decision
-    status = RobotStatus(robot_id=robot_id, plan_id=decision.plan_id if decision else 0,
-                         edge_available=edge_available, bandwidth_hz=runtime.share_hz(),
+    plan_id, share_hz = runtime.applied()
+    status = RobotStatus(robot_id=robot_id, plan_id=plan_id,
+                         edge_available=edge_available, bandwidth_hz=share_hz,
                          **{key: parameters[key] for key in STATUS_PARAMETERS})
     profile = InferenceProfile(source=robot_id, is_edge=False,
                                **{key: parameters[key] for key in PROFILE_PARAMETERS},

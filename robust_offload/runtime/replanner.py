@@ -34,8 +34,10 @@ published in two steps (:func:`hold_increases`): first every robot whose share s
 stays) switches, and every robot whose share grows keeps the decision it uses (a joining robot
 waits) unless its new share fits in what is free even while the others still use their old
 shares; then the plan itself, once every robot whose share the first step shrinks
-(:func:`shrinking`) has said it let the old one go: its status reports (``share_hz``) at most
-its new share, or it was dropped (:meth:`Replanner.expire`; a robot cut off lets its share go
+(:func:`shrinking`) has said it let the old one go: its status reports that it applies the
+first step or a later plan (``plan_id``), with at most its new share (``share_hz``; a share
+reported under an older plan may predate the first step, and that plan's decision may still
+take effect), or it was dropped (:meth:`Replanner.expire`; a robot cut off lets its share go
 before the planner drops it). At every instant each robot uses its old or its new share, and
 neither step can then sum above B. ``transition_s`` bounds the wait: a robot that keeps
 reporting its old share that long (it does not apply plans; one that applies them reports
@@ -45,7 +47,6 @@ plan's reason, as it may then still use its old share.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, replace
 
@@ -167,18 +168,29 @@ class Published:
 
 @dataclass
 class SecondStep:
-    """A plan whose first step is out, held until the robots in ``shrinking`` (robot -> the
-    share the first step gives it) report at most that share or are dropped, or until ``due``
-    (``transition_s`` after the first poll that saw the first step out; None before it)."""
+    """A plan whose first step (plan ``first_id``) is out, held until the robots in
+    ``shrinking`` (robot -> the share the first step gives it) report that they apply the first
+    step or a later plan, at most that share, or are dropped, or until ``due`` (``transition_s``
+    after the first poll that saw the first step out; None before it)."""
 
     published: Published
     shrinking: dict[str, float]
+    first_id: int
     due: float | None = None
 
-    def waiting(self, reported: dict[str, float]) -> list[str]:
-        """The robots in ``shrinking`` whose reported share is still above their new one."""
+    def waiting(self, reported: dict[str, tuple[float, int]]) -> list[str]:
+        """The robots in ``shrinking`` whose status (share, plan id) does not yet show the first
+        step applied: a share reported under an older plan says nothing of the new one (that
+        plan may still hand the robot more, once it applies it)."""
         return sorted(name for name, share in self.shrinking.items()
-                      if reported.get(name, math.inf) > share * (1 + 1e-9))
+                      if not acknowledged(reported.get(name), share, self.first_id))
+
+
+def acknowledged(reported: tuple[float, int] | None, share: float, plan_id: int) -> bool:
+    """Whether a robot's status (share, plan id), if any, shows it applies plan ``plan_id`` or a
+    later one with at most ``share``."""
+    return reported is not None and reported[1] >= plan_id and \
+        reported[0] <= share * (1 + 1e-9)
 
 
 class Replanner:
@@ -198,6 +210,7 @@ class Replanner:
         self._search_until: float | None = None
         self._in_use: dict[str, dict] = {}
         self._reported: dict[str, float] = {}     # robot -> share its status says it uses
+        self._applied: dict[str, int] = {}        # robot -> plan id its status says it applies
         self._differs_since: dict[str, float] = {}  # robot -> since when reported != ours
         self._second_step: SecondStep | None = None
         self._started_at: float | None = None
@@ -232,16 +245,17 @@ class Replanner:
             self.bound = changes["bound"]
 
     def status(self, robot_id: str, now: float, edge_available: bool, share_hz: float = 0.0,
-               **fields) -> bool:
-        """A robot's status (:meth:`LiveFleet.update_status` fields, and ``share_hz``, the
-        share of the decision it applies); True when it joined."""
+               plan_id: int = 0, **fields) -> bool:
+        """A robot's status (:meth:`LiveFleet.update_status` fields, ``share_hz``, the share of
+        the decision it applies, and ``plan_id``, the plan that decision is of); True when it
+        joined."""
         robot_id = checks.name("RobotStatus", "robot_id", robot_id)
         if share_hz:                          # 0: no share (below the plausible Hz range)
             share_hz = checks.number(f"RobotStatus from '{robot_id}'", "bandwidth_hz",
                                      share_hz, low=0.0)
         joined = self.fleet.update_status(robot_id, now, edge_available=edge_available,
                                           **fields)
-        self._reported[robot_id] = share_hz
+        self._reported[robot_id], self._applied[robot_id] = share_hz, int(plan_id)
         self.health.status(robot_id, self.fleet.requirements(robot_id).risk, edge_available)
         return joined
 
@@ -264,6 +278,7 @@ class Replanner:
         for name in dropped:
             self.health.forget(name)
             self._reported.pop(name, None)
+            self._applied.pop(name, None)
             self._differs_since.pop(name, None)
             if self._second_step is not None:        # gone: its old share is free
                 self._second_step.shrinking.pop(name, None)
@@ -309,12 +324,13 @@ class Replanner:
                       for name, (deadline_ms, why) in failed.items()]
         reason, in_use = self.fleet.replan_reason, self.in_use()
         first, held = hold_increases(in_use, decisions, scenario.bandwidth_hz)
+        published = self._publish(Published(0, plan, first, degraded, theta, tuple(held),
+                                            reason, time.perf_counter() - started))
         if held:
             self._second_step = SecondStep(Published(0, plan, decisions, degraded, theta,
                                                      reason="second step"),
-                                           shrinking(in_use, first))
-        return self._publish(Published(0, plan, first, degraded, theta, tuple(held), reason,
-                                       time.perf_counter() - started))
+                                           shrinking(in_use, first), published.plan_id)
+        return published
 
     def _second(self, now: float) -> Published | None:
         """The second step of a plan once it may go out (see the module docstring), else
@@ -324,7 +340,8 @@ class Replanner:
         if step.due is None:
             step.due = now + self.transition_s
             return None
-        waiting = step.waiting(self._reported)
+        waiting = step.waiting({name: (share, self._applied.get(name, 0))
+                                for name, share in self._reported.items()})
         if waiting and now < step.due:
             return None
         self._second_step = None

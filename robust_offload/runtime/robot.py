@@ -122,8 +122,16 @@ class RobotRuntime:
 
     def share_hz(self) -> float:
         """The uplink share of the decision in force (0 without one, or when it is local)."""
+        return self.applied()[1]
+
+    def applied(self) -> tuple[int, float]:
+        """(plan id, uplink share) of the decision in force, from one read of it (a status
+        must not name one plan's id with another's share): (0, 0.0) without one; share 0 when
+        it is local."""
         d = self.decision
-        return float(d.bandwidth_hz) if d is not None and d.partition < self.last_point else 0.0
+        if d is None:
+            return 0, 0.0
+        return d.plan_id, float(d.bandwidth_hz) if d.partition < self.last_point else 0.0
 
     def apply_plan(self, plan_id: int, mine) -> str | None:
         """This robot's entries of a plan, as (partition, freq_ghz, bandwidth_hz, feasible,

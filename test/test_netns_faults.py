@@ -278,8 +278,8 @@ def test_a_robots_rate_cut_while_its_channel_state_lags(tmp_path):
 def test_a_cpu_hog_on_the_edge_host_slows_it_and_the_planner_reacts(tmp_path):
     """Three busy loops on the edge's host (on the edge's core, at the edge's priority) for 20 s
     while it runs AlexNet's tails for real: each frame's edge time is longer than just before
-    (median; measured 1.6-1.8x), what the edge publishes rises, and the planner replans on the
-    edge's measured stats. The robots' deadline leaves room for the real edge's times on a
+    (medians, 1.6-1.8x on an idle host), what the edge publishes rises, and the planner replans
+    on the edge's measured stats. The robots' deadline leaves room for the real edge's times on a
     loaded host (on a busy 2-core host its tails took 50-110 ms, std 30-90 ms; with 220 ms the
     planner kept the robots local), so that there are offloaded frames to compare."""
     with netns_fleet(tmp_path, 145, edge_mode="real", robots={"deadline_ms": 400.0}) as run:
@@ -329,9 +329,16 @@ def test_a_cpu_hog_on_the_edge_host_slows_it_and_the_planner_reacts(tmp_path):
     during = [r for t, r in ratio if started + HOG_RAMP_S < t < started + HOG_S]
     # the planner may move the robots off the slowed edge: a few of their frames suffice
     assert len(before) >= 20 and len(during) >= 5, (before, during)
+    # slower, and surely so: a shift of the whole distribution (one-sided rank test), by at
+    # least a fifth at the median (1.6-1.8x on an idle host, 1.3-2.1x beside other tests' load,
+    # whose bursts alone move the median of a few seconds' frames by a tenth or two)
+    from scipy.stats import mannwhitneyu
+
+    p_value = mannwhitneyu(during, before, alternative="greater").pvalue
     print(f"edge time over its calibrated mean (median): {np.median(before):.2f} before the "
-          f"hogs, {np.median(during):.2f} during ({len(before)}, {len(during)} frames)")
-    assert np.median(during) > 1.3 * np.median(before), (before, during)
+          f"hogs, {np.median(during):.2f} during ({len(before)}, {len(during)} frames; "
+          f"p = {p_value:.2g})")
+    assert p_value < 1e-3 and np.median(during) > 1.2 * np.median(before), (before, during)
     # what the edge publishes at the point it serves during the hogs (its window of samples)
     # rises by more than the planner's tolerance for a profile change: the variance (measured
     # 1.5-4x on an idle host) or, where a busy host's noise already fills the window's

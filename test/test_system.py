@@ -213,14 +213,19 @@ def _plans(analysis: Path) -> dict[int, dict[str, float]]:
     return plans
 
 
-def _nodes_of_domain(domain: int) -> list:
+RUN_MARK = "ROBUST_OFFLOAD_TEST_RUN"
+"""Environment variable naming the run a node belongs to (its processes inherit it): another
+run of these tests on this host (the same domains) is not this one."""
+
+
+def _nodes_of_run(run: str) -> list:
     import psutil
 
     found = []
     for process in psutil.process_iter(["cmdline"]):
         try:
             if "robust_offload.ros" in " ".join(process.info["cmdline"] or []) and \
-                    process.environ().get("ROS_DOMAIN_ID") == str(domain):
+                    process.environ().get(RUN_MARK) == run:
                 found.append(process)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
@@ -237,7 +242,8 @@ def test_runner_stops_every_node_and_closes_the_bag_on_a_signal(tmp_path, sig, w
     for entry in [*raw["fleet"].values()][:-1] + raw["fleet"]["robots"]:
         entry["params_file"] = str(CONFIG / entry["params_file"])
     fleet_file.write_text(yaml.safe_dump(raw))
-    env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+    env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+               **{RUN_MARK: str(tmp_path)})
     runner = subprocess.Popen(
         [str(Path(sys.executable).with_name("robust-offload")), "fleet", "--config",
          str(fleet_file), "--duration", "120", "--out", str(tmp_path / "out"), "--bag",
@@ -255,7 +261,7 @@ def test_runner_stops_every_node_and_closes_the_bag_on_a_signal(tmp_path, sig, w
         if runner.poll() is None:
             runner.kill()
     assert "Traceback" not in output and "interrupted: stopping the fleet" in output, output
-    assert _nodes_of_domain(domain) == []
+    assert _nodes_of_run(str(tmp_path)) == []
     assert (tmp_path / "bag" / "metadata.yaml").is_file(), output
 
 

@@ -43,7 +43,10 @@ def stop_all(node, robot):
     robot.wait(timeout=20)
 
 def test_camera_topic_frames_and_a_malformed_image(tmp_path):
+    """A camera publishing with the sensor-data QoS (best effort, as camera drivers do) feeds
+    the robot's frames; a malformed image is ignored with one line."""
     from rclpy.node import Node
+    from rclpy.qos import qos_profile_sensor_data
     from sensor_msgs.msg import Image
 
     from robust_offload.msg import InferenceResult
@@ -53,7 +56,7 @@ def test_camera_topic_frames_and_a_malformed_image(tmp_path):
     rclpy.init()
     node = Node("camera")
     try:
-        camera = node.create_publisher(Image, "/cam", 10)
+        camera = node.create_publisher(Image, "/cam", qos_profile_sensor_data)
         records = []
         node.create_subscription(InferenceResult, topics.FRAMES, records.append,
                                  topics.RESULT_QOS)

@@ -67,6 +67,9 @@ PARAMETERS = {
     "codec": Param("float32", "feature codec", choices=("float32", "float16", "int8")),
     "rate_hz": Param(2.0, "frames per second of the built-in synthetic camera"),
     "image_topic": Param("", "sensor_msgs/Image topic to process ('' = the synthetic camera)"),
+    "image_reliability": Param("best_effort", "QoS reliability of the camera subscription "
+                               "(best_effort matches every camera; reliable only reliable ones)",
+                               choices=tuple(topics.CAMERA_QOS)),
     "deadline_ms": Param(200.0, "end-to-end deadline D_n"),
     "risk": Param(0.05, "tolerated deadline-violation probability epsilon_n"),
     "kappa": Param(0.8e-27, "energy coefficient"),
@@ -146,7 +149,8 @@ class RobotNode(Guarded, Node):
                                  self.on_channel, topics.OWN_CHANNEL_QOS)
         self.create_timer(1.0, self.publish_status)
         if self.p["image_topic"]:
-            self.create_subscription(Image, self.p["image_topic"], self.camera.put, 1)
+            self.create_subscription(Image, self.p["image_topic"], self.camera.put,
+                                     topics.CAMERA_QOS[self.p["image_reliability"]])
         self.thread = threading.Thread(target=self.loop.run, args=(rclpy.ok,), name="frames",
                                        daemon=True)
         self.thread.start()

@@ -73,6 +73,15 @@ EDGE_ALIVE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                             durability=DurabilityPolicy.VOLATILE)
 """The edge's alive signal: only the newest counts, and the next one is an alive period away."""
 
+CAMERA_QOS = {policy: QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                                  reliability=reliability, durability=DurabilityPolicy.VOLATILE)
+              for policy, reliability in (("best_effort", ReliabilityPolicy.BEST_EFFORT),
+                                          ("reliable", ReliabilityPolicy.RELIABLE))}
+"""A robot's camera subscription by its ``image_reliability``: a best-effort reader (the
+sensor-data profile's reliability, which camera drivers publish with) matches best-effort and
+reliable cameras alike; a reliable reader matches only reliable ones. Keep last 1: the robot
+processes the newest image at each frame."""
+
 QOS = {ROBOT_STATUS: STATUS_QOS, CHANNEL_STATE: STATUS_QOS, PROFILE: STATUS_QOS,
        EDGE_PROFILE: EDGE_PROFILE_QOS, PLAN: PLAN_QOS,
        UPLINK: TENSOR_QOS, FEATURES: TENSOR_QOS, EDGE_ALIVE: EDGE_ALIVE_QOS, FRAMES: RESULT_QOS,

@@ -44,7 +44,8 @@ def stop_all(node, robot):
 
 def test_camera_topic_frames_and_a_malformed_image(tmp_path):
     """A camera publishing with the sensor-data QoS (best effort, as camera drivers do) feeds
-    the robot's frames; a malformed image is ignored with one line."""
+    the robot's frames, each answered with the model's top-k and the header of its image; a
+    malformed image is ignored with one line."""
     from rclpy.node import Node
     from rclpy.qos import qos_profile_sensor_data
     from sensor_msgs.msg import Image
@@ -52,7 +53,8 @@ def test_camera_topic_frames_and_a_malformed_image(tmp_path):
     from robust_offload.msg import InferenceResult
     from robust_offload.ros import topics
 
-    robot = start_robot(tmp_path, 134, "robot_id:=cam_bot", "image_topic:=/cam")
+    robot = start_robot(tmp_path, 134, "robot_id:=cam_bot", "image_topic:=/cam",
+                        "compute_mode:=real")
     rclpy.init()
     node = Node("camera")
     try:
@@ -66,10 +68,12 @@ def test_camera_topic_frames_and_a_malformed_image(tmp_path):
             msg = Image(height=120, width=160, encoding="rgb8", step=step)
             msg.data = data
             msg.header.stamp = node.get_clock().now().to_msg()
+            msg.header.frame_id = "cam_optical"
+            stamps.add((msg.header.stamp.sec, msg.header.stamp.nanosec))
             return msg
 
         frame_s = 1 / file_parameter(ROBOT_YAML, "/**", "rate_hz")   # the robot takes one
-        sent = []                                                    # image per frame
+        sent, stamps = [], set()                                     # image per frame
 
         def spin(seconds):
             rclpy.spin_once(node, timeout_sec=seconds)
@@ -91,6 +95,12 @@ def test_camera_topic_frames_and_a_malformed_image(tmp_path):
         assert wait_until(lambda: len(records) >= 4, WAIT_S, step=publish(pixels)), \
             f"{len(records)} frames from {len(sent)} images"
         assert all(r.robot_id == "cam_bot" and r.executed_on == "local" for r in records)
+        top_k = file_parameter(ROBOT_YAML, "/**", "top_k")
+        for r in records:
+            assert r.image_header.frame_id == "cam_optical"
+            assert (r.image_header.stamp.sec, r.image_header.stamp.nanosec) in stamps
+            assert len(r.class_ids) == top_k and r.class_id == r.class_ids[0]
+            assert list(r.scores) == sorted(r.scores, reverse=True) and sum(r.scores) <= 1.0
         assert robot.poll() is None                         # still running
     finally:
         stop_all(node, robot)
@@ -213,7 +223,7 @@ def test_a_robot_receives_its_own_results_only():
             robot = RobotNode(context=context, namespace=f"/{name}", parameter_overrides=[
                 Parameter("robot_id", value=name), Parameter("compute_mode", value="modelled"),
                 Parameter("plan_wait_s", value=600.0)])
-            robot.loop.result = lambda request_id, edge_ms, class_id, failed, name=name: \
+            robot.loop.result = lambda request_id, edge_ms, answer, failed, name=name: \
                 got.setdefault(name, []).append(request_id)
             executor.add_node(robot)
         edge = rclpy.create_node("fake_edge", context=context)

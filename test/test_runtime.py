@@ -1,5 +1,6 @@
 """Robot and edge logic without ROS: decisions at frame boundaries, fallback, energy, tails."""
 
+import re
 import threading
 import time
 
@@ -7,6 +8,7 @@ import numpy as np
 import pytest
 
 from robust_offload.core.channel import rate_bps
+from robust_offload.core.checks import InputError
 from robust_offload.core.model import local_energy_j
 from robust_offload.dnn.codec import CodecError, Payload, to_payload
 from robust_offload.hw.emulated import EmulatedDevice
@@ -71,10 +73,12 @@ def test_results_complete_frames_and_silence_expires_them(robot):
     robot.set_decision(AppliedDecision(1, 2, 0.5, 1e6))
     answered = robot.next_frame(True)
     lost = robot.next_frame(True)
-    record = robot.complete(answered.request_id, answered.capture_time + 0.03, 1.5, 42)
+    record = robot.complete(answered.request_id, answered.capture_time + 0.03, 1.5,
+                            ([42, 7], [0.75, 0.125]))
     assert record["class_id"] == 42 and record["deadline_met"]
+    assert record["class_ids"] == [42, 7] and record["scores"] == [0.75, 0.125]
     assert record["total_ms"] == pytest.approx(30.0)
-    assert robot.complete(answered.request_id, 0.0, 0.0, 0) is None  # only once
+    assert robot.complete(answered.request_id, 0.0, 0.0) is None  # only once
     assert robot.expire(lost.capture_time + 0.09) == []  # deadline 50 ms + grace 50 ms
     (missed,) = robot.expire(lost.capture_time + 0.11)
     assert missed["request_id"] == lost.request_id and not missed["deadline_met"]
@@ -149,8 +153,10 @@ def test_real_edge_runs_the_tail(profiles):
     x = torch.randn(1, 3, 224, 224)
     head = model.head(x, 5)
     payload = to_payload(head, "float16")
-    class_id, _ = edge.serve("alexnet", 5, payload)
-    assert class_id == int(model(x).argmax())
+    (ids, scores), _ = edge.serve("alexnet", 5, payload, top_k=5)
+    top = torch.softmax(model(x).reshape(-1), 0).topk(5)
+    assert ids == top.indices.tolist()                      # float16 keeps the order here
+    assert scores == pytest.approx(top.values.tolist(), rel=1e-2)
     with pytest.raises(CodecError):
         edge.serve("alexnet", 5, payload._replace(dtype="float32"))  # wrong length
 
@@ -249,6 +255,51 @@ def test_jetson_robot_runs_real_work_at_the_applied_frequency(tmp_path, profiles
             ).read_text().strip() == "schedutil"
 
 
+def test_a_local_frame_answers_with_the_models_top_k_named_by_the_labels(profiles):
+    """A frame the robot runs whole answers with the model's own top-k (softmax scores, best
+    first), names from the labels, and the camera image's header; a failed frame answers
+    nothing."""
+    torch = pytest.importorskip("torch")
+    from robust_offload.dnn.registry import get_model
+
+    model = get_model("alexnet")
+    profile = fast_profile(profiles)
+    device = EmulatedDevice(profile, 0.8e-27, (0.1, 1.2), seed=1)
+    labels = tuple(f"class {n}" for n in range(1000))
+    robot = RobotRuntime("r1", profile, device, model=model, compute_mode="real",
+                         deadline_ms=500.0, risk=0.05, tx_power_w=1.0, noise_dbm_per_hz=-174.0,
+                         top_k=3, labels=labels)
+    image = torch.randn(1, 3, 224, 224)
+    frame = robot.next_frame(False, image=image, source=(12, 345, "camera_optical"))
+    record = robot.record(frame, frame.capture_time + 0.1)
+    top = torch.softmax(model(image).reshape(-1), 0).topk(3)
+    assert record["class_ids"] == top.indices.tolist()
+    assert record["class_id"] == record["class_ids"][0]
+    assert record["scores"] == pytest.approx(top.values.tolist())
+    assert record["class_names"] == [f"class {n}" for n in record["class_ids"]]
+    assert record["image_header"] == (12, 345, "camera_optical")
+    failed = robot.fail(None, frame.capture_time, frame.capture_time + 0.1, (13, 0, "c"))
+    assert failed["class_ids"] == [] and failed["class_id"] == -1
+    assert failed["image_header"] == (13, 0, "c")
+
+
+def test_answers_from_the_network_and_labels_files_are_checked(tmp_path):
+    from robust_offload.dnn.answer import checked, read_labels
+
+    assert checked("result", [3, 1], [0.5, 0.25]) == ([3, 1], [0.5, 0.25])
+    for ids, scores, field in (([3], [0.5, 0.2], "class_ids"), ([-1], [0.5], "class_ids[0]"),
+                               ([2], [float("nan")], "scores[0]"), ([2], [1.5], "scores[0]")):
+        with pytest.raises(InputError, match=re.escape(f"field '{field}'")):
+            checked("result", ids, scores)
+    labels = tmp_path / "labels.txt"
+    labels.write_text("zero\none\n\ntwo\n")
+    assert read_labels(str(labels), 3) == ["zero", "one", "two"]
+    with pytest.raises(InputError, match="names 3 classes, the model has 10"):
+        read_labels(str(labels), 10)
+    with pytest.raises(InputError, match="labels_file.*cannot be read"):
+        read_labels(str(tmp_path / "missing.txt"))
+
+
 def test_plan_entries_become_decisions_or_local_fallback(robot):
     assert robot.apply_plan(1, []) is None and not robot.has_plan()   # not in the first plan
     assert robot.apply_plan(2, [(3, 0.6, 2e6, True, "")]) is None
@@ -330,7 +381,7 @@ def test_frame_loop_sends_no_second_frame_into_a_silent_edge(robot, monkeypatch)
     loop.one_frame()
     assert len(sent) == 2 and published[-1]["executed_on"] == "local"
     assert len(warnings) == 1 and "no sign of the edge" in warnings[0]
-    loop.result(sent[1].request_id, 1.0, 7)              # a (late) answer: the edge is alive
+    loop.result(sent[1].request_id, 1.0, ([7], [0.5]))   # a (late) answer: the edge is alive
     now[0] += 0.01
     loop.one_frame()
     assert len(sent) == 3
@@ -561,13 +612,13 @@ def test_a_result_the_edge_marks_failed_is_recorded_as_a_miss_at_once(robot):
     robot.set_decision(AppliedDecision(1, 3, 0.6, 2e6))
     loop.heard()
     frames = [robot.next_frame(True) for _ in range(2)]
-    loop.result(frames[0].request_id, 0.0, -1, failed=True)      # well within the deadline
+    loop.result(frames[0].request_id, 0.0, failed=True)          # well within the deadline
     (record,) = published
     assert record["executed_on"] == "failed" and not record["deadline_met"]
     assert (record["request_id"], record["plan_id"], record["partition"]) == (
         frames[0].request_id, 1, 3)
     assert frames[0].request_id not in robot.pending             # not expired again later
-    loop.result(frames[1].request_id, 0.0, -1, failed=True)      # max_missed failed in a row
+    loop.result(frames[1].request_id, 0.0, failed=True)          # max_missed failed in a row
     assert not loop.edge_available()                              # an edge that fails: local
 
 

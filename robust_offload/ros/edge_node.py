@@ -172,9 +172,9 @@ class EdgeNode(ManagedNode):
         when the tail fails)."""
         msg, received = item
         try:
-            class_id, edge_s = self.runtime.serve(msg.model, msg.partition, Payload(
+            answer, edge_s = self.runtime.serve(msg.model, msg.partition, Payload(
                 msg.dtype, tuple(msg.shape), msg.payload, msg.quant_scale,
-                msg.quant_zero_point))
+                msg.quant_zero_point), top_k=msg.top_k)
         except (ValueError, KeyError, RuntimeError) as err:   # a malformed request
             self._warn(f"{msg.robot_id} request {msg.request_id}: failed: {err}",
                        key=f"{msg.robot_id} {type(err).__name__}")
@@ -183,18 +183,20 @@ class EdgeNode(ManagedNode):
         except Exception:
             self.publish_result(msg, received)
             raise                                 # the worker logs it (ERROR, throttled)
-        self.publish_result(msg, received, class_id, edge_s)
+        self.publish_result(msg, received, answer, edge_s)
 
-    def publish_result(self, msg: FeatureTensor, received: float, class_id: int | None = None,
+    def publish_result(self, msg: FeatureTensor, received: float, answer: tuple | None = None,
                        edge_s: float = 0.0):
-        """The result of ``msg``; without a ``class_id`` the request failed: executed_on
-        "failed", deadline_met false, class_id -1."""
+        """The result of ``msg`` with its ``answer`` (class ids, scores); without one the
+        request failed: executed_on "failed", deadline_met false, class_id -1."""
         done = time.time()
         total_ms = (done - from_time(msg.capture_time)) * 1e3
-        failed = class_id is None
+        failed = answer is None
+        ids, scores = ((), ()) if failed else answer
         self.result_pubs[msg.robot_id].publish(sign(InferenceResult(
             header=stamp(self, done), robot_id=msg.robot_id, request_id=msg.request_id,
-            class_id=-1 if failed else class_id, local_ms=msg.local_ms,
+            class_id=ids[0] if ids else -1, class_ids=list(ids), scores=list(scores),
+            local_ms=msg.local_ms,
             uplink_ms=(received - from_time(msg.header.stamp)) * 1e3, edge_ms=edge_s * 1e3,
             total_ms=total_ms, deadline_met=not failed and total_ms <= msg.deadline_ms,
             plan_id=msg.plan_id, partition=msg.partition, deadline_ms=msg.deadline_ms,

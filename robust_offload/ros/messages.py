@@ -46,7 +46,8 @@ def tensor_message(robot_id: str, parameters: dict, frame, payload) -> FeatureTe
                         model=parameters["model"], partition=frame.decision.partition,
                         dtype=payload.dtype, quant_scale=payload.scale,
                         quant_zero_point=payload.zero_point, local_ms=frame.local_s * 1e3,
-                        plan_id=frame.decision.plan_id, deadline_ms=parameters["deadline_ms"])
+                        plan_id=frame.decision.plan_id, deadline_ms=parameters["deadline_ms"],
+                        top_k=parameters["top_k"])
     msg.shape = payload.shape_array()
     msg.payload = payload.data_array()
     msg.capture_time = to_time(frame.capture_time)

@@ -32,6 +32,7 @@ from sensor_msgs.msg import Image
 from robust_offload.contract import FAILED
 from robust_offload.core.channel import NOISE_DBM_PER_HZ, gain_at_distance
 from robust_offload.core.checks import InputError
+from robust_offload.dnn.answer import checked
 from robust_offload.hw.errors import HardwareError
 from robust_offload.msg import (
     ChannelState,
@@ -70,6 +71,8 @@ PARAMETERS = {
     "image_reliability": Param("best_effort", "QoS reliability of the camera subscription "
                                "(best_effort matches every camera; reliable only reliable ones)",
                                choices=tuple(topics.CAMERA_QOS)),
+    "top_k": Param(5, "classes each frame's answer names, best first (0: none)"),
+    "labels_file": Param("", "class names, one per line in class order ('' = ids only)"),
     "deadline_ms": Param(200.0, "end-to-end deadline D_n"),
     "risk": Param(0.05, "tolerated deadline-violation probability epsilon_n"),
     "kappa": Param(0.8e-27, "energy coefficient"),
@@ -171,7 +174,13 @@ class RobotNode(Guarded, Node):
             return
         self.loop.edge_answered()
         if result.robot_id == self.robot_id:
-            self.loop.result(result.request_id, result.edge_ms, result.class_id,
+            try:
+                answer = checked(f"InferenceResult {result.request_id}", result.class_ids,
+                                 result.scores)
+            except InputError as err:
+                self.warn(f"result ignored: {err}", key=err.key)
+                return
+            self.loop.result(result.request_id, result.edge_ms, answer,
                              failed=result.executed_on == FAILED)
 
     def on_alive(self, status: EdgeStatus):
@@ -193,7 +202,8 @@ class RobotNode(Guarded, Node):
                 self.warn(f"channel state ignored: {err}", key=err.key)
 
     def next_image(self):
-        """(tensor, capture time) of the newest camera image, None if none came within 1 s."""
+        """(tensor, capture time, source) of the newest camera image, None if none came within
+        1 s; source: its header's stamp and frame_id."""
         from robust_offload.dnn.preprocess import image_tensor
 
         msg = self.camera.take(timeout_s=1.0)
@@ -204,7 +214,9 @@ class RobotNode(Guarded, Node):
         except ValueError as err:
             self.warn(f"image ignored: {err}", key="image")
             return None
-        return tensor, capture_time(from_time(msg.header.stamp), time.time())
+        header = msg.header
+        return (tensor, capture_time(from_time(header.stamp), time.time()),
+                (header.stamp.sec, header.stamp.nanosec, header.frame_id))
 
     def send(self, frame):
         msg = tensor_message(self.robot_id, self.p, frame, self.runtime.uplink_payload(frame))
@@ -213,8 +225,11 @@ class RobotNode(Guarded, Node):
 
     # -- periodic publications --------------------------------------------------------------
     def publish_record(self, record: dict):
+        sec, nanosec, frame_id = record.pop("image_header")
         msg = InferenceResult(**record)
         msg.header = stamp(self, time.time())
+        msg.image_header.stamp.sec, msg.image_header.stamp.nanosec = sec, nanosec
+        msg.image_header.frame_id = frame_id
         self.frame_pub.publish(msg)
 
     def publish_status(self):

@@ -16,6 +16,8 @@ import time
 import numpy as np
 
 from robust_offload.core.scenario import Profile, model_of, profiles_of
+from robust_offload.dnn.answer import MAX_TOP_K
+from robust_offload.dnn.answer import top_k as top_k_of
 from robust_offload.dnn.codec import Payload, from_payload
 from robust_offload.hw.emulated import sleep_until
 from robust_offload.runtime.stats import PointStats
@@ -61,9 +63,12 @@ class EdgeRuntime:
             return self.model(model).num_blocks + 1
         return self.profile_for(model).num_points
 
-    def serve(self, model: str, partition: int, payload: Payload) -> tuple[int, float]:
-        """Blocks partition+1..M of ``model`` on the feature tensor; returns (class id, edge
-        seconds). A modelled model never decodes the payload. Only the models of the
+    def serve(self, model: str, partition: int, payload: Payload,
+              top_k: int = 1) -> tuple[tuple[list[int], list[float]], float]:
+        """Blocks partition+1..M of ``model`` on the feature tensor; returns (answer, edge
+        seconds), the answer being the ``top_k`` (at most MAX_TOP_K) class ids and scores of
+        the output (none for a modelled model). A modelled model never decodes the payload.
+        Only the models of the
         profiles are served, by their exact names: "ALEXNET" or "alexnet\\n" must not load
         another copy of a model (or run a modelled one for real)."""
         if model not in self.models:
@@ -76,17 +81,16 @@ class EdgeRuntime:
         if self.mode_of(model) == "real":
             split = self.model(model)
             tensor = from_payload(payload, device=self.device)
-            logits = split.tail(tensor, partition)
-            class_id = int(logits.reshape(-1).argmax()) if logits.numel() > 1 else int(logits)
+            answer = top_k_of(split.tail(tensor, partition), min(top_k, MAX_TOP_K))
         else:
             profile = self.profile_for(model)
             mean = profile.edge_mean_ms[partition] * 1e-3
             std = np.sqrt(profile.edge_var_ms2[partition]) * 1e-3
             sleep_until(start + max(0.0, mean + std * self._rng.standard_normal()))
-            class_id = -1
+            answer = ([], [])
         elapsed = time.perf_counter() - start
         self.stats.setdefault(model, PointStats(points)).add(partition, elapsed)
-        return class_id, elapsed
+        return answer, elapsed
 
     def calibrate(self, model: str, repeats: int, rounds: int = 1):
         """Seed the edge statistics of a real model: ``rounds`` rounds of ``repeats`` timed

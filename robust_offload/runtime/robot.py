@@ -25,6 +25,7 @@ from robust_offload.core.channel import snr_scale_hz
 from robust_offload.core.model import offload_energy_j
 from robust_offload.core.checks import MB_BYTES
 from robust_offload.core.scenario import Profile
+from robust_offload.dnn.answer import MAX_TOP_K, top_k
 from robust_offload.dnn.codec import Payload, to_payload
 from robust_offload.runtime.stats import FrequencyStats, PointStats
 
@@ -53,6 +54,8 @@ class Frame:
     energy_j: float
     executed_on: str
     tensor: object = None
+    answer: tuple = ((), ())     # (class ids, scores) best first: the edge's or the local head's
+    source: tuple = (0, 0, "")   # the camera image's header: stamp (sec, nanosec), frame_id
 
 
 class RobotRuntime:
@@ -61,7 +64,7 @@ class RobotRuntime:
     def __init__(self, robot_id: str, profile: Profile, device, *, model=None,
                  compute_mode: str = "modelled", codec: str = "float32", deadline_ms: float,
                  risk: float, tx_power_w: float, noise_dbm_per_hz: float, seed: int = 0,
-                 result_grace_s: float = 0.5):
+                 result_grace_s: float = 0.5, top_k: int = 5, labels: tuple[str, ...] = ()):
         if compute_mode not in ("real", "modelled"):
             raise ValueError(f"compute_mode must be 'real' or 'modelled', got {compute_mode!r}")
         if compute_mode == "real" and model is None:
@@ -71,6 +74,8 @@ class RobotRuntime:
         self.deadline_s, self.risk = deadline_ms / 1e3, risk
         self.tx_power_w, self.noise_dbm_per_hz = tx_power_w, noise_dbm_per_hz
         self.result_grace_s = result_grace_s
+        self.top_k = checks.whole("parameter", "top_k", top_k, low=0, high=MAX_TOP_K)
+        self.labels = tuple(labels)
         self.last_point = profile.num_points - 1
         self.decision: AppliedDecision | None = None
         self._next: AppliedDecision | None = None
@@ -192,9 +197,11 @@ class RobotRuntime:
         return self._tensors[point]
 
     def next_frame(self, edge_available: bool, capture_time: float | None = None,
-                   image=None) -> Frame:
+                   image=None, source: tuple = (0, 0, "")) -> Frame:
         """Run one frame up to the uplink (on ``image``, a 1x3x224x224 tensor, or a synthetic
-        one). ``executed_on`` is "local" when it is finished."""
+        one; ``source``: its camera image's stamp and frame_id). ``executed_on`` is "local"
+        when it is finished, with the answer of the model's output when the head ran it
+        whole."""
         self.apply_pending()
         capture_time = time.time() if capture_time is None else capture_time
         offload = edge_available and self.decision is not None
@@ -215,7 +222,10 @@ class RobotRuntime:
         frame = Frame(next(self._ids), capture_time,
                       AppliedDecision(decision.plan_id, point, applied, decision.bandwidth_hz),
                       local_s, run.energy_j if run else 0.0,
-                      "edge" if offload and point < self.last_point else "local", tensor)
+                      "edge" if offload and point < self.last_point else "local", tensor,
+                      source=source)
+        if self.compute_mode == "real" and point == self.last_point:
+            frame.answer = top_k(tensor, self.top_k)
         if frame.executed_on == "edge":
             self.pending[frame.request_id] = frame
         return frame
@@ -232,14 +242,19 @@ class RobotRuntime:
 
     # -- outcomes ---------------------------------------------------------------------------
     def record(self, frame: Frame, done_time: float, edge_ms: float = 0.0,
-               uplink_ms: float | None = None, class_id: int = -1) -> dict:
+               uplink_ms: float | None = None) -> dict:
         """The frame's InferenceResult fields (one record per frame; a failed frame is a
-        deadline miss)."""
+        deadline miss, with no answer); ``image_header`` is the camera image's (sec, nanosec,
+        frame_id)."""
         total_ms = (done_time - frame.capture_time) * 1e3
         if uplink_ms is None:
             uplink_ms = max(0.0, total_ms - frame.local_s * 1e3 - edge_ms)
+        ids, scores = ((), ()) if frame.executed_on == FAILED else frame.answer
         return {"robot_id": self.robot_id, "request_id": frame.request_id,
-                "class_id": class_id, "local_ms": frame.local_s * 1e3, "uplink_ms": uplink_ms,
+                "class_id": ids[0] if ids else -1, "class_ids": list(ids),
+                "scores": list(scores), "class_names": self.names(ids),
+                "image_header": frame.source,
+                "local_ms": frame.local_s * 1e3, "uplink_ms": uplink_ms,
                 "edge_ms": edge_ms, "total_ms": total_ms,
                 "deadline_met": frame.executed_on != FAILED and total_ms <= self.deadline_s * 1e3,
                 "plan_id": frame.decision.plan_id, "partition": frame.decision.partition,
@@ -248,26 +263,37 @@ class RobotRuntime:
                 "deadline_ms": self.deadline_s * 1e3, "risk": self.risk,
                 "executed_on": frame.executed_on}
 
-    def complete(self, request_id: int, done_time: float, edge_ms: float, class_id: int,
-                 failed: bool = False) -> dict | None:
-        """The record of an offloaded frame whose result came back (None if unknown/expired);
-        ``failed``: the edge could not serve it (executed_on "failed", a miss)."""
+    def names(self, ids) -> list[str]:
+        """The labels file's names of class ids ([] without a labels file; "" for an id it does
+        not name)."""
+        if not self.labels:
+            return []
+        return [self.labels[i] if 0 <= i < len(self.labels) else "" for i in ids]
+
+    def complete(self, request_id: int, done_time: float, edge_ms: float,
+                 answer: tuple = ((), ()), failed: bool = False) -> dict | None:
+        """The record of an offloaded frame whose result came back (None if unknown/expired),
+        with the edge's ``answer`` (class ids, scores); ``failed``: the edge could not serve it
+        (executed_on "failed", a miss)."""
         frame = self.pending.pop(request_id, None)
         if frame is None:
             return None
         if failed:
             frame.executed_on = FAILED
-        return self.record(frame, done_time, edge_ms=edge_ms, class_id=class_id)
+        frame.answer = answer
+        return self.record(frame, done_time, edge_ms=edge_ms)
 
-    def fail(self, frame: Frame | None, capture_time: float, now: float) -> dict | None:
+    def fail(self, frame: Frame | None, capture_time: float, now: float,
+             source: tuple = (0, 0, "")) -> dict | None:
         """The record of a frame that failed on the robot (``frame`` None: it failed before
-        :meth:`next_frame` returned it): executed_on "failed", a miss, with the decision it
-        was meant to use; it leaves the pending frames. None for an offloaded frame whose result
-        came back meanwhile (recorded already)."""
+        :meth:`next_frame` returned it; ``source``: its image's header): executed_on "failed",
+        a miss, with the decision it was meant to use; it leaves the pending frames. None for an
+        offloaded frame whose result came back meanwhile (recorded already)."""
         if frame is None:
             self.apply_pending()
             frame = Frame(next(self._ids), capture_time,
-                          self.decision or self.local_decision(0), 0.0, 0.0, FAILED)
+                          self.decision or self.local_decision(0), 0.0, 0.0, FAILED,
+                          source=source)
         elif frame.executed_on == "edge" and self.pending.pop(frame.request_id, None) is None:
             return None
         frame.executed_on = FAILED

@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 
 from robust_offload.core import checks
 from robust_offload.core.scenario import DEFAULT_PROFILE_FILE, load_profiles
+from robust_offload.dnn.answer import class_count, read_labels
 from robust_offload.runtime.device import make_local_device
 from robust_offload.runtime.robot import EdgeWatch, RobotRuntime
 from robust_offload.runtime.throttle import Throttle
@@ -73,11 +74,13 @@ def build_robot(p: Mapping) -> tuple[RobotRuntime, str]:
     device = make_local_device(p["dvfs_backend"], profile, p["kappa"],
                                (p["freq_min_ghz"], p["freq_max_ghz"]), p["seed"],
                                p["power_rail"])
+    model = _load_model(p)
+    labels = read_labels(p["labels_file"], None if model is None else class_count(model))
     runtime = RobotRuntime(
-        p["robot_id"], profile, device, model=_load_model(p), compute_mode=p["compute_mode"],
+        p["robot_id"], profile, device, model=model, compute_mode=p["compute_mode"],
         codec=p["codec"], deadline_ms=p["deadline_ms"], risk=p["risk"],
         tx_power_w=p["tx_power_w"], noise_dbm_per_hz=p["noise_dbm_per_hz"], seed=p["seed"],
-        result_grace_s=p["result_grace_s"])
+        result_grace_s=p["result_grace_s"], top_k=p["top_k"], labels=labels)
     mode = ("DNN head runs, padded to the modelled time" if p["compute_mode"] == "real"
             else "right-sized tensors, modelled delay only")
     return runtime, (f"robot {p['robot_id']}: model {p['model']} profile {profile.name}, DVFS "
@@ -89,7 +92,8 @@ class FrameLoop:
     """The frame thread's work (see the module docstring). ``send(frame)`` ships an offloaded
     frame, ``publish(record)`` a finished (or failed) frame's record, ``warn`` and ``error``
     log one line (``error``: throttled, ERROR_REPEAT_S);
-    ``images()`` (optional) returns (tensor, capture time) or None within about a second."""
+    ``images()`` (optional) returns (tensor, capture time, source) or None within about a
+    second, source being the camera image's stamp and frame_id (sec, nanosec, frame_id)."""
 
     def __init__(self, runtime: RobotRuntime, edge: EdgeWatch, *, rate_hz: float,
                  plan_wait_s: float, send: Callable, publish: Callable, warn: Callable,
@@ -134,14 +138,15 @@ class FrameLoop:
         """The edge answered some robot's frame."""
         self.edge.alive(time.monotonic())
 
-    def result(self, request_id: int, edge_ms: float, class_id: int,
+    def result(self, request_id: int, edge_ms: float, answer: tuple = ((), ()),
                failed: bool = False) -> None:
-        """A result from the edge: the frame's record is published (unknown or late: ignored).
+        """A result from the edge, with its answer (class ids, scores): the frame's record is
+        published (unknown or late: ignored).
         A ``failed`` one (the edge could not serve the frame) is a miss at once, and counts
         as a lost frame: an edge that fails every request sends the robot local as one that
         does not answer does."""
         with self._lock:
-            record = self.runtime.complete(request_id, time.time(), edge_ms, class_id, failed)
+            record = self.runtime.complete(request_id, time.time(), edge_ms, answer, failed)
         if record is None:
             return
         if failed:
@@ -174,11 +179,11 @@ class FrameLoop:
     def stop(self) -> None:
         self.running = False
 
-    def _guarded(self, image=None, capture_time=None) -> None:
+    def _guarded(self, image=None, capture_time=None, source=(0, 0, "")) -> None:
         """One frame; whatever fails (publishing a record, say), the robot goes on with the
         next one."""
         try:
-            self.one_frame(image, capture_time)
+            self.one_frame(image, capture_time, source)
         except Exception as err:  # a bad frame must not stop the robot
             self._failure(err)
 
@@ -193,7 +198,7 @@ class FrameLoop:
         self.release_stale_share(time.monotonic())
         self.runtime.apply_pending()
 
-    def one_frame(self, image=None, capture_time=None) -> None:
+    def one_frame(self, image=None, capture_time=None, source=(0, 0, "")) -> None:
         """One frame and its one record: a frame that fails before its record or tensor is
         handed on gets a failed record (executed_on "failed", a miss: it reaches the
         planner's calibration, /diagnostics and the bag like any other)."""
@@ -201,12 +206,12 @@ class FrameLoop:
         frame = None
         try:
             self._watch_edge()
-            frame = self.runtime.next_frame(self.edge_available(), capture_time, image)
+            frame = self.runtime.next_frame(self.edge_available(), capture_time, image, source)
             self._hand_on(frame)
         except Exception as err:  # the frame is recorded as failed; the robot goes on
             self._failure(err)
             with self._lock:
-                record = self.runtime.fail(frame, capture_time, time.time())
+                record = self.runtime.fail(frame, capture_time, time.time(), source)
             if record is not None:
                 self.publish(record)
         self._expire()

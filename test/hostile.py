@@ -4,9 +4,9 @@ Each message is a plausible one of its type (so that it gets past the first chec
 three fields set to a hostile value of the field's type, or, now and then, every field hostile:
 text that is over-long, empty, whitespace, unicode, NUL, '/', '~', '{}', a newline, or the id of
 a real robot (ids that collide); numbers NaN, +-inf, 0, negative, huge, denormal, integer
-extremes; arrays empty, of the wrong length, of 1000 entries; nested messages and message
-arrays alike. :func:`garbage` gives serialised bytes that are no valid message (cut, flipped)
-for raw publication.
+extremes (float32's own for float32 fields); arrays empty, of the wrong length, of 1000
+entries; nested messages and message arrays alike. :func:`garbage` gives serialised bytes
+that are no valid message (cut, flipped) for raw publication.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ TEXT = ["", " ", "  robot_1", "robot_1 ", "\trobot", "x" * 300, "y" * 65, "robot
         "robot-1", "/robust_offload/plan"]
 FLOATS = [math.nan, math.inf, -math.inf, 0.0, -0.0, -1.0, 1e308, -1e308, 5e-324, 1.0, 1e6,
           2e-25, 1e12]
+FLOAT32S = [math.nan, math.inf, -math.inf, 0.0, -0.0, -1.0, 3.4e38, -3.4e38, 1e-45, 1.0, 1e6,
+            2e-25, 1e12]     # within float32's range, as rosidl's field check asks
 INT_RANGES = {"uint8": (0, 2**8 - 1), "uint16": (0, 2**16 - 1), "uint32": (0, 2**32 - 1),
               "uint64": (0, 2**64 - 1), "int8": (-2**7, 2**7 - 1), "int16": (-2**15, 2**15 - 1),
               "int32": (-2**31, 2**31 - 1), "int64": (-2**63, 2**63 - 1)}
@@ -54,8 +56,10 @@ class Hostile:
                                                      else length)]
         if field_type == "string":
             return self.rng.choice(TEXT)
-        if field_type in ("double", "float"):
+        if field_type == "double":
             return self.rng.choice(FLOATS)
+        if field_type == "float":
+            return self.rng.choice(FLOAT32S)
         if field_type == "boolean":
             return self.rng.random() < 0.5
         if field_type == "octet":

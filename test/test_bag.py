@@ -75,10 +75,12 @@ def test_reindex_needs_one_storage_file(tmp_path):
 def frame_bytes(store, request_id: int) -> bytes:
     name = "robust_offload/msg/InferenceResult"
     fields = {field: 0 for field, _ in store.fielddefs[name][1]}
-    fields.update(header=store.types["std_msgs/msg/Header"](
-        stamp=store.types["builtin_interfaces/msg/Time"](sec=0, nanosec=0), frame_id=""),
-        robot_id="robot_1", executed_on="edge", deadline_met=True, request_id=request_id,
-        total_ms=50.0, deadline_ms=100.0, risk=0.05, auth_tag=np.zeros(0, np.uint8))
+    header = store.types["std_msgs/msg/Header"](
+        stamp=store.types["builtin_interfaces/msg/Time"](sec=0, nanosec=0), frame_id="")
+    fields.update(header=header, image_header=header, class_ids=np.zeros(0, np.int32),
+                  scores=np.zeros(0, np.float32), class_names=[], robot_id="robot_1",
+                  executed_on="edge", deadline_met=True, request_id=request_id, total_ms=50.0,
+                  deadline_ms=100.0, risk=0.05, auth_tag=np.zeros(0, np.uint8))
     return bytes(store.serialize_cdr(store.types[name](**fields), name))
 
 

@@ -221,6 +221,67 @@ def test_camera_images_become_normalised_model_inputs():
         image_tensor(rgb.tobytes(), 48, 64, "yuv422", 64 * 3)
 
 
+def test_images_keep_their_aspect_ratio_and_fit_the_models_input():
+    """Shorter side resized, then the centre cropped (torchvision's order): a wide image's red
+    centre fills the input, its blue sides do not reach it."""
+    torch = pytest.importorskip("torch")
+    from robust_offload.dnn.preprocess import Preprocessing, image_tensor
+
+    wide = np.zeros((100, 300, 3), np.uint8)
+    wide[:, :, 2] = 255                                   # blue ...
+    wide[:, 100:200] = (255, 0, 0)                        # ... with a red centre square
+    tensor = image_tensor(wide.tobytes(), 100, 300, "rgb8", 300 * 3)
+    red = Preprocessing()(torch.tensor([255, 0, 0], dtype=torch.uint8)[:, None, None]
+                          .expand(3, 224, 224))
+    assert tuple(tensor.shape) == (1, 3, 224, 224) and torch.allclose(tensor, red, atol=1e-5)
+    # a one-channel model: its own size and statistics, from a mono8 image of that size
+    digits = Preprocessing((1, 8, 8), 8, (0.5,), (0.5,))
+    mono = np.arange(64, dtype=np.uint8).reshape(8, 8) * 4
+    got = image_tensor(mono.tobytes(), 8, 8, "mono8", 8, digits)
+    assert torch.allclose(got[0, 0], torch.from_numpy((mono / 255 - 0.5) / 0.5).float(),
+                          atol=1e-6)
+
+
+def test_a_models_preprocessing_and_the_parameters_that_replace_it():
+    from robust_offload.dnn.preprocess import Preprocessing
+
+    class Small:
+        input_shape = (1, 28, 28)
+
+    assert Preprocessing.of(Small()) == Preprocessing((1, 28, 28), 32, (0.5,), (0.5,))
+    assert Preprocessing.of() == Preprocessing((3, 224, 224), 256)
+    assert Preprocessing.of(Small(), 40, [0.1], [0.3]) == Preprocessing((1, 28, 28), 40, (0.1,),
+                                                                         (0.3,))
+    for resize, mean, std, field in ((20, (), (), "image_resize"),
+                                     (0, [0.1, 0.2], (), "image_mean"),
+                                     (0, (), [0.0], "image_std[0]")):
+        with pytest.raises(InputError, match=re.escape(f"field '{field}'")):
+            Preprocessing.of(Small(), resize, mean, std)
+
+
+def test_compressed_images_decode_to_the_raw_images_input():
+    """A png (lossless) gives exactly the raw image's input, a jpeg nearly; other formats and
+    data that do not decode are one line naming the field."""
+    torch = pytest.importorskip("torch")
+    from torchvision.io import encode_jpeg, encode_png
+
+    from robust_offload.dnn.preprocess import Preprocessing, compressed_image, raw_image
+
+    rgb = np.random.default_rng(0).integers(0, 255, (60, 80, 3), np.uint8)
+    raw = raw_image(rgb.tobytes(), 60, 80, "rgb8", 80 * 3)
+    png = encode_png(raw).numpy().tobytes()
+    assert torch.equal(compressed_image(png, "png"), raw)
+    smooth = raw_image(np.full((60, 80, 3), 90, np.uint8).tobytes(), 60, 80, "rgb8", 240)
+    jpeg = encode_jpeg(smooth, quality=95).numpy().tobytes()
+    step = Preprocessing()
+    assert torch.allclose(step(compressed_image(jpeg, "rgb8; jpeg compressed bgr8")),
+                          step(smooth), atol=0.05)
+    with pytest.raises(ValueError, match="field 'format'"):
+        compressed_image(png, "tiff")
+    with pytest.raises(ValueError, match="field 'data'.*does not decode"):
+        compressed_image(png[:40], "png")
+
+
 def test_jetson_robot_runs_real_work_at_the_applied_frequency(tmp_path, profiles):
     """A robot on a (temporary) Jetson sysfs tree: real DVFS writes, measured time, model energy."""
     from test_hw_dvfs import cpu_policy_files, write_files

@@ -104,6 +104,21 @@ def test_a_stalled_planner_does_not_expire_the_robots_it_did_not_read(fleet):
     assert [t for t, names in dropped.items() if names] == [13.1]
 
 
+def test_a_planner_reading_its_queue_late_waits_as_long_before_expiring(fleet):
+    """Statuses read 1.5 s after their reception (a queue full of other participants' joins)
+    mean the robot's newer ones may still be queued: its timeout grows by that lag."""
+    add(fleet, "robot_1", 0.0)
+    fleet.note_queue_lag(1.5)
+    assert fleet.expire(4.0) == []                      # timeout 3 s, plus the queue's lag
+    fleet.note_queue_lag(math.nan)                      # no usable reception time: no lag
+    assert fleet.expire(4.1) == ["robot_1"]
+    add(fleet, "robot_2", 5.0)
+    fleet.note_queue_lag(1e9)                           # a clock step: at most one timeout more
+    times = np.round(np.arange(5.1, 11.25, 0.1), 2)
+    dropped = {t: fleet.expire(t) for t in times}
+    assert [t for t, names in dropped.items() if names] == [11.1]
+
+
 def test_a_status_flood_is_dropped_unread(fleet):
     """1000 statuses a second from one robot: one per MIN_STATUS_INTERVAL_S is read, the rest
     dropped before any check (O(1)) and counted."""

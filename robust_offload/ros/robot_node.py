@@ -27,7 +27,7 @@ import time
 import rclpy
 from rclpy.node import Node
 
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CompressedImage, Image
 
 from robust_offload.contract import FAILED
 from robust_offload.core.channel import NOISE_DBM_PER_HZ, gain_at_distance
@@ -52,7 +52,7 @@ from robust_offload.ros.parameters import Param, declare_parameters
 from robust_offload.runtime.auth import PlanSource
 from robust_offload.runtime.device import BACKENDS
 from robust_offload.runtime.robot import EdgeWatch, Newest, capture_time
-from robust_offload.runtime.robot_loop import FrameLoop, build_robot
+from robust_offload.runtime.robot_loop import FrameLoop, build_robot, camera_preprocessing
 
 PARAMETERS = {
     "robot_id": Param("robot_1", "robot identifier (the fleet runner sets the namespace's name)"),
@@ -68,6 +68,13 @@ PARAMETERS = {
     "codec": Param("float32", "feature codec", choices=("float32", "float16", "int8")),
     "rate_hz": Param(2.0, "frames per second of the built-in synthetic camera"),
     "image_topic": Param("", "sensor_msgs/Image topic to process ('' = the synthetic camera)"),
+    "image_transport": Param("raw", "raw: sensor_msgs/Image on image_topic | compressed: "
+                             "sensor_msgs/CompressedImage (jpeg, png) on image_topic/compressed",
+                             choices=("raw", "compressed")),
+    "image_resize": Param(0, "shorter image side before the centre crop to the model's input "
+                             "(0 = the model's: its weights' transforms, else 8/7 of the input)"),
+    "image_mean": Param([], "per-channel mean to normalise by ([] = the model's)"),
+    "image_std": Param([], "per-channel std to normalise by ([] = the model's)"),
     "image_reliability": Param("best_effort", "QoS reliability of the camera subscription "
                                "(best_effort matches every camera; reliable only reliable ones)",
                                choices=tuple(topics.CAMERA_QOS)),
@@ -152,8 +159,12 @@ class RobotNode(Guarded, Node):
                                  self.on_channel, topics.OWN_CHANNEL_QOS)
         self.create_timer(1.0, self.publish_status)
         if self.p["image_topic"]:
-            self.create_subscription(Image, self.p["image_topic"], self.camera.put,
-                                     topics.CAMERA_QOS[self.p["image_reliability"]])
+            self.preprocessing = camera_preprocessing(self.p, self.runtime.model)
+            compressed = self.p["image_transport"] == "compressed"
+            self.create_subscription(
+                CompressedImage if compressed else Image,
+                f"{self.p['image_topic']}/compressed" if compressed else self.p["image_topic"],
+                self.camera.put, topics.CAMERA_QOS[self.p["image_reliability"]])
         self.thread = threading.Thread(target=self.loop.run, args=(rclpy.ok,), name="frames",
                                        daemon=True)
         self.thread.start()
@@ -204,13 +215,15 @@ class RobotNode(Guarded, Node):
     def next_image(self):
         """(tensor, capture time, source) of the newest camera image, None if none came within
         1 s; source: its header's stamp and frame_id."""
-        from robust_offload.dnn.preprocess import image_tensor
+        from robust_offload.dnn.preprocess import compressed_image, raw_image
 
         msg = self.camera.take(timeout_s=1.0)
         if msg is None:
             return None
         try:
-            tensor = image_tensor(msg.data, msg.height, msg.width, msg.encoding, msg.step)
+            tensor = self.preprocessing(
+                compressed_image(msg.data, msg.format) if isinstance(msg, CompressedImage)
+                else raw_image(msg.data, msg.height, msg.width, msg.encoding, msg.step))
         except ValueError as err:
             self.warn(f"image ignored: {err}", key="image")
             return None

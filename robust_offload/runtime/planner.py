@@ -226,6 +226,7 @@ class LiveFleet:
         self.rate_limited: dict[str, int] = defaultdict(int)       # statuses dropped, per robot
         self._reported_floods: dict[str, int] = {}                  # new_floods() so far
         self._last_expiry: float | None = None                      # previous expire() call
+        self.queue_lag_s = 0.0                          # see note_queue_lag()
         self._senders: dict[str, str] = {}                          # robot -> its publisher
         self._status: dict[str, tuple[Requirements, float]] = {}     # robot -> (req, last seen)
         self._channel: dict[str, tuple[float, float, float]] = {}    # robot -> (h, p or 0, seen)
@@ -512,12 +513,24 @@ class LiveFleet:
         self._reported_floods = dict(self.rate_limited)
         return grown
 
+    def note_queue_lag(self, lag_s: float) -> None:
+        """How long the input just read waited in the planner's queue (from its reception to
+        its reading). While the planner reads late (busy replanning for many joining
+        participants, say), the robots' newer statuses are still waiting in that queue:
+        :meth:`expire` gives each robot this much more time before it counts as silent, at
+        most robot_timeout_s more (a clock step between reception and reading must not keep
+        the gone for ever)."""
+        lag_s = float(lag_s)
+        self.queue_lag_s = min(max(0.0, lag_s), self.robot_timeout_s) if math.isfinite(lag_s) \
+            else 0.0
+
     def expire(self, now: float) -> list[str]:
         """Forget robots whose status is older than robot_timeout_s (and channel states of
         unknown robots as old); returns the robots dropped, sorted. Called periodically; a
         gap between two calls longer than :data:`MAX_CHECK_GAP_S` is time the planner itself
         was busy (a long solve, a stalled host) and did not read its queue: that time does not
-        count against the robots (their statuses are waiting in the queue)."""
+        count against the robots (their statuses are waiting in the queue); nor does the
+        queue's lag (:meth:`note_queue_lag`)."""
         now = float(now)
         if self._last_expiry is not None and now - self._last_expiry > MAX_CHECK_GAP_S:
             stall = now - self._last_expiry
@@ -525,7 +538,7 @@ class LiveFleet:
             self._channel = {n: (*state, seen + stall)
                              for n, (*state, seen) in self._channel.items()}
         self._last_expiry = now
-        limit = now - self.robot_timeout_s
+        limit = now - self.robot_timeout_s - self.queue_lag_s
         dropped = sorted(name for name, (_, seen) in self._status.items() if seen < limit)
         for name in dropped:
             del self._status[name]

@@ -29,8 +29,6 @@ from robust_offload.dnn.answer import MAX_TOP_K, top_k
 from robust_offload.dnn.codec import Payload, to_payload
 from robust_offload.runtime.stats import FrequencyStats, PointStats
 
-INPUT_SHAPE = (1, 3, 224, 224)
-
 
 @dataclass(frozen=True)
 class AppliedDecision:
@@ -183,7 +181,8 @@ class RobotRuntime:
             return None
         import torch
 
-        return torch.from_numpy(self._rng.standard_normal(INPUT_SHAPE, dtype=np.float32))
+        shape = (1, *self.model.input_shape)        # a synthetic camera: noise of the input's shape
+        return torch.from_numpy(self._rng.standard_normal(shape, dtype=np.float32))
 
     def _modelled_tensor(self, point: int):
         """A tensor of the size sent at ``point`` (the model's shape, else the profile's MB);

@@ -88,6 +88,16 @@ def build_robot(p: Mapping) -> tuple[RobotRuntime, str]:
                      f"{p['codec']}")
 
 
+def camera_preprocessing(p: Mapping, model):
+    """What turns the robot's camera images into its model's input: the model's own
+    preprocessing with the robot's ``image_resize``, ``image_mean`` and ``image_std`` in place
+    where set (InputError naming one that does not fit)."""
+    from robust_offload.dnn.preprocess import Preprocessing
+
+    resize = checks.whole("parameter", "image_resize", p["image_resize"], low=0)
+    return Preprocessing.of(model, resize, p["image_mean"], p["image_std"])
+
+
 class FrameLoop:
     """The frame thread's work (see the module docstring). ``send(frame)`` ships an offloaded
     frame, ``publish(record)`` a finished (or failed) frame's record, ``warn`` and ``error``

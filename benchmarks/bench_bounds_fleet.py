@@ -30,7 +30,7 @@ from pathlib import Path
 import yaml
 from tqdm import tqdm
 
-from robust_offload.tables import write_csv
+from robust_offload.analysis.tables import write_csv
 
 REPO = Path(__file__).resolve().parents[1]
 FIELDS = ("bound", "run", "robot_id", "frames", "misses", "miss_rate", "miss_ci_low",

@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from robust_offload.tables import write_csv  # noqa: E402
+from robust_offload.analysis.tables import write_csv  # noqa: E402
 
 MODES = ("multicast", "server")
 LOG_STAMP = re.compile(r"^\[\w+\] \[(\d+\.\d+)\]")

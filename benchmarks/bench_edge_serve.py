@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from robust_offload.contract.files import DEFAULT_PROFILE_FILE
 from robust_offload.core.scenario import load_profiles
 from robust_offload.dnn.codec import to_payload
 from robust_offload.dnn.registry import get_model
@@ -46,7 +47,7 @@ def main(argv=None) -> int:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--csv", help="CSV to write")
     args = parser.parse_args(argv)
-    edge = EdgeRuntime("real", load_profiles(), device=args.device,
+    edge = EdgeRuntime("real", load_profiles(DEFAULT_PROFILE_FILE), device=args.device,
                        model_loader=lambda name, device: get_model(name, seed=0, device=device))
     rows = []
     for model in args.models:

@@ -19,8 +19,9 @@ from tqdm import tqdm  # noqa: E402
 
 from robust_offload.core.generate import random_fleet  # noqa: E402
 from robust_offload.core.policies import plan  # noqa: E402
+from robust_offload.contract.files import DEFAULT_PROFILE_FILE
 from robust_offload.core.scenario import load_profiles  # noqa: E402
-from robust_offload.tables import write_csv  # noqa: E402
+from robust_offload.analysis.tables import write_csv  # noqa: E402
 
 SIZES = (2, 3, 4, 10, 30, 100, 300, 1000)
 LIMITS = {"robust": 1000, "pccp": 30, "exhaustive": 4}
@@ -33,7 +34,7 @@ def main():
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-    profiles = load_profiles()
+    profiles = load_profiles(DEFAULT_PROFILE_FILE)
     jobs = [(n, p) for n in SIZES for p, limit in LIMITS.items() if n <= limit]
     rows = []
     for count, policy in tqdm(jobs, desc="benchmark"):

@@ -28,6 +28,7 @@ from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 
 from robust_offload.core.generate import random_fleet
+from robust_offload.contract.files import DEFAULT_PROFILE_FILE
 from robust_offload.core.scenario import load_profiles
 from robust_offload.msg import ChannelState, OffloadPlan, RobotStatus
 from robust_offload.ros import topics
@@ -37,7 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def robots(count: int) -> tuple[float, dict[str, tuple[dict, float]]]:
     """bench_planner.py's fleet of ``count`` robots: (B, name -> (status fields, gain))."""
-    fleet = random_fleet(load_profiles(), count,
+    fleet = random_fleet(load_profiles(DEFAULT_PROFILE_FILE), count,
                          seed=count, bandwidth_hz=10e6 * count / 12, deadline_ms=(150, 250),
                          risk=(0.02, 0.08), mix=("alexnet_nx_cpu", "resnet152_nx_gpu"))
     return fleet.bandwidth_hz, {

@@ -26,8 +26,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from robust_offload.fleet_runner import fleet_environment, stop_all
-from robust_offload.resources import config_dir
+from robust_offload.orchestration.runner import fleet_environment, stop_all
+from robust_offload.contract.files import config_dir
 
 TICKS = os.sysconf("SC_CLK_TCK")
 

@@ -49,15 +49,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from robust_offload.fleet import node_specs  # noqa: E402
-from robust_offload.fleet_runner import (  # noqa: E402
+from robust_offload.orchestration.fleet import node_specs  # noqa: E402
+from robust_offload.orchestration.runner import (  # noqa: E402
     Fleet,
     discovery_server,
     fleet_environment,
     stop_all,
 )
-from robust_offload.resources import config_dir  # noqa: E402
-from robust_offload.tables import write_csv  # noqa: E402
+from robust_offload.contract.files import config_dir  # noqa: E402
+from robust_offload.analysis.tables import write_csv  # noqa: E402
 
 MODES = ("multicast", "server")
 FULL_PLAN = re.compile(r"^\[INFO\] \[(\d+\.\d+)\] \[planner\]: plan #(\d+): (\d+) robots")

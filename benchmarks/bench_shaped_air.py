@@ -1,6 +1,6 @@
 """Air time on a shaped link vs eq. (4), per partition point (needs root).
 
-Two hosts (network namespaces on one bridge, robust_offload.netns): a robot publishes
+Two hosts (network namespaces on one bridge, robust_offload.orchestration.netns): a robot publishes
 FeatureTensor messages of each partition point's size d_m (the profile's ``output_mb``, MB =
 2^20 bytes) to an edge over DDS/UDP, reliable keep-last 4 (the fleet's TENSOR_QOS); the robot's
 link to the edge is shaped with tc htb to the FDMA rate of eq. (4), b log2(1 + p h / (b N0)),
@@ -37,11 +37,12 @@ from robust_offload.core.channel import (  # noqa: E402
     gain_from_path_loss_db,
     path_loss_db_from_distance,
 )
+from robust_offload.contract.files import DEFAULT_PROFILE_FILE
 from robust_offload.core.scenario import load_profiles  # noqa: E402
-from robust_offload.fleet_runner import netns_environment  # noqa: E402
-from robust_offload.netns import Network, require_root  # noqa: E402
+from robust_offload.orchestration.runner import netns_environment  # noqa: E402
+from robust_offload.orchestration.netns import Network, require_root  # noqa: E402
 from robust_offload.runtime.radio import air_time_s, uplink_rate_bps  # noqa: E402
-from robust_offload.tables import write_csv  # noqa: E402
+from robust_offload.analysis.tables import write_csv  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILES = ("alexnet_nx_cpu", "resnet152_nx_gpu")
@@ -134,7 +135,7 @@ def measure(network, robot, edge, env, sizes: list[int], rate_bps: float | None,
 
 
 def run(repeats: int) -> list[dict]:
-    profiles = load_profiles()
+    profiles = load_profiles(DEFAULT_PROFILE_FILE)
     gain = float(gain_from_path_loss_db(path_loss_db_from_distance(DISTANCE_M)))
     env = netns_environment(dict(os.environ, ROS_DOMAIN_ID="99", PYTHONPATH=str(REPO),
                                  ROS_LOG_DIR="/tmp/bench_shaped_air_log"))

@@ -32,7 +32,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from robust_offload.core.verdict import miss_rate  # noqa: E402
-from robust_offload.tables import write_csv  # noqa: E402
+from robust_offload.analysis.tables import write_csv  # noqa: E402
 
 SETTLED_S = 300.0
 """Memory is compared from here on (models loaded, windows full)."""

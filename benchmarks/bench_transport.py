@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from robust_offload.tables import write_csv
+from robust_offload.analysis.tables import write_csv
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILE = REPO / "config" / "fastdds_large_data.xml"

@@ -9,10 +9,10 @@ configured (the edge serves and heartbeats: robots use it only then); a respawne
 up again the same way.
 
 With a ``keystore`` (built from config/sros2/policy.xml, README "Security"), SROS2 is enforced and
-every node runs in its enclave (robust_offload.fleet.enclave); needs a ROS 2 install whose DDS has
-the security plugins.
+every node runs in its enclave (robust_offload.orchestration.fleet.enclave); needs a ROS 2
+install whose DDS has the security plugins.
 
-The node set comes from robust_offload.fleet.node_specs(), the same pure function that
+The node set comes from robust_offload.orchestration.fleet.node_specs(), the same pure function that
 `robust-offload fleet` uses on machines without `ros2 launch`.
 """
 
@@ -35,8 +35,8 @@ from launch_ros.event_handlers import OnStateTransition
 from launch_ros.events.lifecycle import ChangeState
 from lifecycle_msgs.msg import Transition
 
-from robust_offload.contract import PACKAGE
-from robust_offload.fleet import enclave, load_fleet
+from robust_offload.contract.topics import PACKAGE
+from robust_offload.orchestration.fleet import enclave, load_fleet
 
 
 MANAGED = ("edge", "planner")

@@ -100,14 +100,14 @@ def cmd_evaluate(args) -> int:
               f"{r['energy_j'] * 1e3:>8.2f}{r['risk']:>8.4f}{r['rate']:>10.5f}"
               f"{r['ci_high']:>10.5f}  {r['status']}")
     if args.csv:
-        from robust_offload.tables import write_csv
+        from robust_offload.analysis.tables import write_csv
 
         write_csv(args.csv, rows)
     return status
 
 
 def cmd_reproduce(args) -> int:
-    from robust_offload.reproduce import reproduce
+    from robust_offload.research.reproduce import reproduce
 
     reproduce(Path(args.outdir), quick=args.quick, seeds=args.seeds)
     return EXIT_OK
@@ -115,8 +115,8 @@ def cmd_reproduce(args) -> int:
 
 def cmd_fleet(args) -> int:
     from robust_offload.core.scenario import read_yaml
-    from robust_offload.fleet import hosting
-    from robust_offload.fleet_runner import default_fleet_file, run_fleet
+    from robust_offload.orchestration.fleet import hosting
+    from robust_offload.orchestration.runner import default_fleet_file, run_fleet
 
     out = Path(args.out)
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -125,7 +125,7 @@ def cmd_fleet(args) -> int:
     how = hosting(read_yaml(fleet_file), str(fleet_file),
                   {"hosts": args.hosts, "air_time": args.air_time, "discovery": args.discovery})
     if how["hosts"] == "netns":
-        from robust_offload.netns import NetnsError, require_root
+        from robust_offload.orchestration.netns import NetnsError, require_root
 
         try:
             require_root()
@@ -139,7 +139,7 @@ def cmd_fleet(args) -> int:
 
 
 def _analyze(bag: Path, out: Path) -> int:
-    from robust_offload.analysis import analyze_bag, format_breakdown, format_summary
+    from robust_offload.analysis.analyze import analyze_bag, format_breakdown, format_summary
 
     rows, parts, notes = analyze_bag(bag, out)
     for note in notes:
@@ -157,7 +157,7 @@ def cmd_analyze(args) -> int:
 
 
 def cmd_profile(args) -> int:
-    from robust_offload.profiling import run_profile
+    from robust_offload.research.profiling import run_profile
 
     name, entry, report = run_profile(
         args.model, args.device, args.repeats, args.warmup, args.freqs, args.dvfs,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from robust_offload.contract.files import DEFAULT_PROFILE_FILE
 from robust_offload.core.scenario import load_profiles
 
 REPO = Path(__file__).resolve().parents[1]
@@ -14,15 +15,16 @@ DEFAULT_SCENARIO = REPO / "config" / "scenarios" / "default.yaml"
 
 def pytest_sessionstart(session):
     """What killed DDS participants of earlier runs left in /dev/shm goes first: a port one of
-    them never initialised would hang every node these tests start (robust_offload.shm)."""
-    from robust_offload.shm import clean_zombie_segments
+    them never initialised would hang every node these tests start
+    (robust_offload.orchestration.shm)."""
+    from robust_offload.orchestration.shm import clean_zombie_segments
 
     clean_zombie_segments()
 
 
 @pytest.fixture(scope="session")
 def profiles():
-    return load_profiles()
+    return load_profiles(DEFAULT_PROFILE_FILE)
 
 
 class FakeClock:

@@ -90,14 +90,15 @@ def log_has(path: Path, text: str) -> bool:
 # -- a node's configuration, as its process gets it -----------------------------------------------
 
 def parameter(spec, name: str):
-    """The value of parameter ``name`` of the node ``spec`` (robust_offload.fleet.NodeSpec)
-    starts with: its override, else the last of its params files that sets it, else the node's
-    default. Timing bounds are derived from these, not from retyped numbers."""
+    """The value of parameter ``name`` of the node ``spec``
+    (robust_offload.orchestration.fleet.NodeSpec) starts with: its override, else the last of
+    its params files that sets it, else the node's default. Timing bounds are derived from
+    these, not from retyped numbers."""
     import importlib
 
     import yaml
 
-    from robust_offload.fleet import EXECUTABLES
+    from robust_offload.orchestration.fleet import EXECUTABLES
 
     if name in spec.parameters:
         return spec.parameters[name]
@@ -150,7 +151,7 @@ class BagTail:
     :meth:`close`."""
 
     def __init__(self, bag: Path, topics):
-        from robust_offload.bag import project_typestore
+        from robust_offload.analysis.bag import project_typestore
 
         self.bag, self.topics = Path(bag), set(topics)
         self._store = project_typestore()

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 
-from robust_offload.analysis import FRAMES_TOPIC, PLAN_TOPIC, analyze_bag
-from robust_offload.bag import UNCLOSED, BagError, project_typestore, reindex
+from robust_offload.analysis.analyze import FRAMES_TOPIC, PLAN_TOPIC, analyze_bag
+from robust_offload.analysis.bag import UNCLOSED, BagError, project_typestore, reindex
 
 from conftest import REPO
 
@@ -17,7 +17,7 @@ WRITE_THEN_DIE = textwrap.dedent("""
     import os, sys
     sys.path.insert(0, "test")
     from rosbags.rosbag2 import StoragePlugin, Writer
-    from robust_offload.bag import flush, project_typestore
+    from robust_offload.analysis.bag import flush, project_typestore
     from test_bag import frame_bytes
 
     bag, storage, flushed, unflushed = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])

@@ -13,7 +13,7 @@ import types
 import pytest
 
 from robust_offload.core.checks import InputError
-from robust_offload.fleet import (
+from robust_offload.orchestration.fleet import (
     EXECUTABLES,
     command_line,
     hosting,
@@ -21,7 +21,7 @@ from robust_offload.fleet import (
     node_specs,
     param_text,
 )
-from robust_offload.fleet_runner import Fleet
+from robust_offload.orchestration.runner import Fleet
 
 from conftest import REPO
 

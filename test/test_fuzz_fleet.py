@@ -12,7 +12,7 @@ rclpy = pytest.importorskip("rclpy")
 
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 
-from robust_offload.contract import TOPIC_TYPES  # noqa: E402
+from robust_offload.contract.topics import TOPIC_TYPES  # noqa: E402
 from robust_offload.ros import topics  # noqa: E402
 
 from hostile import Hostile, message_class  # noqa: E402

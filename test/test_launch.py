@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from robust_offload.analysis import analyze
-from robust_offload.contract import PACKAGE
+from robust_offload.analysis.analyze import analyze
+from robust_offload.contract.topics import PACKAGE
 
 from conftest import REPO, ros_env, wait_for_frames
 from helpers import load_factor

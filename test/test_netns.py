@@ -1,5 +1,6 @@
-"""Hosts as network namespaces (robust_offload/netns.py): reachability over the bridge, tc
-shaping at the rate asked, DDS across namespaces, and nothing left behind. Needs root (CI has)."""
+"""Hosts as network namespaces (robust_offload/orchestration/netns.py): reachability over the
+bridge, tc shaping at the rate asked, DDS across namespaces, and nothing left behind. Needs
+root (CI has)."""
 
 import os
 import subprocess
@@ -7,9 +8,9 @@ import sys
 
 import pytest
 
-from robust_offload.discovery import client_environment, server_process
-from robust_offload.fleet_runner import stop_all
-from robust_offload.netns import Network, NetnsError, require_root
+from robust_offload.orchestration.discovery import client_environment, server_process
+from robust_offload.orchestration.runner import stop_all
+from robust_offload.orchestration.netns import Network, NetnsError, require_root
 
 from conftest import REPO
 from helpers import assert_within

@@ -21,12 +21,13 @@ import pytest
 import yaml
 from scipy.stats import mannwhitneyu
 
-from robust_offload.analysis import analyze
-from robust_offload.contract import EDGE_PROFILE, FRAMES, PLAN
-from robust_offload.fleet import node_specs
-from robust_offload.fleet_runner import Fleet, fleet_environment, netns_environment, on_hosts
-from robust_offload.fleet_runner import with_bag
-from robust_offload.netns import ip
+from robust_offload.analysis.analyze import analyze
+from robust_offload.contract.topics import EDGE_PROFILE, FRAMES, PLAN
+from robust_offload.orchestration.fleet import node_specs
+from robust_offload.orchestration.runner import (Fleet, fleet_environment, netns_environment,
+                                                on_hosts)
+from robust_offload.orchestration.runner import with_bag
+from robust_offload.orchestration.netns import ip
 from robust_offload.runtime.replanner import POLL_PERIOD_S
 from robust_offload.runtime.stats import DEFAULT_WINDOW
 
@@ -144,7 +145,7 @@ def netns_fleet(tmp_path, domain: int, edge_mode: str = "modelled", robots=None,
     """Two robots (``robots``: their parameters over test_system's), the services with a 1 s
     respawn delay, each on its own host with shaped air time; yields the :class:`Run` (its
     ``frames`` filled in when the block ends: the fleet stopped, the bag analysed)."""
-    from robust_offload.netns import Network
+    from robust_offload.orchestration.netns import Network
 
     bag = tmp_path / "bag"
     raw = description([robot(name, **(robots or {})) for name in ROBOTS],
@@ -370,7 +371,7 @@ def edge_heartbeats(bag) -> list[tuple[float, list[float], list[float]]]:
     The first is its start-up calibration, before any load."""
     from rosbags.highlevel import AnyReader
 
-    from robust_offload.bag import project_typestore
+    from robust_offload.analysis.bag import project_typestore
 
     with AnyReader([bag], default_typestore=project_typestore()) as reader:
         wanted = [c for c in reader.connections if c.topic == EDGE_PROFILE]

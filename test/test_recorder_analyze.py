@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from robust_offload.analysis import (
+from robust_offload.analysis.analyze import (
     FRAMES_TOPIC,
     PLAN_TOPIC,
     AnalysisError,
@@ -18,7 +18,7 @@ from robust_offload.analysis import (
     analyze_bag,
     format_summary,
 )
-from robust_offload.bag import project_typestore
+from robust_offload.analysis.bag import project_typestore
 
 msg = pytest.importorskip("robust_offload.msg", reason="interfaces are built by `pip install .`")
 rclpy = pytest.importorskip("rclpy")
@@ -94,8 +94,8 @@ def stop(proc, sig=signal.SIGINT) -> int:
 
 def durable_frames(bag: Path) -> int:
     """Frame records of ``bag`` that reached its storage file, read as ``analyze`` reindexes
-    an unclosed bag (robust_offload.bag); 0 before the recorder made the file."""
-    from robust_offload.bag import _mcap_messages, _sqlite_messages
+    an unclosed bag (robust_offload.analysis.bag); 0 before the recorder made the file."""
+    from robust_offload.analysis.bag import _mcap_messages, _sqlite_messages
 
     files = [*bag.glob("*.mcap"), *bag.glob("*.db3")]
     if not files:
@@ -338,7 +338,7 @@ def _frame(t_s, robot="robot_1", partition=3, where="edge", met=True, bandwidth_
 
 
 def test_switch_transients_count_misses_after_each_change():
-    from robust_offload.analysis import switch_transients
+    from robust_offload.analysis.analyze import switch_transients
 
     frames = [_frame(0.0), _frame(0.5), _frame(1.0, partition=5, met=False),   # switch at 1.0
               _frame(1.5, partition=5, met=False), _frame(2.5, partition=5),
@@ -349,7 +349,7 @@ def test_switch_transients_count_misses_after_each_change():
 
 
 def test_band_in_use_is_the_largest_sum_of_shares_at_once():
-    from robust_offload.analysis import band_in_use_hz
+    from robust_offload.analysis.analyze import band_in_use_hz
 
     frames = [_frame(0.0, "a", bandwidth_hz=6e6), _frame(0.1, "b", bandwidth_hz=4e6),
               _frame(1.0, "a", bandwidth_hz=3e6), _frame(1.1, "b", bandwidth_hz=7e6),
@@ -366,7 +366,7 @@ def test_band_in_use_is_the_largest_sum_of_shares_at_once():
 
 
 def test_failed_frames_are_counted_misses_no_switches_and_no_latency():
-    from robust_offload.analysis import band_in_use_hz, format_summary, summarize
+    from robust_offload.analysis.analyze import band_in_use_hz, format_summary, summarize
 
     frames = [{**_frame(t, met=where != "failed", where=where, total_ms=ms), "energy_j": 0.01,
                "risk": 0.05, "plan_id": 1}

@@ -295,6 +295,8 @@ def test_jetson_robot_runs_real_work_at_the_applied_frequency(tmp_path, profiles
     pytest.importorskip("torch")
 
     class Head:  # stands in for the DNN: its "head" output shows that the real work ran
+        input_shape = (3, 8, 8)
+
         @staticmethod
         def head(x, m):
             return np.ones(m)

@@ -11,7 +11,8 @@ import yaml
 
 from robust_offload.cli import main
 from robust_offload.core.checks import InputError
-from robust_offload.core.scenario import (PAPER_PROFILE_FILE, load_profiles, load_scenario,
+from robust_offload.contract.files import DEFAULT_PROFILE_FILE, PAPER_PROFILE_FILE
+from robust_offload.core.scenario import (load_profiles, load_scenario,
                                           parse_scenario)
 
 from conftest import DEFAULT_SCENARIO, REPO
@@ -123,7 +124,7 @@ def test_missing_file(tmp_path, capsys):
 def test_profile_file_overrides_only_the_fields_it_names(tmp_path):
     """``profiles_from`` + a profile named again: the paper's RTX 4080 file changes only the edge
     part of the shipped Jetson profiles; a scenario can do the same."""
-    shipped = load_profiles()
+    shipped = load_profiles(DEFAULT_PROFILE_FILE)
     paper = load_profiles(PAPER_PROFILE_FILE)
     for name in ("alexnet_nx_cpu", "resnet152_nx_gpu"):
         assert np.array_equal(paper[name].local_var_ms2, shipped[name].local_var_ms2)

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from robust_offload.fleet import NodeSpec
-from robust_offload.fleet_runner import Fleet
-from robust_offload.resources import config_dir
-from robust_offload.shm import clean_zombie_segments
+from robust_offload.orchestration.fleet import NodeSpec
+from robust_offload.orchestration.runner import Fleet
+from robust_offload.contract.files import config_dir
+from robust_offload.orchestration.shm import clean_zombie_segments
 
 from conftest import ros_env
 from helpers import log_has, wait_until
@@ -89,7 +89,7 @@ def test_a_port_never_initialised_is_removed_with_its_mutex_a_new_or_used_one_ke
     """A participant killed while creating a port leaves it empty; every later participant
     opening it spins for ever (a stopped 250-robot swarm hung every later node here, CI's too).
     Empty for over 10 s is never-initialised (creating takes microseconds)."""
-    from robust_offload.shm import remove_unfinished_ports
+    from robust_offload.orchestration.shm import remove_unfinished_ports
 
     def port(name, size, age_s):
         path = tmp_path / name

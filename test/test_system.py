@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from robust_offload.analysis import analyze
-from robust_offload.contract import FRAMES, PLAN
-from robust_offload.fleet import command_line, node_specs
-from robust_offload.fleet_runner import Fleet, fleet_environment, with_bag
+from robust_offload.analysis.analyze import analyze
+from robust_offload.contract.topics import FRAMES, PLAN
+from robust_offload.orchestration.fleet import command_line, node_specs
+from robust_offload.orchestration.runner import Fleet, fleet_environment, with_bag
 
 from conftest import REPO, wait_for_frames
 from helpers import BagTail, parameter, wait_until
@@ -270,8 +270,8 @@ def test_fleet_on_network_namespaces(tmp_path):
     """`robust-offload fleet --hosts netns`: each node on its own host (namespace), DDS over
     UDP across the bridge: robots are planned, offload and are answered as on one host; nothing
     is left behind."""
-    from robust_offload.fleet_runner import netns_environment, on_hosts
-    from robust_offload.netns import Network
+    from robust_offload.orchestration.runner import netns_environment, on_hosts
+    from robust_offload.orchestration.netns import Network
 
     def made_by(prefix):         # (other tests may make and remove their own meanwhile)
         return [line for argv in (["ip", "-o", "link"], ["ip", "netns", "list"])

@@ -22,21 +22,6 @@ from robust_offload.core.channel import (
     path_loss_db_from_distance,
 )
 
-SHIPPED_PROFILES = next(
-    (path for path in (Path(__file__).resolve().parents[1] / "data",
-                       Path(__file__).resolve().parents[2] / "config" / "profiles")
-     if path.is_dir()),
-    Path(__file__).resolve().parents[1] / "data")
-"""Directory of the shipped profile files: package data when installed, config/profiles in a
-source checkout."""
-
-DEFAULT_PROFILE_FILE = SHIPPED_PROFILES / "jetson_xavier_nx.yaml"
-"""The profiles used when none are named: Jetson Xavier NX robots (Sec. VI), edge measured on an
-NVIDIA H100."""
-
-PAPER_PROFILE_FILE = SHIPPED_PROFILES / "paper_rtx4080.yaml"
-"""The paper's setting (``reproduce``): the same robots, edge derived for its RTX 4080."""
-
 @dataclass(frozen=True)
 class Profile:
     """Inference profile of one DNN on one device hardware (Sec. IV, Tables III-IV).
@@ -257,11 +242,10 @@ def _profiles_from(raw: dict, path: str | Path, seen: tuple = ()) -> dict:
     return merged
 
 
-def load_profiles(path: str | Path | None = None) -> dict[str, Profile]:
+def load_profiles(path: str | Path) -> dict[str, Profile]:
     """Read and validate a profile file (a YAML mapping with ``profiles:``, optionally over the
-    profiles of ``profiles_from: [file.yaml, ...]``); None or "" reads
-    :data:`DEFAULT_PROFILE_FILE`."""
-    path = path or DEFAULT_PROFILE_FILE
+    profiles of ``profiles_from: [file.yaml, ...]``); the shipped ones are in
+    :mod:`robust_offload.contract.files`."""
     raw = read_yaml(path)
     raw = raw if isinstance(raw, dict) else {}
     Checker(str(path)).mapping("", raw, ("profiles", "profiles_from"))

@@ -25,9 +25,10 @@ import time
 
 from rclpy.event_handler import PublisherEventCallbacks
 
-from robust_offload.contract import FAILED
+from robust_offload.contract.topics import FAILED
 from robust_offload.core import checks
 from robust_offload.dnn.codec import Payload
+from robust_offload.contract.files import profile_file
 from robust_offload.core.scenario import load_profiles
 from robust_offload.msg import EdgeStatus, FeatureTensor, InferenceProfile, InferenceResult
 from robust_offload.ros import topics
@@ -82,8 +83,9 @@ class EdgeNode(ManagedNode):
         checks.whole("parameter", "max_robots", self.p["max_robots"], low=1)
         device, loader = self._torch_setup()
         modelled = [m for m in self.p["modelled_models"] if m != "none"]
-        self.runtime = EdgeRuntime(self.p["compute_mode"], load_profiles(self.p["profiles_file"]),
-                                   device, self.p["seed"], loader, modelled)
+        profiles = load_profiles(profile_file(self.p["profiles_file"]))
+        self.runtime = EdgeRuntime(self.p["compute_mode"], profiles, device, self.p["seed"],
+                                   loader, modelled)
         self.hardware = self.p["hardware"] or device
         self.models = self.runtime.models
         for model in self.models:  # load and time before the heartbeat says "ready"

@@ -23,6 +23,7 @@ from rcl_interfaces.msg import SetParametersResult
 from robust_offload.core import policies
 from robust_offload.core.bounds import BOUNDS
 from robust_offload.core.checks import InputError
+from robust_offload.contract.files import profile_file
 from robust_offload.core.scenario import load_profiles
 from robust_offload.msg import (
     ChannelState,
@@ -95,7 +96,7 @@ class PlannerNode(ManagedNode):
 
     def setup(self):
         values = self.p
-        profiles = load_profiles(values["profiles_file"])
+        profiles = load_profiles(profile_file(values["profiles_file"]))
         self.fleet = LiveFleet(profiles, **{key: values[key] for key in SETTINGS})
         self.planner = Replanner(self.fleet, values["policy"], values["bound"],
                                  values["discovery_s"], values["transition_s"],

@@ -44,7 +44,7 @@ from robust_offload.ros.cdr import peek_feature_tensor
 from robust_offload.ros.guard import Guarded
 from robust_offload.ros.node_main import Warnings, run_node
 from robust_offload.ros.parameters import Param, declare_parameters
-from robust_offload.netns import NetnsError, shape_link
+from robust_offload.orchestration.netns import NetnsError, shape_link
 from robust_offload.runtime.auth import PlanSource
 from robust_offload.runtime.radio import (
     FdmaUplink,

@@ -32,8 +32,8 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile
 
 from robust_offload.core import checks
-from robust_offload.bag import flush, project_typestore
-from robust_offload.contract import TOPIC_TYPES
+from robust_offload.analysis.bag import flush, project_typestore
+from robust_offload.contract.topics import TOPIC_TYPES
 from robust_offload.ros import topics
 from robust_offload.ros.guard import Guarded
 from robust_offload.ros.node_main import run_node

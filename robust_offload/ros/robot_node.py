@@ -29,7 +29,7 @@ from rclpy.node import Node
 
 from sensor_msgs.msg import CompressedImage, Image
 
-from robust_offload.contract import FAILED
+from robust_offload.contract.topics import FAILED
 from robust_offload.core.channel import NOISE_DBM_PER_HZ, gain_at_distance
 from robust_offload.core.checks import InputError
 from robust_offload.dnn.answer import checked

@@ -64,6 +64,7 @@ from robust_offload.core.bounds import multiplier
 from robust_offload.core.calibration import BASE_BOUND, Calibration
 from robust_offload.core.channel import NOISE_DBM_PER_HZ, gain_from_path_loss_db, snr_scale_hz
 from robust_offload.core.model import offload_time_s
+from robust_offload.contract.files import profile_file
 from robust_offload.core.scenario import (
     Device,
     Profile,
@@ -244,7 +245,7 @@ class LiveFleet:
     @classmethod
     def from_file(cls, profiles_file: str | Path | None = None, **settings) -> LiveFleet:
         """A fleet over the profiles of a file (the shipped Jetson Xavier NX file by default)."""
-        return cls(load_profiles(profiles_file), **settings)
+        return cls(load_profiles(profile_file(profiles_file)), **settings)
 
     # ----------------------------------------------------------------------------- inputs
 

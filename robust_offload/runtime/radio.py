@@ -229,9 +229,10 @@ class ShapedUplinks:
     b log2(1 + p h / (b N0)), so a tensor takes its air time on the wire instead of in the
     radio's queue.
 
-    ``shape(netns, interface, to, rate_bps)`` does it (:func:`robust_offload.netns.shape_link`,
-    tc htb). A robot's link is shaped again only when its rate moved by more than
-    ``tolerance`` (relative): mobility changes every gain a little at every step.
+    ``shape(netns, interface, to, rate_bps)`` does it
+    (:func:`robust_offload.orchestration.netns.shape_link`, tc htb). A robot's link is shaped
+    again only when its rate moved by more than ``tolerance`` (relative): mobility changes
+    every gain a little at every step.
     """
 
     links: dict[str, ShapedLink]

@@ -50,7 +50,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 
-from robust_offload.contract import FAILED
+from robust_offload.contract.topics import FAILED
 from robust_offload.core import checks, policies
 from robust_offload.core.bounds import multiplier, risk_of
 from robust_offload.core.calibration import BASE_BOUND

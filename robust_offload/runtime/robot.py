@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from robust_offload.contract import FAILED
+from robust_offload.contract.topics import FAILED
 from robust_offload.core import checks
 from robust_offload.core.channel import snr_scale_hz
 from robust_offload.core.model import offload_energy_j

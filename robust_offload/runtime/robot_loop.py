@@ -21,7 +21,8 @@ import time
 from collections.abc import Callable, Mapping
 
 from robust_offload.core import checks
-from robust_offload.core.scenario import DEFAULT_PROFILE_FILE, load_profiles
+from robust_offload.contract.files import profile_file
+from robust_offload.core.scenario import load_profiles
 from robust_offload.dnn.answer import class_count, read_labels
 from robust_offload.runtime.device import make_local_device
 from robust_offload.runtime.robot import EdgeWatch, RobotRuntime
@@ -66,10 +67,10 @@ def build_robot(p: Mapping) -> tuple[RobotRuntime, str]:
     """(runtime, one line saying what runs) from the robot node's parameters; a bad value
     raises InputError/ValueError (one line) or HardwareError."""
     _check_relations(p)
-    profiles = load_profiles(p["profiles_file"])
+    profiles = load_profiles(profile_file(p["profiles_file"]))
     if p["profile"] not in profiles:
         checks.fail("parameter", "profile", p["profile"],
-                    f"not in {p['profiles_file'] or DEFAULT_PROFILE_FILE}")
+                    f"not in {profile_file(p['profiles_file'])}")
     profile = profiles[p["profile"]]
     device = make_local_device(p["dvfs_backend"], profile, p["kappa"],
                                (p["freq_min_ghz"], p["freq_max_ghz"]), p["seed"],

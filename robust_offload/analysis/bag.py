@@ -14,8 +14,8 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
-from robust_offload.contract import PACKAGE
-from robust_offload.resources import find_dir, share_dirs
+from robust_offload.contract.topics import PACKAGE
+from robust_offload.contract.files import find_dir, share_dirs
 
 
 class BagError(ValueError):

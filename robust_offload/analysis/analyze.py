@@ -18,7 +18,7 @@ plans on /robust_offload/plan with the rosbags library (no ROS installation need
 
 Times are the bag's receive times (seconds since the first message of the bag).
 
-The project's message types come from :mod:`robust_offload.bag` (the recorder uses the same
+The project's message types come from :mod:`robust_offload.analysis.bag` (the recorder uses the same
 type store).
 """
 
@@ -30,13 +30,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from robust_offload.bag import BagError, project_typestore, reindex
-from robust_offload.contract import FAILED
-from robust_offload.contract import FRAMES as FRAMES_TOPIC
-from robust_offload.contract import PLAN as PLAN_TOPIC
+from robust_offload.analysis.bag import BagError, project_typestore, reindex
+from robust_offload.contract.topics import FAILED
+from robust_offload.contract.topics import FRAMES as FRAMES_TOPIC
+from robust_offload.contract.topics import PLAN as PLAN_TOPIC
 from robust_offload.core import checks
 from robust_offload.core.verdict import miss_rate
-from robust_offload.tables import write_csv
+from robust_offload.analysis.tables import write_csv
 
 
 FRAME_FIELDS = ("t_s", "robot_id", "request_id", "plan_id", "partition", "freq_ghz",
@@ -63,7 +63,8 @@ class AnalysisError(BagError):
 
 def _bag_dir(bag: Path, notes: list[str]) -> Path:
     """The bag directory of ``bag`` (its directory or one of its files); a bag whose recorder
-    was killed (no metadata.yaml) is reindexed first (:func:`robust_offload.bag.reindex`)."""
+    was killed (no metadata.yaml) is reindexed first
+    (:func:`robust_offload.analysis.bag.reindex`)."""
     bag = Path(bag)
     if bag.is_file() and (bag.suffix in (".mcap", ".db3") or bag.name == "metadata.yaml"):
         bag = bag.parent

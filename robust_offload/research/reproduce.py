@@ -24,8 +24,9 @@ from robust_offload.core.montecarlo import violation_rates  # noqa: E402
 from robust_offload.core.policies import plan  # noqa: E402
 from robust_offload.core.bounds import BOUNDS  # noqa: E402
 from robust_offload.core.problem import build_problem  # noqa: E402
-from robust_offload.core.scenario import PAPER_PROFILE_FILE, load_profiles  # noqa: E402
-from robust_offload.tables import write_csv  # noqa: E402
+from robust_offload.contract.files import PAPER_PROFILE_FILE  # noqa: E402
+from robust_offload.core.scenario import load_profiles  # noqa: E402
+from robust_offload.analysis.tables import write_csv  # noqa: E402
 
 SWEEP_RISK = 0.04  # Figs. 9, 11, 12: the paper does not state eps; we use 0.04
 

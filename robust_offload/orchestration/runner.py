@@ -1,14 +1,14 @@
 """``robust-offload fleet``: start a fleet's processes without ``ros2 launch``, then analyse.
 
-Starts every node of the fleet description (:func:`robust_offload.fleet.load_fleet`) as a process
-with its ``--ros-args``, writes each node's output to ``<out>/logs/<node>.log``, shows progress for
-the run's duration, restarts a node that exits when its spec says ``respawn`` (planner, edge
-and radio by default; each exit and restart is said; the others go on without a node that does
-not respawn), stops everything cleanly (SIGINT, then SIGKILL after
-a grace period; Ctrl-C or SIGTERM to the runner does the same early, also while the nodes are
-still starting), removes the shared memory killed nodes left (:mod:`robust_offload.shm`), and
-analyses the recorded bag. The run ends at its duration, on Ctrl-C/SIGTERM,
-or when no robot runs any more.
+Starts every node of the fleet description
+(:func:`robust_offload.orchestration.fleet.load_fleet`) as a process with its ``--ros-args``,
+writes each node's output to ``<out>/logs/<node>.log``, shows progress for the run's duration,
+restarts a node that exits when its spec says ``respawn`` (planner, edge and radio by default;
+each exit and restart is said; the others go on without a node that does not respawn), stops
+everything cleanly (SIGINT, then SIGKILL after a grace period; Ctrl-C or SIGTERM to the runner
+does the same early, also while the nodes are still starting), removes the shared memory killed
+nodes left (:mod:`robust_offload.orchestration.shm`), and analyses the recorded bag. The run
+ends at its duration, on Ctrl-C/SIGTERM, or when no robot runs any more.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from robust_offload.contract import FEATURES
-from robust_offload.discovery import PORT, client_environment, server_process
-from robust_offload.fleet import NodeSpec, command_line, load_fleet
-from robust_offload.resources import config_dir
-from robust_offload.shm import clean_zombie_segments
+from robust_offload.contract.topics import FEATURES
+from robust_offload.orchestration.discovery import PORT, client_environment, server_process
+from robust_offload.orchestration.fleet import NodeSpec, command_line, load_fleet
+from robust_offload.contract.files import config_dir
+from robust_offload.orchestration.shm import clean_zombie_segments
 
 STOP_GRACE_S = 10.0
 ROBOT_DELAY_S = 8.0
@@ -83,7 +83,8 @@ class Fleet:
         """Start the services, then (after ``robot_delay_s``) the robots: the edge host is up
         and has timed its models before robots compete with it for this machine's cores.
         What earlier, killed participants left in /dev/shm is removed first: a port one of
-        them never initialised would hang every node in its start (:mod:`robust_offload.shm`)."""
+        them never initialised would hang every node in its start
+        (:mod:`robust_offload.orchestration.shm`)."""
         clean_zombie_segments()
         for spec in sorted(self.specs, key=lambda s: s.executable == "robot"):
             if spec.executable == "robot" and robot_delay_s and not any(
@@ -119,7 +120,8 @@ class Fleet:
 
     def stop(self, say=print):
         """SIGINT everything (nodes shut down cleanly, the recorder closes its bag), then force;
-        then remove what killed nodes left in /dev/shm (:mod:`robust_offload.shm`; said)."""
+        then remove what killed nodes left in /dev/shm
+        (:mod:`robust_offload.orchestration.shm`; said)."""
         stop_all([process for _, process in self.processes])
         removed = clean_zombie_segments()
         if removed:
@@ -212,7 +214,7 @@ def run_fleet(fleet_file: Path, duration_s: float, bag: Path, out: Path,
     stack = ExitStack()                   # what to stop and remove, in reverse order
     try:
         if hosts == "netns":
-            from robust_offload.netns import Network
+            from robust_offload.orchestration.netns import Network
 
             network = stack.enter_context(Network())
             specs, command = on_hosts(specs, network, air_time)

@@ -722,3 +722,15 @@ def test_a_frame_that_fails_on_the_robot_gets_a_failed_record_and_one_error_line
     loop.one_frame()
     assert published[-1]["executed_on"] == "failed" and robot.pending == {}
     assert len(published) == 4 and len(errors) == 1      # the same kind: held back
+
+
+def test_a_robot_offloads_only_to_an_edge_running_its_weights():
+    from robust_offload.runtime.edge_match import EdgeMatch
+
+    match = EdgeMatch("digits_cnn", fingerprint="a1b2")
+    assert not match.heartbeat("alexnet", "ffff") and match.note == ""   # another model's
+    assert not match.heartbeat("digits_cnn", "c3d4")
+    assert "other weights of 'digits_cnn'" in match.note and "c3d4" in match.note
+    assert match.heartbeat("digits_cnn", "a1b2") and match.note == ""   # the same weights
+    assert match.heartbeat("digits_cnn", "")                           # a modelled edge
+    assert EdgeMatch("digits_cnn").heartbeat("digits_cnn", "c3d4")       # a modelled robot

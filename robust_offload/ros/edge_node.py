@@ -220,6 +220,7 @@ class EdgeNode(ManagedNode):
             self.profile_pub.publish(sign(InferenceProfile(
                 header=stamp(self, time.time()), source="edge", model=model,
                 hardware=self.hardware, is_edge=True, output_mb=list(profile.output_mb),
+                model_fingerprint=self.runtime.fingerprint(model),
                 mean_ms=[float(v) for v in (measured["mean_ms"] if measured
                                             else profile.edge_mean_ms)],
                 var_ms2=[float(v) for v in (measured["var_ms2"] if measured

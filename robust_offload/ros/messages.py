@@ -54,13 +54,14 @@ def tensor_message(robot_id: str, parameters: dict, frame, payload) -> FeatureTe
     return msg
 
 
-def robot_status(robot_id: str, parameters: dict, runtime,
-                 edge_available: bool) -> tuple[RobotStatus, InferenceProfile]:
-    """A robot's heartbeat: its RobotStatus (requirements, plan in use) and its online local
-    profile (headers left to the node)."""
+def robot_status(robot_id: str, parameters: dict, runtime, edge_available: bool,
+                 edge_note: str = "") -> tuple[RobotStatus, InferenceProfile]:
+    """A robot's heartbeat: its RobotStatus (requirements, plan in use, why it does not use
+    the edge it hears) and its online local profile (headers left to the node)."""
     plan_id, share_hz = runtime.applied()
     status = RobotStatus(robot_id=robot_id, plan_id=plan_id,
-                         edge_available=edge_available, bandwidth_hz=share_hz,
+                         edge_available=edge_available, edge_note=edge_note,
+                         bandwidth_hz=share_hz,
                          **{key: parameters[key] for key in STATUS_PARAMETERS})
     profile = InferenceProfile(source=robot_id, is_edge=False,
                                **{key: parameters[key] for key in PROFILE_PARAMETERS},

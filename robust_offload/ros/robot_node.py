@@ -51,6 +51,7 @@ from robust_offload.ros.node_main import Warnings, from_time, run_node, stamp
 from robust_offload.ros.parameters import Param, declare_parameters
 from robust_offload.runtime.auth import PlanSource
 from robust_offload.runtime.device import BACKENDS
+from robust_offload.runtime.edge_match import EdgeMatch, fingerprint_of
 from robust_offload.runtime.robot import EdgeWatch, Newest, capture_time
 from robust_offload.runtime.robot_loop import FrameLoop, build_robot, camera_preprocessing
 
@@ -139,6 +140,7 @@ class RobotNode(Guarded, Node):
                                                   topics.STATUS_QOS)
                             if self.p["publish_channel_state"] else None)
         self.camera = Newest()
+        self.match = EdgeMatch(self.p["model"], fingerprint_of(self.runtime.model))
         logger = self.get_logger()
         self.loop = FrameLoop(
             self.runtime, EdgeWatch(self.p["edge_timeout_s"], self.p["max_missed"]),
@@ -199,11 +201,16 @@ class RobotNode(Guarded, Node):
             self.loop.edge_answered()              # it answered some robot's frame
 
     def on_profile(self, profile: InferenceProfile):
-        if profile.is_edge and self.gate.edge(profile, time.monotonic()):
-            back = not self.loop.edge_available()
-            self.loop.heard()
-            if back and self.loop.edge_available():
-                self.publish_status()          # the planner hears "edge back" now, not in 1 s
+        if not (profile.is_edge and self.gate.edge(profile, time.monotonic())):
+            return
+        if not self.match.heartbeat(profile.model, profile.model_fingerprint):
+            if self.match.note:
+                self.warn(self.match.note, key="edge weights")
+            return
+        back = not self.loop.edge_available()
+        self.loop.heard()
+        if back and self.loop.edge_available():
+            self.publish_status()          # the planner hears "edge back" now, not in 1 s
 
     def on_channel(self, state: ChannelState):
         if state.robot_id == self.robot_id:
@@ -247,7 +254,7 @@ class RobotNode(Guarded, Node):
 
     def publish_status(self):
         status, profile = robot_status(self.robot_id, self.p, self.runtime,
-                                       self.loop.edge_available())
+                                       self.loop.edge_available(), self.match.note)
         status.header = profile.header = stamp(self, time.time())
         self.status_pub.publish(status)
         self._statuses += 1

@@ -45,6 +45,11 @@ class EdgeRuntime:
             self._models[name] = self._load(name, device=self.device)
         return self._models[name]
 
+    def fingerprint(self, model: str) -> str:
+        """The fingerprint of the weights the edge runs for ``model``
+        (:mod:`robust_offload.runtime.edge_match`); "" when it is modelled (no weights run)."""
+        return self.model(model).fingerprint if self.mode_of(model) == "real" else ""
+
     def profile_for(self, model: str) -> Profile:
         """The shipped profile of ``model`` (the first of :func:`profiles_of`)."""
         names = profiles_of(self.profiles, model)

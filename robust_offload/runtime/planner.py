@@ -103,6 +103,11 @@ SETTINGS = {
 """What each setting of :class:`LiveFleet` means (the planner node's parameter descriptions)."""
 
 
+def _of_trigger(name: str, doc: str | None = None) -> property:
+    """A read-only attribute of the fleet that is its replan trigger's ``name``."""
+    return property(lambda fleet: getattr(fleet._trigger, name), doc=doc)
+
+
 class LiveFleet:
     """Latest state of every robot and the replanning decision (see the module docstring).
 
@@ -153,22 +158,11 @@ class LiveFleet:
         """A fleet over the profiles of a file (the shipped Jetson Xavier NX file by default)."""
         return cls(load_profiles(profile_file(profiles_file)), **settings)
 
-    @property
-    def replan_period_s(self) -> float:
-        return self._trigger.replan_period_s
-
-    @property
-    def hysteresis_db(self) -> float:
-        return self._trigger.hysteresis_db
-
-    @property
-    def profile_tolerance(self) -> float:
-        return self._trigger.profile_tolerance
-
-    @property
-    def replan_reason(self) -> str:
-        """Why needs_replan() said yes."""
-        return self._trigger.reason
+    replan_period_s = _of_trigger("replan_period_s")
+    hysteresis_db = _of_trigger("hysteresis_db")
+    profile_tolerance = _of_trigger("profile_tolerance")
+    replan_reason = _of_trigger("reason", "Why needs_replan() said yes.")
+    planned_at = _of_trigger("planned_at", "When the last plan was computed (None before it).")
 
     @property
     def rate_limited(self) -> dict[str, int]:
@@ -585,10 +579,6 @@ class LiveFleet:
         self._trigger.mark({name: self._snapshot(name) for name in self.plannable()}, now)
         for record in self._robots.values():
             record.dirty = False
-
-    @property
-    def planned_at(self) -> float | None:
-        return self._trigger.planned_at
 
     def needs_replan(self, now: float) -> bool:
         """True when the fleet differs enough from the last plan

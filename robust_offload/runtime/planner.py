@@ -48,6 +48,7 @@ from robust_offload.core.scenario import (
     load_profiles,
     profiles_of,
 )
+from robust_offload.runtime.live_profile import as_run, merged
 from robust_offload.runtime.overhead import overhead_sample_ms, prior_ms, risk_left
 from robust_offload.runtime.replan_trigger import ReplanTrigger, Snapshot
 from robust_offload.runtime.robot_record import LiveValues, Requirements, RobotRecord
@@ -64,10 +65,6 @@ def _point_counts(source: str, field: str, values, profile: Profile) -> np.ndarr
     return checks.counts(source, field, values, length=profile.num_points,
                          length_why=f"one per partition point of profile '{profile.name}'")
 
-
-NO_EDGE_MS = 1e6
-"""Edge time of the points m < M of a robot that does not hear its edge (1000 s: no deadline
-is met there, so it is planned at m = M with no band)."""
 
 MIN_STATUS_INTERVAL_S = 0.1
 """A robot's statuses closer together than this are dropped unread (robots send one a second; a
@@ -470,20 +467,6 @@ class LiveFleet:
     def requirements(self, robot_id: str) -> Requirements:
         return self._record(robot_id).requirements
 
-    def _merge(self, base: np.ndarray, live: LiveValues | None, which: str) -> np.ndarray:
-        """Per point: the live value once it has min_samples samples, else the shipped one."""
-        if live is None:
-            return base
-        use = live.counts >= self.min_samples
-        if which in ("edge_mean", "edge_var"):   # nothing runs on the edge at m = M: keep 0
-            use[-1] = False
-        elif which == "g":                       # g_0 is unused (nothing runs locally at m = 0)
-            use[0] = False
-        if not use.any():
-            return base
-        values = live.first if which in ("g", "edge_mean") else live.second
-        return np.where(use, values, base)
-
     @staticmethod
     def _tx_power_w(record: RobotRecord) -> float:
         """The robot's transmit power: its channel state's, else its status'."""
@@ -503,10 +486,10 @@ class LiveFleet:
         return Snapshot(
             requirements=requirements, channel_gain=record.channel[0],
             tx_power_w=self._tx_power_w(record),
-            flops_per_cycle=self._merge(base.flops_per_cycle, robot, "g"),
-            local_var_ms2=self._merge(base.local_var_ms2, robot, "var"),
-            edge_mean_ms=self._merge(base.edge_mean_ms, edge, "edge_mean"),
-            edge_var_ms2=self._merge(base.edge_var_ms2, edge, "edge_var"),
+            flops_per_cycle=merged(base.flops_per_cycle, robot, "g", self.min_samples),
+            local_var_ms2=merged(base.local_var_ms2, robot, "var", self.min_samples),
+            edge_mean_ms=merged(base.edge_mean_ms, edge, "edge_mean", self.min_samples),
+            edge_var_ms2=merged(base.edge_var_ms2, edge, "edge_var", self.min_samples),
             output_mb=self._output_mb(record),
             planning_risk=self.planning_risk(name), overhead_ms=self.overhead_ms(name))
 
@@ -522,29 +505,10 @@ class LiveFleet:
                        local_var_ms2=snap.local_var_ms2, edge_mean_ms=snap.edge_mean_ms,
                        edge_var_ms2=snap.edge_var_ms2, output_mb=snap.output_mb)
 
-    @staticmethod
-    def _as_run(profile: Profile, overhead_ms: np.ndarray, edge: bool = True) -> Profile:
-        """The profile as the fleet runs it: the transport overhead's mean and variance added
-        to the edge time's at points m < M, and nothing sent at m = M (the paper's d_M is the
-        result sent to the edge; a robot running the whole model here keeps it, so running
-        locally needs no band). Without an ``edge`` the points m < M take
-        :data:`NO_EDGE_MS` (mean and worst case): only m = M can meet a deadline."""
-        mean, var = overhead_ms
-        offloaded = np.arange(profile.num_points) < profile.num_points - 1
-        as_run = replace(profile,
-                         edge_mean_ms=profile.edge_mean_ms + np.where(offloaded, mean, 0.0),
-                         edge_var_ms2=profile.edge_var_ms2 + np.where(offloaded, var, 0.0),
-                         output_mb=np.where(offloaded, profile.output_mb, 0.0))
-        if edge:
-            return as_run
-        return replace(as_run, name=f"{as_run.name}@local",
-                       edge_mean_ms=np.where(offloaded, NO_EDGE_MS, 0.0),
-                       edge_max_ms=np.where(offloaded, NO_EDGE_MS, 0.0))
-
     def _shipped_as_run(self, base: Profile) -> Profile:
         """A shipped profile as the fleet runs it with the prior overhead (made once)."""
         if base.name not in self._as_run_cache:
-            self._as_run_cache[base.name] = self._as_run(
+            self._as_run_cache[base.name] = as_run(
                 base, np.array([self.offload_overhead_ms, 0.0]))
         return self._as_run_cache[base.name]
 
@@ -562,7 +526,7 @@ class LiveFleet:
                                                                            shipped)):
                 profile = self._shipped_as_run(base)     # shared by the robots on shipped values
             else:
-                profile = self._as_run(self._profile_of(name, snap), snap.overhead_ms,
+                profile = as_run(self._profile_of(name, snap), snap.overhead_ms,
                                        req.edge_available)
             profiles[profile.name] = profile
             devices.append(Device(name=name, profile=profile.name,

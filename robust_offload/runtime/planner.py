@@ -304,8 +304,8 @@ class LiveFleet:
         """The eps the planner uses for a robot: its working eps while calibrated (Cantelli's
         margin expressed in the calibration's base bound before its first frame; the loop
         absorbs the overhead's left-out tail); otherwise its eps less the share spent on that
-        tail once the overhead is measured (union bound: P(T > D) <= P(overhead in its tail)
-        + P(T > D, overhead not in its tail) <= OVERHEAD_TAIL_SHARE eps + the rest)."""
+        tail once the overhead is measured (union bound:
+        :func:`~robust_offload.runtime.overhead.risk_left`)."""
         record = self._record(robot_id)
         if self.calibrated:
             return self._calibration_of(record).eps

@@ -41,7 +41,7 @@ from robust_offload.contract.files import DEFAULT_PROFILE_FILE
 from robust_offload.core.scenario import load_profiles  # noqa: E402
 from robust_offload.orchestration.runner import netns_environment  # noqa: E402
 from robust_offload.orchestration.netns import Network, require_root  # noqa: E402
-from robust_offload.runtime.radio import air_time_s, uplink_rate_bps  # noqa: E402
+from robust_offload.runtime.fdma import air_time_s, uplink_rate_bps  # noqa: E402
 from robust_offload.analysis.tables import write_csv  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

@@ -13,7 +13,7 @@ rclpy = pytest.importorskip("rclpy")
 
 from rclpy.serialization import deserialize_message  # noqa: E402
 
-from robust_offload.runtime.radio import air_time_s, uplink_rate_bps  # noqa: E402
+from robust_offload.runtime.fdma import air_time_s, uplink_rate_bps  # noqa: E402
 from robust_offload.ros import topics  # noqa: E402
 from robust_offload.ros.cdr import peek_feature_tensor  # noqa: E402
 

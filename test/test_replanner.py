@@ -8,12 +8,9 @@ from robust_offload.core import policies
 from robust_offload.core.bounds import multiplier, risk_of
 from robust_offload.core.calibration import BASE_BOUND
 from robust_offload.core.checks import InputError
-from robust_offload.runtime.replanner import (
-    MIN_MARGIN_SHARE,
-    RELAX_TOLERANCE,
-    Replanner,
-    hold_increases,
-)
+from robust_offload.runtime.admission import MIN_MARGIN_SHARE, RELAX_TOLERANCE
+from robust_offload.runtime.replanner import Replanner
+from robust_offload.runtime.transition import hold_increases
 
 from test_runtime_planner import ALEX, LOSS_DB, RESNET, add, make_fleet
 

@@ -8,7 +8,8 @@ import pytest
 
 from helpers import assert_plan_feasible
 from robust_offload.core import policies
-from robust_offload.runtime.planner import OVERHEAD_TAIL_SHARE, LiveFleet
+from robust_offload.runtime.overhead import OVERHEAD_TAIL_SHARE
+from robust_offload.runtime.planner import LiveFleet
 from robust_offload.core.problem import build_problem
 from robust_offload.core.checks import InputError
 from robust_offload.core.channel import gain_from_path_loss_db, snr_scale_hz

@@ -8,14 +8,10 @@ import pytest
 
 from robust_offload.core.channel import gain_from_path_loss_db, noise_w_per_hz
 from robust_offload.core.checks import InputError
-from robust_offload.runtime.radio import (
-    LaggedReports,
-    LinkState,
-    RandomWaypoint,
-    air_time_s,
-    shaped_uplinks,
-    uplink_rate_bps,
-)
+from robust_offload.runtime.fdma import LinkState, air_time_s, uplink_rate_bps
+from robust_offload.runtime.links import shaped_uplinks
+from robust_offload.runtime.mobility import RandomWaypoint
+from robust_offload.runtime.radio import LaggedReports, Radio, plan_shares
 
 
 def test_positions_stay_in_the_cell_and_distance_is_clipped():
@@ -116,7 +112,7 @@ def test_air_time_edge_cases():
 
 
 def test_fdma_uplink_queues_per_robot_and_forgets_silent_robots():
-    from robust_offload.runtime.radio import FdmaUplink
+    from robust_offload.runtime.fdma import FdmaUplink
 
     uplink = FdmaUplink(RandomWaypoint(seed=1), -174.0, max_queue=2,
                         initial_distances_m=[100.0, 150.0])
@@ -139,7 +135,8 @@ def test_fdma_uplink_queues_per_robot_and_forgets_silent_robots():
 
 
 def test_scheduled_fade_cuts_one_robots_gain_for_its_duration():
-    from robust_offload.runtime.radio import FdmaUplink, parse_fades
+    from robust_offload.runtime.fades import parse_fades
+    from robust_offload.runtime.fdma import FdmaUplink
 
     fades = parse_fades(["robot_2:10:150:30"])
     uplink = FdmaUplink(RandomWaypoint(seed=1), -174.0, max_queue=2,
@@ -164,7 +161,7 @@ def test_scheduled_fade_cuts_one_robots_gain_for_its_duration():
     ("robot_2:-5:150:30", "fades[0].loss_db"),
 ])
 def test_malformed_fades_are_named(entry, fragment):
-    from robust_offload.runtime.radio import parse_fades
+    from robust_offload.runtime.fades import parse_fades
 
     with pytest.raises(InputError, match=re.escape(fragment)):
         parse_fades([entry])
@@ -211,3 +208,34 @@ def test_reports_lag_the_channel_by_the_lag():
     assert reports.report(2.5, second) == first
     assert reports.report(3.0, second) == second             # the cut, 2 s late
     assert LaggedReports(0.0).report(5.0, second) == second  # no lag: as it is
+
+
+def test_a_plan_share_out_of_range_is_left_out_and_named():
+    shares, errors = plan_shares(7, [("robot_1", 2e6), ("robot_2", 0.0), ("robot_3", -1.0)])
+    assert shares == {"robot_1": 2e6, "robot_2": 0.0}
+    assert len(errors) == 1 and re.search(r"plan 7.*bandwidth_hz.*-1", str(errors[0]))
+
+
+def test_the_radio_reports_a_joining_robot_alone_and_moves_only_when_not_static():
+    from robust_offload.runtime.fades import parse_fades
+    from robust_offload.runtime.fdma import FdmaUplink
+
+    def radio(static):
+        uplink = FdmaUplink(RandomWaypoint(seed=1), -174.0, max_queue=2,
+                            initial_distances_m=[100.0, 100.0])
+        return Radio(uplink, parse_fades(["robot_2:10:2:5"]), 0.0, static, 3.0, now=0.0)
+
+    moving, still = radio(False), radio(True)
+    for r in (moving, still):
+        assert r.hear("robot_1", 1.0, 0.0) == ("robot_1", 1.0, pytest.approx(100.0))
+        assert r.hear("robot_2", 1.0, 0.0)[2] == pytest.approx(100.0)
+        reports, states = r.channel(0.0, only="robot_2")
+        assert [s.robot_id for s in reports] == ["robot_2"] and len(states) == 2
+        assert r.step(2.0) == ([], ["robot_2"])                      # its fade starts
+    assert moving.channel(2.0)[1] != still.channel(2.0)[1]
+    assert still.channel(2.0)[1][0].path_loss_db == pytest.approx(
+        38.0 + 30.0 * math.log10(100.0))
+    with pytest.raises(InputError, match="tx_power_w"):
+        still.hear("robot_3", -1.0, 2.0)
+    still.hear("robot_1", 1.0, 4.0)
+    assert still.step(4.5) == (["robot_2"], [])                  # silent for 4.5 s > 3 s

@@ -47,7 +47,8 @@ from robust_offload.ros.managed import ManagedNode
 from robust_offload.ros.parameters import Param, changed_parameters
 from robust_offload.runtime.auth import Signer, Verifier
 from robust_offload.runtime.planner import MIN_STATUS_INTERVAL_S, SETTINGS, LiveFleet
-from robust_offload.runtime.replanner import POLL_PERIOD_S, SEARCH_S, TRANSITION_S, Replanner
+from robust_offload.runtime.replanner import POLL_PERIOD_S, SEARCH_S, Replanner
+from robust_offload.runtime.transition import TRANSITION_S
 
 CHECK_PERIOD_S = POLL_PERIOD_S
 """Timer period for expiry and replanning checks (messages only update the fleet: O(1) each;

@@ -9,8 +9,9 @@ republishes it, byte for byte, on /robust_offload/features, where the edge serve
   path loss 38 + 30 log10(r) dB.
 * b (bandwidth share) is the robot's ``bandwidth_hz`` in the latest OffloadPlan.
 
-The logic lives in :class:`robust_offload.runtime.radio.FdmaUplink` (one FDMA channel per robot,
-tensors sent one after the other); a tensor from a robot without a bandwidth share (or without a
+The logic lives in :class:`robust_offload.runtime.radio.Radio` and
+:class:`robust_offload.runtime.fdma.FdmaUplink` (one FDMA channel per robot, tensors sent one
+after the other); a tensor from a robot without a bandwidth share (or without a
 status) is dropped with a throttled warning. Every ``update_period_s`` the robots move and a
 ChannelState per robot is published (gain, path loss, tx power, and the rate at the robot's
 planned share as ``measured_uplink_rate_bps``). Tensors travel as serialized CDR bytes (raw
@@ -19,7 +20,7 @@ subscription, raw publish); only the fields in front of the payload are read
 
 With ``air_time: shaped`` (hosts as network namespaces: ``robust-offload fleet --hosts netns``)
 the robots send their tensors straight to the edge, and this node limits each robot's traffic to
-the edge to that same rate with tc (:class:`robust_offload.runtime.radio.ShapedUplinks`): the air
+the edge to that same rate with tc (:class:`robust_offload.runtime.links.ShapedUplinks`): the air
 time is then real network time.
 
 Run: ``python -m robust_offload.ros.radio_node --ros-args --params-file config/radio.yaml``
@@ -46,13 +47,8 @@ from robust_offload.ros.node_main import Warnings, run_node
 from robust_offload.ros.parameters import Param, declare_parameters
 from robust_offload.orchestration.netns import NetnsError, shape_link
 from robust_offload.runtime.auth import PlanSource
-from robust_offload.runtime.radio import (
-    FdmaUplink,
-    LaggedReports,
-    RandomWaypoint,
-    parse_fades,
-    shaped_uplinks,
-)
+from robust_offload.runtime.links import shaped_uplinks
+from robust_offload.runtime.radio import build_radio, plan_shares
 
 WARN_THROTTLE_S = 5.0
 
@@ -88,21 +84,10 @@ class RadioNode(Guarded, Node):
     def __init__(self, **kwargs):
         super().__init__("radio", **kwargs)
         p = declare_parameters(self, PARAMETERS)
-        checks.number("parameter", "update_period_s", p["update_period_s"], low=0.0,
-                      open_low=True)
-        checks.whole("parameter", "max_queue", p["max_queue"], low=1)
-        distances = checks.array("parameter", "initial_distances_m",
-                                 p["initial_distances_m"]) if p["initial_distances_m"] else []
-        mobility = RandomWaypoint(speed_min_mps=p["speed_min_mps"],
-                                  speed_max_mps=p["speed_max_mps"], pause_s=p["pause_s"],
-                                  seed=p["seed"])
-        self.uplink = FdmaUplink(mobility, p["noise_dbm_per_hz"], p["max_queue"], distances)
-        self.static, self.robot_timeout_s = p["static"], p["robot_timeout_s"]
-        self.fades = parse_fades([f for f in p["fades"] if f])
-        self.reports = LaggedReports(p["report_lag_s"])     # >= 0: its range (seconds)
+        self.radio = build_radio(p, time.monotonic())
+        self.uplink = self.radio.uplink
         self.planner = PlanSource(p["planner_timeout_s"])
         self._warn = Warnings(self.get_logger(), WARN_THROTTLE_S)
-        self._last_step = self._started = time.monotonic()
         self.channel_pub = self.create_publisher(ChannelState, topics.CHANNEL_STATE,
                                                  topics.STATUS_QOS)
         self._own_pubs = {}          # robot_id -> its publisher on topics.own_channel(robot_id)
@@ -121,7 +106,7 @@ class RadioNode(Guarded, Node):
         self.create_timer(p["update_period_s"], self._on_update)
         self._sender = threading.Thread(target=self._send_loop, name="radio-air", daemon=True)
         self._sender.start()
-        motion = ("static" if self.static else
+        motion = ("static" if self.radio.static else
                   f"random waypoint {p['speed_min_mps']:g}-{p['speed_max_mps']:g} m/s, pause "
                   f"{p['pause_s']:g} s, seed {p['seed']}")
         air = (f"robots' links to the edge ({p['edge_address']}) shaped to the FDMA rate"
@@ -133,12 +118,11 @@ class RadioNode(Guarded, Node):
 
     def _on_status(self, msg: RobotStatus) -> None:
         try:
-            robot_id = checks.name("RobotStatus", "robot_id", msg.robot_id)
-            power = checks.number(f"RobotStatus from '{robot_id}'", "tx_power_w", msg.tx_power_w)
+            robot_id, power, distance = self.radio.hear(msg.robot_id, msg.tx_power_w,
+                                                        time.monotonic())
         except checks.InputError as err:
             self._warn(f"ignored: {err}", key=err.key)
             return
-        distance = self.uplink.join(robot_id, power, time.monotonic())
         if distance is not None:
             self.get_logger().info(f"robot {robot_id}: {distance:.1f} m from the edge, "
                                    f"{power:g} W")
@@ -150,13 +134,10 @@ class RadioNode(Guarded, Node):
                        f"{self.planner.sender[:16]} until it is silent for "
                        f"{self.planner.timeout_s:g} s", key="second planner")
             return
-        shares = {}
-        for d in msg.devices:
-            try:
-                shares[d.robot_id] = checks.number(f"plan {msg.plan_id}", "bandwidth_hz",
-                                                   d.bandwidth_hz) if d.bandwidth_hz else 0.0
-            except checks.InputError as err:
-                self._warn(f"ignored a share: {err}", key=err.key)
+        shares, errors = plan_shares(msg.plan_id, [(d.robot_id, d.bandwidth_hz)
+                                                   for d in msg.devices])
+        for err in errors:
+            self._warn(f"ignored a share: {err}", key=err.key)
         self.uplink.set_shares(shares)
         self.get_logger().info(f"plan {msg.plan_id}: bandwidth for "
                                f"{sum(b > 0 for b in shares.values())} robots")
@@ -181,16 +162,12 @@ class RadioNode(Guarded, Node):
                        key=f"drop {robot_id} {problem}")
 
     def _on_update(self) -> None:
-        now = time.monotonic()
-        for robot_id in self.uplink.expire(now, self.robot_timeout_s):
+        gone, faded = self.radio.step(time.monotonic())
+        for robot_id in gone:
             if robot_id in self._own_pubs:
                 self.destroy_publisher(self._own_pubs.pop(robot_id))
-            self.get_logger().info(f"robot {robot_id}: no status for {self.robot_timeout_s:g} s, "
-                                   "forgotten")
-        if not self.static:
-            self.uplink.move(now - self._last_step)
-        self._last_step = now
-        faded = self.uplink.set_fades(self.fades, now - self._started)
+            self.get_logger().info(f"robot {robot_id}: no status for "
+                                   f"{self.radio.robot_timeout_s:g} s, forgotten")
         shaped = self._publish_channel_states()
         for robot_id in faded:
             rate = f", link shaped to {shaped[robot_id] / 1e6:.2f} Mbit/s" \
@@ -201,11 +178,8 @@ class RadioNode(Guarded, Node):
         """Publish every robot's ChannelState (``only``: that robot's, as it joins) and shape
         the links whose rate moved; returns those (bit/s)."""
         header = Header(stamp=self.get_clock().now().to_msg())
-        states = self.uplink.states()
-        known = {link.robot_id for link in states}
-        for link in self.reports.report(time.monotonic(), states):
-            if link.robot_id not in known or only not in (None, link.robot_id):
-                continue
+        reports, states = self.radio.channel(time.monotonic(), only)
+        for link in reports:
             state = ChannelState(
                 header=header, robot_id=link.robot_id, channel_gain=link.channel_gain,
                 path_loss_db=link.path_loss_db, tx_power_w=link.tx_power_w,

@@ -18,7 +18,6 @@ Run: ``python -m robust_offload.ros.robot_node --ros-args --params-file config/r
 
 from __future__ import annotations
 
-import math
 import re
 import sys
 import threading
@@ -52,6 +51,7 @@ from robust_offload.ros.parameters import Param, declare_parameters
 from robust_offload.runtime.auth import PlanSource
 from robust_offload.runtime.device import BACKENDS
 from robust_offload.runtime.edge_match import EdgeMatch, fingerprint_of
+from robust_offload.runtime.profile_cadence import ProfileCadence
 from robust_offload.runtime.robot import EdgeWatch, Newest, capture_time
 from robust_offload.runtime.robot_loop import FrameLoop, build_robot, camera_preprocessing
 
@@ -126,8 +126,7 @@ class RobotNode(Guarded, Node):
                                   self.p["planner_timeout_s"], self.p["edge_timeout_s"])
         self.warn = Warnings(self.get_logger(), 10.0)
         self.gate = Gate(verifier, PlanSource(self.p["planner_timeout_s"]), self.warn)
-        self._profile_at = -math.inf          # when the profile was last published
-        self._statuses = 0                     # statuses published so far
+        self.profile_cadence = ProfileCadence(self.p["profile_period_s"])
         self.status_pub = self.create_publisher(RobotStatus, topics.ROBOT_STATUS,
                                                 topics.STATUS_QOS)
         self.profile_pub = self.create_publisher(InferenceProfile, topics.PROFILE,
@@ -257,12 +256,7 @@ class RobotNode(Guarded, Node):
                                        self.loop.edge_available(), self.match.note)
         status.header = profile.header = stamp(self, time.time())
         self.status_pub.publish(status)
-        self._statuses += 1
-        # not with the first status: the planner ignores the profile of a robot it has not
-        # heard yet, and the two topics' first messages may come in either order
-        now = time.monotonic()
-        if self._statuses > 1 and now - self._profile_at >= self.p["profile_period_s"]:
-            self._profile_at = now
+        if self.profile_cadence.due(time.monotonic()):
             self.profile_pub.publish(profile)
         if self.channel_pub is not None:
             gain, loss = gain_at_distance(self.p["distance_m"])

@@ -13,36 +13,15 @@ Pure Python, no ROS: the planner node turns each message into one call here.
   robot's *transport overhead*, the part of its uplink time that eq. (3) does not model (a frame
   lost without a result is an edge failure, handled by the robot's fallback, not overhead).
 
-End-to-end latency model. An offloaded frame takes T = local + air + overhead + edge. The robot
-measures, on its own clock, total (capture to result) and local; the edge measures its compute;
-their differences, taken on one host each, need no clock offset: ``uplink_ms`` = total - local -
-edge = air + overhead. The planner subtracts the air time eq. (3) gives for the frame's bandwidth,
-the robot's tensor size and the channel it last reported; the rest (DDS serialisation and
-transport of tensor and result, queues, the air time's deviation from eq. (3) under the gain
-changes of the window) is the overhead sample. Over the last :data:`OVERHEAD_WINDOW` samples its
-mean and variance (without the largest :data:`OVERHEAD_TAIL_SHARE` eps of them, whose
-probability is taken from the robot's eps instead) are added to the edge time's mean and
-variance of every point m < M of that robot -- constants per (robot, point), so the planning
-problem keeps its structure and the planner stays exact. Until ``min_samples`` samples, the
-constant ``offload_overhead_ms`` (variance 0) is the prior, and again once the robot has sent
-no offloaded frame for ``overhead_forget_s`` (:meth:`LiveFleet._forget_stale_overhead`).
-Approximation: the overhead is taken as independent of the decision (point, frequency,
-bandwidth); its dependence on the tensor size (3.6 ms at 0.74 MB vs 10.8 ms at 3 MB over the
-shipped SHM transport, README) is inside the window's spread when the robot's points change
-little, and per-point windows would need samples at points the robot never visits.
+The transport overhead is measured per robot from its frames and added to the edge time of its
+offloading points (:mod:`robust_offload.runtime.overhead`).
 
 A live value replaces the shipped one per point only once that point has ``min_samples``
 samples. :meth:`LiveFleet.scenario` builds the core :class:`Scenario` of the robots that have both
-a status and a channel. :meth:`LiveFleet.needs_replan` compares the fleet with the state of the
-last plan (:meth:`LiveFleet.mark_planned`): membership, requirements, channel gains (beyond
-``hysteresis_db``), planner profile values (beyond ``profile_tolerance``, relative) and a
-calibrated margin wider beyond ``profile_tolerance`` (misses, see :meth:`LiveFleet.record_frame`)
-replan at once; a calibrated margin narrower beyond ``profile_tolerance`` waits for
-``replan_period_s``; smaller changes are not planned (every frame and every ChannelState moves
-them a little: planning each changed the plan about once a second, in two steps). The drift is
-measured from the planned state, so it is planned once it adds up. Margins
-are compared by their multiplier k (of the calibration's base bound), whose relative change means
-the same at every eps.
+a status and a channel. :meth:`LiveFleet.needs_replan` says when the fleet changed enough since
+the last plan (:meth:`LiveFleet.mark_planned`) to plan again
+(:mod:`robust_offload.runtime.replan_trigger`). Everything known about one robot is one
+:class:`~robust_offload.runtime.robot_record.RobotRecord`: forgetting it is one deletion.
 
 Every rejected input raises :class:`~robust_offload.core.checks.InputError` with one line naming
 the source, the field and the value (plausible physical ranges included: see
@@ -53,17 +32,14 @@ from __future__ import annotations
 
 import math
 import time
-from collections import defaultdict, deque
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from robust_offload.core import checks
-from robust_offload.core.bounds import multiplier
-from robust_offload.core.calibration import BASE_BOUND, Calibration
+from robust_offload.core.calibration import Calibration
 from robust_offload.core.channel import NOISE_DBM_PER_HZ, gain_from_path_loss_db, snr_scale_hz
-from robust_offload.core.model import offload_time_s
 from robust_offload.contract.files import profile_file
 from robust_offload.core.scenario import (
     Device,
@@ -72,17 +48,10 @@ from robust_offload.core.scenario import (
     load_profiles,
     profiles_of,
 )
-
-
-
-OVERHEAD_WINDOW = 300
-"""Offloaded frames per robot over which the transport overhead's mean and variance are taken
-(2.5 min at 2 frames/s)."""
-
-
-OVERHEAD_TAIL_SHARE = 0.25
-"""Share of a robot's eps spent on the overhead samples left out of its mean and variance (the
-largest ones): 1.25 % of the frames for eps = 5 %."""
+from robust_offload.runtime.live_profile import as_run, merged
+from robust_offload.runtime.overhead import overhead_sample_ms, prior_ms, risk_left
+from robust_offload.runtime.replan_trigger import ReplanTrigger, Snapshot
+from robust_offload.runtime.robot_record import LiveValues, Requirements, RobotRecord
 
 
 def _points(source: str, field: str, values, profile: Profile, **bounds) -> np.ndarray:
@@ -96,57 +65,6 @@ def _point_counts(source: str, field: str, values, profile: Profile) -> np.ndarr
     return checks.counts(source, field, values, length=profile.num_points,
                          length_why=f"one per partition point of profile '{profile.name}'")
 
-
-@dataclass(frozen=True)
-class Requirements:
-    """What a robot asks for (from its RobotStatus), with defaults filled in."""
-
-    profile: str
-    model: str
-    deadline_ms: float
-    risk: float
-    kappa: float
-    freq_min_ghz: float
-    freq_max_ghz: float
-    tx_power_w: float
-    edge_available: bool = True     # the robot hears its edge (else it can only run locally)
-
-
-@dataclass(frozen=True)
-class _Live:
-    """Live per-point values (2 arrays) and their sample counts, for one base profile."""
-
-    profile: str
-    first: np.ndarray
-    second: np.ndarray
-    counts: np.ndarray
-
-
-@dataclass(frozen=True)
-class _Snapshot:
-    """Everything the planner uses of one robot: compared between plans."""
-
-    requirements: Requirements
-    channel_gain: float
-    tx_power_w: float
-    flops_per_cycle: np.ndarray
-    local_var_ms2: np.ndarray
-    edge_mean_ms: np.ndarray
-    edge_var_ms2: np.ndarray
-    output_mb: np.ndarray
-    planning_risk: float          # eps the planner uses: the robot's, or its calibrated one
-    overhead_ms: np.ndarray       # (mean ms, variance ms^2) of the transport overhead
-
-    ARRAYS = ("flops_per_cycle", "local_var_ms2", "edge_mean_ms", "edge_var_ms2", "output_mb",
-              "overhead_ms")
-
-    def arrays(self):
-        return tuple(getattr(self, name) for name in self.ARRAYS)
-
-
-NO_EDGE_MS = 1e6
-"""Edge time of the points m < M of a robot that does not hear its edge (1000 s: no deadline
-is met there, so it is planned at m = M with no band)."""
 
 MIN_STATUS_INTERVAL_S = 0.1
 """A robot's statuses closer together than this are dropped unread (robots send one a second; a
@@ -182,6 +100,11 @@ SETTINGS = {
 """What each setting of :class:`LiveFleet` means (the planner node's parameter descriptions)."""
 
 
+def _of_trigger(name: str, doc: str | None = None) -> property:
+    """A read-only attribute of the fleet that is its replan trigger's ``name``."""
+    return property(lambda fleet: getattr(fleet._trigger, name), doc=doc)
+
+
 class LiveFleet:
     """Latest state of every robot and the replanning decision (see the module docstring).
 
@@ -205,10 +128,10 @@ class LiveFleet:
         self.default_deadline_ms = check.number("default_deadline_ms", default_deadline_ms,
                                                 low=0.0, open_low=True)
         self.default_risk = check.number("default_risk", default_risk)
-        self.replan_period_s = check.number("replan_period_s", replan_period_s, low=0.0,
-                                            open_low=True)
-        self.hysteresis_db = check.number("hysteresis_db", hysteresis_db)
-        self.profile_tolerance = check.number("profile_tolerance", profile_tolerance)
+        self._trigger = ReplanTrigger(
+            check.number("replan_period_s", replan_period_s, low=0.0, open_low=True),
+            check.number("hysteresis_db", hysteresis_db),
+            check.number("profile_tolerance", profile_tolerance))
         self.robot_timeout_s = check.number("robot_timeout_s", robot_timeout_s, low=0.0,
                                             open_low=True)
         self.min_samples = checks.whole("parameter", "min_samples", min_samples)
@@ -220,32 +143,29 @@ class LiveFleet:
                                                calibration_window, low=10)
         self.calibration_eta = check.number("calibration_eta", calibration_eta, low=0.0,
                                             high=10.0, open_low=True)
-        self._calibration: dict[str, Calibration] = {}             # robot -> working eps
+        self._robots: dict[str, RobotRecord] = {}          # robot -> all that is known of it
         self._left_local: set[str] = set()                   # robots without a decision
         self._as_run_cache: dict[str, Profile] = {}            # shipped profile -> as run
-        self.replan_reason = ""                                     # why needs_replan said yes
-        self.rate_limited: dict[str, int] = defaultdict(int)       # statuses dropped, per robot
-        self._reported_floods: dict[str, int] = {}                  # new_floods() so far
         self._last_expiry: float | None = None                      # previous expire() call
         self.queue_lag_s = 0.0                          # see note_queue_lag()
-        self._senders: dict[str, str] = {}                          # robot -> its publisher
-        self._status: dict[str, tuple[Requirements, float]] = {}     # robot -> (req, last seen)
-        self._channel: dict[str, tuple[float, float, float]] = {}    # robot -> (h, p or 0, seen)
-        self._robot_live: dict[str, _Live] = {}                       # robot -> g, v_loc
-        self._robot_sizes: dict[str, np.ndarray] = {}                 # robot -> measured d_m
-        self._overhead: dict[str, deque] = {}                         # robot -> overhead ms
-        self._overhead_at: dict[str, float] = {}             # robot -> its newest sample's time
-        self._edge_live: dict[str, _Live] = {}                        # base profile -> mean, var
-        self._planned: dict[str, _Snapshot] | None = None             # state of the last plan
-        self._planned_at: float | None = None
-        self._dirty: set[str] = set()
-        self._membership_changed = False
-        self._forced, self._forced_reason = False, "forced"
+        self._edge_live: dict[str, LiveValues] = {}                  # base profile -> mean, var
 
     @classmethod
     def from_file(cls, profiles_file: str | Path | None = None, **settings) -> LiveFleet:
         """A fleet over the profiles of a file (the shipped Jetson Xavier NX file by default)."""
         return cls(load_profiles(profile_file(profiles_file)), **settings)
+
+    replan_period_s = _of_trigger("replan_period_s")
+    hysteresis_db = _of_trigger("hysteresis_db")
+    profile_tolerance = _of_trigger("profile_tolerance")
+    replan_reason = _of_trigger("reason", "Why needs_replan() said yes.")
+    planned_at = _of_trigger("planned_at", "When the last plan was computed (None before it).")
+
+    @property
+    def rate_limited(self) -> dict[str, int]:
+        """Statuses dropped unread (rate limit), per robot that has had some."""
+        return {name: record.rate_limited for name, record in self._robots.items()
+                if record.rate_limited}
 
     # ----------------------------------------------------------------------------- inputs
 
@@ -267,12 +187,14 @@ class LiveFleet:
         with one id must not merge into one share)."""
         robot_id = self._robot_id("RobotStatus", robot_id)
         check = checks.Checker(f"RobotStatus from '{robot_id}'")
-        owner = self._senders.get(robot_id)
-        if sender and owner and owner != sender and robot_id in self._status:
+        record = self._robots.get(robot_id)
+        new = record is None or not record.has_status
+        owner = "" if record is None else record.sender
+        if sender and owner and owner != sender and not new:
             check.fail("robot_id", robot_id, f"already used by another participant ({owner}); "
                                              f"this one ({sender}) is ignored")
-        if robot_id in self._status and now - self._status[robot_id][1] < MIN_STATUS_INTERVAL_S:
-            self.rate_limited[robot_id] += 1     # a flood: dropped before any work
+        if not new and now - record.status_at < MIN_STATUS_INTERVAL_S:
+            record.rate_limited += 1             # a flood: dropped before any work
             return False
         if profile not in self.profiles:
             check.fail("profile", profile,
@@ -288,21 +210,20 @@ class LiveFleet:
             freq_max_ghz=check.number("freq_max_ghz", freq_max_ghz, low=freq_min),
             tx_power_w=check.number("tx_power_w", tx_power_w),
             edge_available=bool(edge_available))
-        new = robot_id not in self._status
-        old = None if new else self._status[robot_id][0]
-        self._status[robot_id] = (requirements, float(now))
+        if record is None:
+            record = self._robots[robot_id] = RobotRecord()
+        old, record.requirements, record.status_at = record.requirements, requirements, \
+            float(now)
         if sender:
-            self._senders[robot_id] = sender
-        live = self._robot_live.get(robot_id)
-        if live is not None and live.profile != profile:
-            del self._robot_live[robot_id]       # measured for another model/hardware
-            self._robot_sizes.pop(robot_id, None)
+            record.sender = sender
+        if record.live is not None and record.live.profile != profile:
+            record.live = record.sizes = None    # measured for another model/hardware
         if new:
-            self._membership_changed |= robot_id in self._channel
+            self._trigger.membership_changed |= record.channel is not None
         elif old != requirements:
-            self._dirty.add(robot_id)
+            record.dirty = True
             if old.risk != requirements.risk:
-                self._calibration.pop(robot_id, None)   # a new eps: calibrate afresh
+                record.calibration = None        # a new eps: calibrate afresh
         return new
 
     def record_frame(self, robot_id: str, *, missed: bool, offloaded: bool = False,
@@ -314,79 +235,54 @@ class LiveFleet:
         :meth:`update_robot_profile`). Returns the robot's working eps when ``calibrated``
         (None otherwise, for an unknown robot, or one the newest plan left without a
         decision)."""
-        if robot_id not in self._status:
+        record = self._robots.get(robot_id)
+        if record is None or not record.has_status:
             return None
         self._check_participant("InferenceResult", robot_id, sender)
         if offloaded:
-            self._record_overhead(robot_id, partition, bandwidth_hz, uplink_ms,
+            self._record_overhead(robot_id, record, partition, bandwidth_hz, uplink_ms,
                                   time.monotonic() if now is None else float(now))
         if not self.calibrated or robot_id in self._left_local:
             return None
-        calibration = self._calibration_of(robot_id)
+        calibration = self._calibration_of(record)
         calibration.update(bool(missed))
-        self._dirty.add(robot_id)
+        record.dirty = True
         return calibration.eps
 
-    def _record_overhead(self, robot_id: str, partition, bandwidth_hz, uplink_ms,
-                         now: float) -> None:
-        """One overhead sample, taken at ``now``: the frame's uplink time minus its eq. (3) air
-        time."""
-        if robot_id not in self._channel:
+    def _record_overhead(self, robot_id: str, record: RobotRecord, partition, bandwidth_hz,
+                         uplink_ms, now: float) -> None:
+        """One overhead sample (:func:`~robust_offload.runtime.overhead.overhead_sample_ms`),
+        taken at ``now``."""
+        if record.channel is None:
             return
-        source = f"frame of {robot_id}"
-        uplink_ms = checks.number(source, "uplink_ms", uplink_ms, low=0.0, high=1e7)
-        bandwidth_hz = checks.number(source, "bandwidth_hz", bandwidth_hz)
-        output_mb = self._output_mb(robot_id)
-        point = checks.whole(source, "partition", partition, low=0, high=len(output_mb) - 2)
-        scale = snr_scale_hz(self._tx_power_w(robot_id), self._channel[robot_id][0],
-                             self.noise_dbm_per_hz)
-        air_ms = 1e3 * float(offload_time_s(output_mb[point] * 8 * checks.MB_BYTES,
-                                            bandwidth_hz, scale))
-        window = self._overhead.setdefault(robot_id, deque(maxlen=OVERHEAD_WINDOW))
-        window.append(uplink_ms - air_ms)
-        self._overhead_at[robot_id] = now
-        self._dirty.add(robot_id)
+        scale = snr_scale_hz(self._tx_power_w(record), record.channel[0], self.noise_dbm_per_hz)
+        record.overhead.add(overhead_sample_ms(f"frame of {robot_id}", uplink_ms, bandwidth_hz,
+                                               partition, self._output_mb(record), scale), now)
+        record.dirty = True
 
     def _forget_stale_overhead(self, now: float) -> None:
         """Drop the overhead window of every robot whose newest sample is older than
-        ``overhead_forget_s``. A transport transient (a stalled host, a queue) can put samples in
-        the window that make every offloading point infeasible; the robot is then planned
-        locally, sends no offloaded frame, and the window would never change again (measured in
-        CI: a 2 s stall kept a robot local, at 11x the energy, for the rest of the run).
-        Forgotten, the prior applies, the planner may offload the robot again, and its frames
-        measure the transport anew: a lasting problem sends it back within min_samples frames."""
-        for name, at in list(self._overhead_at.items()):
-            if now - at > self.overhead_forget_s:
-                del self._overhead_at[name]
-                self._overhead.pop(name, None)
-                self._dirty.add(name)
-
-    def _measured_overhead(self, robot_id: str) -> bool:
-        window = self._overhead.get(robot_id)
-        return window is not None and len(window) >= max(2, self.min_samples)
+        ``overhead_forget_s`` (see :meth:`OverheadWindow.forget_if_stale
+        <robust_offload.runtime.overhead.OverheadWindow.forget_if_stale>`)."""
+        for record in self._robots.values():
+            if record.overhead.forget_if_stale(now, self.overhead_forget_s):
+                record.dirty = True
 
     def overhead_ms(self, robot_id: str) -> np.ndarray:
-        """(mean ms, variance ms^2) of the robot's transport overhead: measured over its last
-        OVERHEAD_WINDOW offloaded frames once there are ``min_samples``, else the prior
-        (``offload_overhead_ms``, 0). The samples above the (1 - OVERHEAD_TAIL_SHARE eps)
-        quantile are left out: a few transients (a model load, a CPU burst) would otherwise
-        dominate the variance for the whole window; they are paid for from the risk budget
-        instead (:meth:`planning_risk`)."""
-        if not self._measured_overhead(robot_id):
-            return np.array([self.offload_overhead_ms, 0.0])
-        samples = np.fromiter(self._overhead[robot_id], dtype=float)
-        tail = OVERHEAD_TAIL_SHARE * self._status[robot_id][0].risk
-        kept = samples[samples <= np.quantile(samples, 1.0 - tail)]
-        kept = kept if len(kept) >= 2 else samples
-        return np.array([kept.mean(), kept.var(ddof=1)])
+        """(mean ms, variance ms^2) of the robot's transport overhead
+        (:meth:`~robust_offload.runtime.overhead.OverheadWindow.estimate_ms`)."""
+        record = self._robots.get(robot_id)
+        if record is None or not record.has_status:
+            return prior_ms(self.offload_overhead_ms)
+        return record.overhead.estimate_ms(record.requirements.risk, self.offload_overhead_ms,
+                                           self.min_samples)
 
-    def _calibration_of(self, robot_id: str) -> Calibration:
+    def _calibration_of(self, record: RobotRecord) -> Calibration:
         """The robot's calibration, started (at Cantelli's margin) on first use."""
-        calibration = self._calibration.get(robot_id)
-        if calibration is None:
-            calibration = self._calibration[robot_id] = Calibration.start(
-                self._status[robot_id][0].risk, self.calibration_window, self.calibration_eta)
-        return calibration
+        if record.calibration is None:
+            record.calibration = Calibration.start(
+                record.requirements.risk, self.calibration_window, self.calibration_eta)
+        return record.calibration
 
     def left_local(self, names) -> None:
         """The robots the newest plan leaves without a decision (no risk level helps: they run
@@ -400,25 +296,27 @@ class LiveFleet:
     def set_calibrated(self, calibrated: bool) -> None:
         """Switch the closed loop on or off (forces a replan); switching on starts afresh."""
         self.calibrated = bool(calibrated)
-        self._calibration.clear()
+        for record in self._robots.values():
+            record.calibration = None
         self.request_replan("bound changed")
 
     def planning_risk(self, robot_id: str) -> float:
         """The eps the planner uses for a robot: its working eps while calibrated (Cantelli's
         margin expressed in the calibration's base bound before its first frame; the loop
         absorbs the overhead's left-out tail); otherwise its eps less the share spent on that
-        tail once the overhead is measured (union bound: P(T > D) <= P(overhead in its tail)
-        + P(T > D, overhead not in its tail) <= OVERHEAD_TAIL_SHARE eps + the rest)."""
+        tail once the overhead is measured (union bound:
+        :func:`~robust_offload.runtime.overhead.risk_left`)."""
+        record = self._record(robot_id)
         if self.calibrated:
-            return self._calibration_of(robot_id).eps
-        risk = self._status[robot_id][0].risk
-        return risk * (1.0 - OVERHEAD_TAIL_SHARE) if self._measured_overhead(robot_id) else risk
+            return self._calibration_of(record).eps
+        return risk_left(record.requirements.risk, record.overhead.measured(self.min_samples))
 
     def _check_participant(self, kind: str, robot_id: str, sender: str) -> None:
         """A robot's profile and frames come from the DDS participant (process) of its statuses:
         another participant using its id is refused (``sender``: a writer gid, hex; "" = not
         known). Writers of one participant share their gid's first 12 bytes (the GUID prefix)."""
-        owner = self._senders.get(robot_id, "")
+        record = self._robots.get(robot_id)
+        owner = "" if record is None else record.sender
         if sender and owner and sender[:PREFIX_HEX] != owner[:PREFIX_HEX]:
             checks.fail(f"{kind} from '{robot_id}'", "robot_id", robot_id,
                         f"sent by another participant ({sender[:PREFIX_HEX]}) than its "
@@ -437,12 +335,14 @@ class LiveFleet:
             gain = float(gain_from_path_loss_db(check.number("path_loss_db", path_loss_db)))
         else:
             check.fail("path_loss_db", path_loss_db, "give channel_gain > 0 or path_loss_db > 0")
-        old = self._channel.get(robot_id)
-        self._channel[robot_id] = (gain, power, float(now))
+        record = self._robots.get(robot_id)
+        if record is None:
+            record = self._robots[robot_id] = RobotRecord()
+        old, record.channel, record.channel_at = record.channel, (gain, power), float(now)
         if old is None:
-            self._membership_changed |= robot_id in self._status
-        elif old[:2] != (gain, power):
-            self._dirty.add(robot_id)
+            self._trigger.membership_changed |= record.has_status
+        elif old != (gain, power):
+            record.dirty = True
         return gain
 
     def update_robot_profile(self, robot_id: str, *, flops_per_cycle, var_ms2,
@@ -454,21 +354,17 @@ class LiveFleet:
         ``sender`` (a writer gid, hex), when given."""
         robot_id = self._robot_id("InferenceProfile", robot_id)
         src = f"InferenceProfile from '{robot_id}'"
-        if robot_id not in self._status:
+        record = self._robots.get(robot_id)
+        if record is None or not record.has_status:
             checks.fail(src, "source", robot_id, "robot has not sent its RobotStatus yet")
         self._check_participant("InferenceProfile", robot_id, sender)
-        name = self._status[robot_id][0].profile
+        name = record.requirements.profile
         base = self.profiles[name]
         g = _points(src, "flops_per_cycle", flops_per_cycle, base, skip_first=True)
         var = _points(src, "var_ms2", var_ms2, base)
         counts = _point_counts(src, "sample_counts", sample_counts, base)
         sizes = _points(src, "output_mb", output_mb, base) if len(output_mb) else None
-        self._robot_live[robot_id] = _Live(name, g, var, counts)
-        if sizes is None:
-            self._robot_sizes.pop(robot_id, None)
-        else:
-            self._robot_sizes[robot_id] = sizes
-        self._dirty.add(robot_id)
+        record.live, record.sizes, record.dirty = LiveValues(name, g, var, counts), sizes, True
 
     def edge_profiles_of(self, model: str) -> list[str]:
         """Base profiles an edge profile for ``model`` applies to (alexnet -> alexnet_nx_cpu;
@@ -486,12 +382,13 @@ class LiveFleet:
         updates = {}
         for name in names:
             base = self.profiles[name]
-            updates[name] = _Live(name, _points(src, "mean_ms", mean_ms, base),
+            updates[name] = LiveValues(name, _points(src, "mean_ms", mean_ms, base),
                                   _points(src, "var_ms2", var_ms2, base),
                                   _point_counts(src, "sample_counts", sample_counts, base))
         self._edge_live.update(updates)
-        self._dirty.update(robot for robot, (req, _) in self._status.items()
-                           if req.profile in updates)
+        for record in self._robots.values():
+            if record.has_status and record.requirements.profile in updates:
+                record.dirty = True
         return names
 
     def set_bandwidth(self, bandwidth_hz: float) -> None:
@@ -502,16 +399,15 @@ class LiveFleet:
     def request_replan(self, reason: str = "forced") -> None:
         """Make the next needs_replan() true (e.g. after a policy change), saying why (the
         reasons of requests before that plan are listed together)."""
-        if self._forced and reason not in self._forced_reason.split(", "):
-            reason = f"{self._forced_reason}, {reason}"
-        self._forced, self._forced_reason = True, reason
+        self._trigger.request(reason)
 
     def new_floods(self) -> dict[str, int]:
         """Robots whose statuses were dropped (rate limit) since the last call: name -> the
         count so far (for a warning while a flood lasts, silence once it stops)."""
-        grown = {name: count for name, count in self.rate_limited.items()
-                 if count > self._reported_floods.get(name, 0)}
-        self._reported_floods = dict(self.rate_limited)
+        grown = {}
+        for name, record in self._robots.items():
+            if record.rate_limited > record.reported_floods:
+                grown[name] = record.reported_floods = record.rate_limited
         return grown
 
     def note_queue_lag(self, lag_s: float) -> None:
@@ -535,27 +431,18 @@ class LiveFleet:
         now = float(now)
         if self._last_expiry is not None and now - self._last_expiry > MAX_CHECK_GAP_S:
             stall = now - self._last_expiry
-            self._status = {n: (req, seen + stall) for n, (req, seen) in self._status.items()}
-            self._channel = {n: (*state, seen + stall)
-                             for n, (*state, seen) in self._channel.items()}
+            for record in self._robots.values():
+                record.status_at += stall
+                record.channel_at += stall
         self._last_expiry = now
         limit = now - self.robot_timeout_s - self.queue_lag_s
-        dropped = sorted(name for name, (_, seen) in self._status.items() if seen < limit)
+        dropped = sorted(name for name, record in self._robots.items()
+                         if record.has_status and record.status_at < limit)
         for name in dropped:
-            del self._status[name]
-            self._membership_changed |= self._channel.pop(name, None) is not None
-            self._robot_live.pop(name, None)
-            self._robot_sizes.pop(name, None)
-            self._calibration.pop(name, None)
-            self._overhead.pop(name, None)
-            self._overhead_at.pop(name, None)
-            self._senders.pop(name, None)
-            self.rate_limited.pop(name, None)
-            self._reported_floods.pop(name, None)
-            self._dirty.discard(name)
-        for name in [n for n, (_, _, seen) in self._channel.items()
-                     if n not in self._status and seen < limit]:
-            del self._channel[name]
+            self._trigger.membership_changed |= self._robots.pop(name).channel is not None
+        for name in [name for name, record in self._robots.items()
+                     if not record.has_status and record.channel_at < limit]:
+            del self._robots[name]
         return dropped
 
     # ----------------------------------------------------------------------------- state
@@ -563,50 +450,47 @@ class LiveFleet:
     @property
     def robots(self) -> list[str]:
         """Robots with a live status, sorted."""
-        return sorted(self._status)
+        return sorted(name for name, record in self._robots.items() if record.has_status)
 
     def plannable(self) -> list[str]:
         """Robots the next plan will include (status and channel known), sorted."""
-        return sorted(name for name in self._status if name in self._channel)
+        return sorted(name for name, record in self._robots.items() if record.plannable)
+
+    def _record(self, robot_id: str, plannable: bool = False) -> RobotRecord:
+        """The record of a robot with a live status (and a channel, if ``plannable``); KeyError
+        for any other."""
+        record = self._robots.get(robot_id)
+        if record is None or not (record.plannable if plannable else record.has_status):
+            raise KeyError(robot_id)
+        return record
 
     def requirements(self, robot_id: str) -> Requirements:
-        return self._status[robot_id][0]
+        return self._record(robot_id).requirements
 
-    def _merge(self, base: np.ndarray, live: _Live | None, which: str) -> np.ndarray:
-        """Per point: the live value once it has min_samples samples, else the shipped one."""
-        if live is None:
-            return base
-        use = live.counts >= self.min_samples
-        if which in ("edge_mean", "edge_var"):   # nothing runs on the edge at m = M: keep 0
-            use[-1] = False
-        elif which == "g":                       # g_0 is unused (nothing runs locally at m = 0)
-            use[0] = False
-        if not use.any():
-            return base
-        values = live.first if which in ("g", "edge_mean") else live.second
-        return np.where(use, values, base)
-
-    def _tx_power_w(self, name: str) -> float:
+    @staticmethod
+    def _tx_power_w(record: RobotRecord) -> float:
         """The robot's transmit power: its channel state's, else its status'."""
-        power = self._channel[name][1]
-        return power if power > 0 else self._status[name][0].tx_power_w
+        power = record.channel[1]
+        return power if power > 0 else record.requirements.tx_power_w
 
-    def _output_mb(self, name: str) -> np.ndarray:
+    def _output_mb(self, record: RobotRecord) -> np.ndarray:
         """d_m the robot sends: measured by the robot, else its profile's."""
-        return self._robot_sizes.get(name, self.profiles[self._status[name][0].profile].output_mb)
+        return (record.sizes if record.sizes is not None
+                else self.profiles[record.requirements.profile].output_mb)
 
-    def _snapshot(self, name: str) -> _Snapshot:
-        requirements, _ = self._status[name]
+    def _snapshot(self, name: str) -> Snapshot:
+        record = self._record(name, plannable=True)
+        requirements = record.requirements
         base = self.profiles[requirements.profile]
-        robot, edge = self._robot_live.get(name), self._edge_live.get(requirements.profile)
-        return _Snapshot(
-            requirements=requirements, channel_gain=self._channel[name][0],
-            tx_power_w=self._tx_power_w(name),
-            flops_per_cycle=self._merge(base.flops_per_cycle, robot, "g"),
-            local_var_ms2=self._merge(base.local_var_ms2, robot, "var"),
-            edge_mean_ms=self._merge(base.edge_mean_ms, edge, "edge_mean"),
-            edge_var_ms2=self._merge(base.edge_var_ms2, edge, "edge_var"),
-            output_mb=self._output_mb(name),
+        robot, edge = record.live, self._edge_live.get(requirements.profile)
+        return Snapshot(
+            requirements=requirements, channel_gain=record.channel[0],
+            tx_power_w=self._tx_power_w(record),
+            flops_per_cycle=merged(base.flops_per_cycle, robot, "g", self.min_samples),
+            local_var_ms2=merged(base.local_var_ms2, robot, "var", self.min_samples),
+            edge_mean_ms=merged(base.edge_mean_ms, edge, "edge_mean", self.min_samples),
+            edge_var_ms2=merged(base.edge_var_ms2, edge, "edge_var", self.min_samples),
+            output_mb=self._output_mb(record),
             planning_risk=self.planning_risk(name), overhead_ms=self.overhead_ms(name))
 
     def effective_profile(self, robot_id: str) -> Profile:
@@ -615,35 +499,16 @@ class LiveFleet:
         snap = self._snapshot(robot_id)
         return self._profile_of(robot_id, snap)
 
-    def _profile_of(self, name: str, snap: _Snapshot) -> Profile:
+    def _profile_of(self, name: str, snap: Snapshot) -> Profile:
         base = self.profiles[snap.requirements.profile]
         return replace(base, name=f"{base.name}@{name}", flops_per_cycle=snap.flops_per_cycle,
                        local_var_ms2=snap.local_var_ms2, edge_mean_ms=snap.edge_mean_ms,
                        edge_var_ms2=snap.edge_var_ms2, output_mb=snap.output_mb)
 
-    @staticmethod
-    def _as_run(profile: Profile, overhead_ms: np.ndarray, edge: bool = True) -> Profile:
-        """The profile as the fleet runs it: the transport overhead's mean and variance added
-        to the edge time's at points m < M, and nothing sent at m = M (the paper's d_M is the
-        result sent to the edge; a robot running the whole model here keeps it, so running
-        locally needs no band). Without an ``edge`` the points m < M take
-        :data:`NO_EDGE_MS` (mean and worst case): only m = M can meet a deadline."""
-        mean, var = overhead_ms
-        offloaded = np.arange(profile.num_points) < profile.num_points - 1
-        as_run = replace(profile,
-                         edge_mean_ms=profile.edge_mean_ms + np.where(offloaded, mean, 0.0),
-                         edge_var_ms2=profile.edge_var_ms2 + np.where(offloaded, var, 0.0),
-                         output_mb=np.where(offloaded, profile.output_mb, 0.0))
-        if edge:
-            return as_run
-        return replace(as_run, name=f"{as_run.name}@local",
-                       edge_mean_ms=np.where(offloaded, NO_EDGE_MS, 0.0),
-                       edge_max_ms=np.where(offloaded, NO_EDGE_MS, 0.0))
-
     def _shipped_as_run(self, base: Profile) -> Profile:
         """A shipped profile as the fleet runs it with the prior overhead (made once)."""
         if base.name not in self._as_run_cache:
-            self._as_run_cache[base.name] = self._as_run(
+            self._as_run_cache[base.name] = as_run(
                 base, np.array([self.offload_overhead_ms, 0.0]))
         return self._as_run_cache[base.name]
 
@@ -661,7 +526,7 @@ class LiveFleet:
                                                                            shipped)):
                 profile = self._shipped_as_run(base)     # shared by the robots on shipped values
             else:
-                profile = self._as_run(self._profile_of(name, snap), snap.overhead_ms,
+                profile = as_run(self._profile_of(name, snap), snap.overhead_ms,
                                        req.edge_available)
             profiles[profile.name] = profile
             devices.append(Device(name=name, profile=profile.name,
@@ -675,67 +540,21 @@ class LiveFleet:
 
     def mark_planned(self, now: float) -> None:
         """Record the current state as the one the last plan was computed from."""
-        self._planned = {name: self._snapshot(name) for name in self.plannable()}
-        self._planned_at = float(now)
-        self._dirty.clear()
-        self._membership_changed = False
-        self._forced = False
-
-    @property
-    def planned_at(self) -> float | None:
-        return self._planned_at
-
-    def _change(self, old: _Snapshot, new: _Snapshot) -> tuple[str, str]:
-        """('significant' | 'minor' | '', what changed) between two snapshots of one robot."""
-        if old.requirements.edge_available != new.requirements.edge_available:
-            return "significant", "edge back" if new.requirements.edge_available else "edge lost"
-        if old.requirements != new.requirements or old.tx_power_w != new.tx_power_w:
-            return "significant", "requirements"
-        k_old, k_new = multiplier(BASE_BOUND, [old.planning_risk, new.planning_risk])
-        if k_new > k_old * (1.0 + self.profile_tolerance):
-            return "significant", f"margin k {k_old:.3g} -> {k_new:.3g}"   # misses: at once
-        gain_db = 10.0 * math.log10(new.channel_gain / old.channel_gain)
-        if abs(gain_db) > self.hysteresis_db:
-            return "significant", f"gain {gain_db:+.2g} dB"
-        for field, before, after in zip(_Snapshot.ARRAYS, old.arrays(), new.arrays()):
-            if before is not after and np.any(np.abs(after - before)
-                                              > self.profile_tolerance * np.abs(before)):
-                return "significant", field
-        # Profile values (the overhead's included), margins within the tolerance and gains
-        # within the hysteresis are noise, not worth a plan (each frame and each ChannelState
-        # moves them a little: planning them changed the plan about once a second, in two
-        # steps); the drift is measured from the planned state, so it is planned once it adds up.
-        if k_new < k_old * (1.0 - self.profile_tolerance):
-            return "minor", f"margin k {k_old:.3g} -> {k_new:.3g}"
-        return "", ""
+        self._trigger.mark({name: self._snapshot(name) for name in self.plannable()}, now)
+        for record in self._robots.values():
+            record.dirty = False
 
     def needs_replan(self, now: float) -> bool:
-        """True when the fleet differs enough from the last plan (see the module docstring);
-        :attr:`replan_reason` then says what changed."""
-        self.replan_reason = (self._forced_reason if self._forced and self._planned is not None
-                              else "first plan")
-        if self._forced:
-            return True
-        if self._planned is None:
-            return bool(self.plannable())
+        """True when the fleet differs enough from the last plan
+        (:mod:`robust_offload.runtime.replan_trigger`); :attr:`replan_reason` then says what
+        changed."""
+        if not self._trigger.settled:
+            return self._trigger.first_or_forced(self.plannable())
         self._forget_stale_overhead(float(now))
-        if self._membership_changed:
-            self.replan_reason = "robots joined or left"
-            if set(self.plannable()) != set(self._planned):
-                return True
-            self._membership_changed = False
-        pending = []
-        for name in list(self._dirty):
-            if name not in self._planned or name not in self._channel:
-                self._dirty.discard(name)
-                continue
-            change, what = self._change(self._planned[name], self._snapshot(name))
-            if change == "significant":
-                self.replan_reason = f"{name}: {what}"
-                return True
-            if change == "minor":
-                pending.append(f"{name}: {what}")
-            else:
-                self._dirty.discard(name)        # back to the planned state
-        self.replan_reason = "periodic, " + ", ".join(sorted(pending))
-        return bool(pending) and float(now) - self._planned_at >= self.replan_period_s
+        return self._trigger.needs_replan(
+            now, self.plannable(), [name for name, record in self._robots.items() if record.dirty],
+            self._snapshot, self._settle)
+
+    def _settle(self, robot_id: str) -> None:
+        """Stop comparing the robot with the last plan until it changes again."""
+        self._robots[robot_id].dirty = False

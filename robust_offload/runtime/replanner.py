@@ -5,44 +5,12 @@ The planner node turns messages into updates of the live fleet through :class:`R
 message) and calls :meth:`Replanner.poll` on its timer (every :data:`POLL_PERIOD_S`); a
 :class:`Published` comes back when a plan is due: its decisions are the DeviceDecision fields,
 one per robot. Should planning fail because of one robot's data, that robot is found and left
-out (:meth:`Replanner._isolated`); the others are planned as usual.
+out (:meth:`Replanner._isolated`); the others are planned as usual. A robot whose reported share
+differs from this planner's decision for :data:`RESYNC_S` is sent the plan again.
 
-Admission rule when the band or a deadline cannot serve everyone. The core planner admits robots
-in order of their smallest bandwidth need while the needs fit in B; a robot left out cannot reach
-its eps. It is not starved (sent to run locally, where it may miss every frame, while the others
-keep margins far wider than their data need). Two steps:
-
-1. *Relax*: every robot's margin multiplier k_n (eq. 22) is scaled by one common factor theta,
-   the largest in [:data:`MIN_MARGIN_SHARE`, 1] that admits every robot any theta in that range
-   admits: the shortfall is shared, each robot giving up the same fraction of its margin
-   (bisection on theta, admission only grows as theta falls, to :data:`RELAX_TOLERANCE`).
-   The floor bounds what one robot can cost the others: a robot that needs the others' margins
-   cut by more than half is not worth it.
-2. *Degrade*: a robot still left out is planned at the smallest risk it can reach with the band
-   the others leave (its ``min_risk``, at f_max): one at a time, lowest min risk first, each only
-   if every robot planned so far stays planned, at most :data:`MAX_DEGRADED_PER_PLAN` per plan.
-
-Relaxed and degraded decisions are published with ``feasible = false``, their real partition,
-frequency and bandwidth, and a reason naming the risk each was planned at (and theta). A robot
-for which no risk level helps (no point meets its deadline in the mean, even locally at f_max)
-gets no decision and runs locally.
-
-Shares in use never sum to more than B. Robots apply a plan at their next frame boundary, not
-all at once: if one robot's share grew while another's had not yet shrunk, the band would be
-over-committed for a frame. So a plan that gives some robot more bandwidth than it uses now is
-published in two steps (:func:`hold_increases`): first every robot whose share shrinks (or
-stays) switches, and every robot whose share grows keeps the decision it uses (a joining robot
-waits) unless its new share fits in what is free even while the others still use their old
-shares; then the plan itself, once every robot whose share the first step shrinks
-(:func:`shrinking`) has said it let the old one go: its status reports that it applies the
-first step or a later plan (``plan_id``), with at most its new share (``share_hz``; a share
-reported under an older plan may predate the first step, and that plan's decision may still
-take effect), or it was dropped (:meth:`Replanner.expire`; a robot cut off lets its share go
-before the planner drops it). At every instant each robot uses its old or its new share, and
-neither step can then sum above B. ``transition_s`` bounds the wait: a robot that keeps
-reporting its old share that long (it does not apply plans; one that applies them reports
-within a frame and a status period) has the second step published anyway, its name in the
-plan's reason, as it may then still use its old share.
+When the band or a deadline cannot serve everyone, the admission rule decides who is planned
+at which risk (:mod:`robust_offload.runtime.admission`); a plan that gives a robot more bandwidth
+than it uses now is published in two steps (:mod:`robust_offload.runtime.transition`).
 """
 
 from __future__ import annotations
@@ -52,24 +20,19 @@ from dataclasses import dataclass, replace
 
 from robust_offload.contract.topics import FAILED
 from robust_offload.core import checks, policies
-from robust_offload.core.bounds import multiplier, risk_of
+from robust_offload.core.bounds import multiplier
 from robust_offload.core.calibration import BASE_BOUND
 from robust_offload.core.plan import Plan
+from robust_offload.runtime.admission import Admission
 from robust_offload.runtime.health import FleetHealth
 from robust_offload.runtime.planner import LiveFleet
-
-MAX_RISK = 0.999
-"""A degraded robot is planned at most at this risk level."""
-
-MIN_MARGIN_SHARE = 0.5
-"""Relaxation keeps at least this share of every robot's margin multiplier."""
-
-RELAX_TOLERANCE = 0.01
-"""The relaxation theta is found to this precision (at most 0.01 below the largest that admits
-the robots)."""
-
-MAX_DEGRADED_PER_PLAN = 8
-"""Robots degraded per plan at most (each costs one more solve); the rest wait for the next."""
+from robust_offload.runtime.transition import (
+    TRANSITION_S,
+    SecondStep,
+    hold_increases,
+    share_of,
+    shrinking,
+)
 
 RESYNC_S = 3.0
 """A robot whose reported share has differed this long from the planner's decision for it (it
@@ -81,57 +44,9 @@ SEARCH_S = 0.5
 publishes its best plan, the certified gap in the log (core/robust.py: near-twin robots close
 their last 1e-5 of gap only at the node limit, 13 s at N = 50)."""
 
-TRANSITION_S = 5.0
-"""Default bound of the wait for the shrinking robots' reports before a plan's second step
-(module docstring): a robot that applies plans reports its new share within a frame and a
-status period (1 s); longer than the planner's default robot_timeout_s (3 s), so that a robot
-gone silent is dropped, and its share released, before the bound."""
-
 POLL_PERIOD_S = 0.1
 """How often the planner node polls (:meth:`Replanner.poll`): updates are planned at most this
 late, a burst of them together."""
-
-
-def share_of(decision: dict | None) -> float:
-    """The bandwidth share a decision gives (0 for none, or one without a share)."""
-    return float(decision.get("bandwidth_hz", 0.0)) if decision else 0.0
-
-
-def hold_increases(in_use: dict[str, dict], decisions: list[dict],
-                   bandwidth_hz: float) -> tuple[list[dict], list[str]]:
-    """The first step of a plan change (see the module docstring): the decisions to publish now
-    and the robots held back (their share would grow). No robot is held when nothing is in use.
-    A held robot keeps its decision in use, or has none in the first step when its share is one
-    its status ``reported`` (a decision of another plan or planner): it runs locally, so it
-    lets that share go too."""
-    if not in_use:
-        return decisions, []
-    now, grow = [], []
-    for decision in decisions:
-        before = in_use.get(decision["robot_id"])
-        (grow if share_of(decision) > share_of(before) * (1 + 1e-9) else now).append(decision)
-    # until they apply it, shrinking robots may still use their old share: count that
-    free = bandwidth_hz - sum(share_of(in_use.get(d["robot_id"])) for d in now + grow)
-    held = []
-    for decision in sorted(grow, key=share_of):
-        extra = share_of(decision) - share_of(in_use.get(decision["robot_id"]))
-        if extra <= free:
-            free -= extra
-            now.append(decision)
-        else:
-            held.append(decision["robot_id"])
-            before = in_use.get(decision["robot_id"])
-            if before and not before.get("reported"):   # keeps our decision; else none yet
-                now.append(before)
-    return now, held
-
-
-def shrinking(in_use: dict[str, dict], first: list[dict]) -> dict[str, float]:
-    """The robots whose share the first step ``first`` of a plan shrinks below the one in use
-    (a robot it has no decision for: to none), with the share it gives each."""
-    new = {d["robot_id"]: share_of(d) for d in first}
-    return {name: new.get(name, 0.0) for name, before in in_use.items()
-            if share_of(before) > new.get(name, 0.0) * (1 + 1e-9)}
 
 
 @dataclass
@@ -164,33 +79,6 @@ class Published:
         return (f"plan #{self.plan_id}: {len(self.decisions)} robots{extra}, "
                 f"{self.plan.total_energy_j:.4g} J, planned in "
                 f"{self.planning_s * 1e3:.1f} ms{why}")
-
-
-@dataclass
-class SecondStep:
-    """A plan whose first step (plan ``first_id``) is out, held until the robots in
-    ``shrinking`` (robot -> the share the first step gives it) report that they apply the first
-    step or a later plan, at most that share, or are dropped, or until ``due`` (``transition_s``
-    after the first poll that saw the first step out; None before it)."""
-
-    published: Published
-    shrinking: dict[str, float]
-    first_id: int
-    due: float | None = None
-
-    def waiting(self, reported: dict[str, tuple[float, int]]) -> list[str]:
-        """The robots in ``shrinking`` whose status (share, plan id) does not yet show the first
-        step applied: a share reported under an older plan says nothing of the new one (that
-        plan may still hand the robot more, once it applies it)."""
-        return sorted(name for name, share in self.shrinking.items()
-                      if not acknowledged(reported.get(name), share, self.first_id))
-
-
-def acknowledged(reported: tuple[float, int] | None, share: float, plan_id: int) -> bool:
-    """Whether a robot's status (share, plan id), if any, shows it applies plan ``plan_id`` or a
-    later one with at most ``share``."""
-    return reported is not None and reported[1] >= plan_id and \
-        reported[0] <= share * (1 + 1e-9)
 
 
 class Replanner:
@@ -313,7 +201,8 @@ class Replanner:
         self.fleet.mark_planned(now)
         try:
             scenario, failed, plan = self._isolated(scenario)
-            plan, degraded, theta = self._admit(scenario, plan)
+            plan, degraded, theta = Admission(self._solve, self.planning_bound).admit(scenario,
+                                                                                      plan)
             decisions = self._decisions(plan, scenario, degraded, theta)
         except Exception as err:
             self._retry_at = now + self.fleet.replan_period_s
@@ -333,9 +222,10 @@ class Replanner:
         return published
 
     def _second(self, now: float) -> Published | None:
-        """The second step of a plan once it may go out (see the module docstring), else
-        None. Its bound ``transition_s`` counts from the first poll after the first step went
-        out, not from the solve (which may take a while)."""
+        """The second step of a plan once it may go out
+        (:mod:`~robust_offload.runtime.transition`), else None. Its bound ``transition_s``
+        counts from the first poll after the first step went out, not from the solve (which may
+        take a while)."""
         step = self._second_step
         if step.due is None:
             step.due = now + self.transition_s
@@ -414,68 +304,6 @@ class Replanner:
         self.fleet.left_local(d["robot_id"] for d in published.decisions
                               if "partition" not in d)
         return published
-
-    def _replanned(self, scenario, risks: dict[str, float]) -> Plan:
-        """The plan of ``scenario`` with the robots' risks replaced by ``risks``."""
-        devices = [replace(d, risk=risks.get(d.name, d.risk)) for d in scenario.devices]
-        return self._solve(replace(scenario, devices=devices))
-
-    def _relax(self, scenario, plan: Plan) -> tuple[Plan, dict[str, float], float]:
-        """Step 1 of the admission rule (module docstring): the plan with every margin scaled
-        by the largest theta that admits the robots theta >= MIN_MARGIN_SHARE can admit; the
-        relaxed risks ({} and theta = 1 when nothing needs or gains from it)."""
-        if not any(d.min_risk is not None for d in plan.infeasible_devices):
-            return plan, {}, 1.0
-        bound = self.planning_bound
-
-        def relaxed(theta: float) -> tuple[Plan, dict[str, float]]:
-            risks = {d.name: min(MAX_RISK, float(risk_of(bound, theta * multiplier(bound,
-                                                                                    d.risk))))
-                     for d in scenario.devices}
-            return self._replanned(scenario, risks), risks
-
-        (best, risks), theta = relaxed(MIN_MARGIN_SHARE), MIN_MARGIN_SHARE
-        wanted = {d.name for d in best.devices}
-        if len(wanted) <= len(plan.devices):
-            return plan, {}, 1.0                         # relaxing admits nobody more
-        high = 1.0
-        while high - theta > RELAX_TOLERANCE:
-            middle = (theta + high) / 2
-            trial, trial_risks = relaxed(middle)
-            if wanted <= {d.name for d in trial.devices}:
-                best, risks, theta = trial, trial_risks, middle
-            else:
-                high = middle
-        return best, risks, theta
-
-    def _degrade(self, scenario, plan: Plan,
-                 risks: dict[str, float]) -> tuple[Plan, dict[str, float]]:
-        """Step 2 of the admission rule (module docstring): robots still left out planned at
-        their min risk, one at a time, lowest first, each only if that keeps every robot planned
-        so far; returns the plan and the risks it was planned with."""
-        tried: set[str] = set()
-        for _ in range(MAX_DEGRADED_PER_PLAN):
-            candidates = [d for d in plan.infeasible_devices
-                          if d.min_risk is not None and d.name not in tried]
-            if not candidates:
-                break
-            best = min(candidates, key=lambda d: d.min_risk)
-            tried.add(best.name)
-            trial = {**risks, best.name: min(MAX_RISK, best.min_risk * (1 + 1e-6) + 1e-12)}
-            second = self._replanned(scenario, trial)
-            if {best.name, *(d.name for d in plan.devices)} <= {d.name for d in second.devices}:
-                plan, risks = second, trial
-        return plan, risks
-
-    def _admit(self, scenario, plan: Plan) -> tuple[Plan, dict[str, float], float]:
-        """The admission rule: the plan, the risks of the robots not planned at their eps
-        (relaxed or degraded), and theta."""
-        plan, risks, theta = self._relax(scenario, plan)
-        plan, risks = self._degrade(scenario, plan, risks)
-        planned = {d.name for d in plan.devices}
-        asked = {d.name: d.risk for d in scenario.devices}
-        return plan, {name: risk for name, risk in risks.items()
-                      if name in planned and risk != asked[name]}, theta
 
     def _decisions(self, plan: Plan, scenario, degraded: dict[str, float],
                    theta: float) -> list[dict]:

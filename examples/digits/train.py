@@ -116,18 +116,18 @@ def train(out_dir, seed: int = 0, epochs: int = 8) -> Trained:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     train_images, train_labels, test_images, test_labels = split(*digit_images(), seed)
-    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    # One thread: the network is so small that more threads only add synchronisation (on a busy
-    # 2-core host two threads made training 6-10x slower).
+    threads = torch.get_num_threads()
+    # One thread: every reduction runs in one fixed order, so the CPU ops of this network are
+    # deterministic (the tests check the weights) without torch.use_deterministic_algorithms,
+    # which imports torch's compiler stack (seconds). And the network is so small that more
+    # threads only add synchronisation (on a busy 2-core host two made training 6-10x slower).
     torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True)
     try:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = fit(digits_cnn(), model_input(train_images), train_labels, seed, epochs)
     finally:
         torch.set_num_threads(threads)
-        torch.use_deterministic_algorithms(deterministic)
     weights = out / WEIGHTS
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(weights))
     labels_file = out / LABELS_FILE

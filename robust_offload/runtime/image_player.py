@@ -14,6 +14,7 @@ count (mono8, rgb8), its index in the source and its label (None without labels)
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,8 +87,8 @@ def load_folder(path: Path) -> list[np.ndarray]:
         try:
             image = decode_image(read_file(str(file)), mode=ImageReadMode.UNCHANGED)
         except RuntimeError as err:
-            checks.fail("source", "image", str(file),
-                        f"does not decode: {str(err).splitlines()[0]}")
+            reason = re.sub(r"^.*?\.cpp:\d+, ", "", str(err).splitlines()[0])
+            checks.fail("source", "image", file.name, f"in {path} does not decode: {reason}")
         image = image[:3] if image.shape[0] >= 3 else image[:1]
         frames.append(_as_hwc(image.permute(1, 2, 0).numpy(), str(file.name)))
     return frames

@@ -32,29 +32,39 @@ from examples.digits import evaluate, train  # noqa: E402
 
 
 def plot(table, path: Path) -> None:
+    """Accuracy against m (left) and the largest class-score error against m (right, log
+    scale; float32's is 0, so it has no points there)."""
     codecs = list(dict.fromkeys(c.codec for c in table.cuts))
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    points = sorted({c.m for c in table.cuts})
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
     for offset, codec in zip((-0.08, 0.0, 0.08), codecs):
         cuts = [c for c in table.cuts if c.codec == codec]
-        ax.plot([c.m + offset for c in cuts], [c.accuracy for c in cuts], "o-", label=codec)
-    ax.axhline(table.accuracy, color="grey", linestyle=":", label="unsplit")
-    ax.set(xlabel="partition point m (blocks on the robot)", ylabel="held-out top-1 accuracy",
-           title=f"{table.model}: {table.count} held-out digits", xticks=sorted({c.m for c in
-                                                                              table.cuts}))
-    ax.set_ylim(min(min(c.accuracy for c in table.cuts), table.accuracy) - 0.02, 1.0)
-    ax.legend(loc="lower left")
+        left.plot([c.m + offset for c in cuts], [c.accuracy for c in cuts], "o-", label=codec)
+        errors = [(c.m, c.max_score_error) for c in cuts if c.max_score_error > 0]
+        if errors:
+            right.plot(*zip(*errors), "o-", label=codec, color=f"C{codecs.index(codec)}")
+    left.axhline(table.accuracy, color="grey", linestyle=":", label="unsplit")
+    left.set(xlabel="partition point m (blocks on the robot)", ylabel="held-out top-1 accuracy",
+             title=f"{table.model}: {table.count} held-out digits", xticks=points)
+    left.set_ylim(min(min(c.accuracy for c in table.cuts), table.accuracy) - 0.02, 1.0)
+    left.legend(loc="lower left")
+    right.set(xlabel="partition point m", ylabel="largest class-score error", yscale="log",
+              title="codec error at the network's output", xticks=points)
+    right.legend(loc="center right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
 
 def markdown(table) -> str:
     codecs = list(dict.fromkeys(c.codec for c in table.cuts))
-    lines = ["| m | " + " | ".join(f"{codec} accuracy (bytes)" for codec in codecs) + " |",
-             "|---|" + "---:|" * len(codecs)]
+    lines = ["| m | bytes f32 / f16 / int8 | " + " | ".join(
+                 f"{codec} accuracy (score error)" for codec in codecs) + " |",
+             "|---|---:|" + "---:|" * len(codecs)]
     for m in sorted({c.m for c in table.cuts}):
         cells = [table.cut(m, codec) for codec in codecs]
-        lines.append(f"| {m} | " + " | ".join(f"{c.accuracy:.4f} ({c.payload_bytes})"
-                                             for c in cells) + " |")
+        sizes = " / ".join(str(c.payload_bytes) for c in cells)
+        lines.append(f"| {m} | {sizes} | " + " | ".join(
+            f"{c.accuracy:.4f} ({c.max_score_error:.1e})" for c in cells) + " |")
     return "\n".join(lines)
 
 

@@ -89,11 +89,13 @@ def format_table(table) -> str:
     points = sorted({c.m for c in table.cuts})
     lines = [f"{table.model}: unsplit top-1 accuracy {table.accuracy:.4f} "
              f"({table.correct}/{table.count})",
-             f"{'m':>2}  " + "  ".join(f"{codec:>16}" for codec in codecs)]
+             "accuracy (payload bytes, largest class-score error against the unsplit network)",
+             f"{'m':>2}  " + "  ".join(f"{codec:>26}" for codec in codecs)]
     for m in points:
         cells = [table.cut(m, codec) for codec in codecs]
         lines.append(f"{m:>2}  " + "  ".join(
-            f"{c.accuracy:.4f} ({c.payload_bytes:>5} B)" for c in cells))
+            f"{c.accuracy:.4f} ({c.payload_bytes:>5} B, {c.max_score_error:7.1e})"
+            for c in cells))
     return "\n".join(lines)
 
 

@@ -23,7 +23,8 @@ from robust_offload.dnn.codec import CODECS, Payload, encoded_bytes, from_payloa
 @dataclass(frozen=True)
 class CutAccuracy:
     """One point and codec: m, codec, per-image payload bytes (no header), images right, images
-    in all, and the share of images whose prediction is the unsplit model's."""
+    in all, the share of images whose prediction is the unsplit model's, and the largest
+    absolute difference of a class score from the unsplit model's."""
 
     m: int
     codec: str
@@ -31,6 +32,7 @@ class CutAccuracy:
     correct: int
     count: int
     agreement: float
+    max_score_error: float
 
     @property
     def accuracy(self) -> float:
@@ -60,7 +62,9 @@ class AccuracyTable:
         """One dict per (m, codec), for a CSV or a printed table."""
         return [{"m": c.m, "codec": c.codec, "payload_bytes": c.payload_bytes,
                  "correct": c.correct, "count": c.count, "accuracy": round(c.accuracy, 4),
-                 "agreement": round(c.agreement, 4), "unsplit_accuracy": round(self.accuracy, 4)}
+                 "agreement": round(c.agreement, 4),
+                 "max_score_error": float(f"{c.max_score_error:.3g}"),
+                 "unsplit_accuracy": round(self.accuracy, 4)}
                 for c in self.cuts]
 
 
@@ -94,17 +98,20 @@ def split_accuracy(model, images, labels, codecs=CODECS) -> AccuracyTable:
     preprocessed as the model's input) with true classes ``labels`` (N,), for every point
     m = 0..M and every codec in ``codecs`` (see the module docstring)."""
     labels = _checked(model, images, labels)
-    reference = model.reference(images).argmax(dim=1).cpu().numpy()
+    reference_scores = model.reference(images)
+    reference = reference_scores.argmax(dim=1).cpu().numpy()
     cuts, predictions = [], {}
     for m in range(model.num_blocks + 1):
         features = model.head(images, m)
         for codec in codecs:
             sent = features if m == model.num_blocks else through_codec(features, codec)
-            predicted = model.tail(sent, m).argmax(dim=1).cpu().numpy()
+            scores = model.tail(sent, m)
+            predicted = scores.argmax(dim=1).cpu().numpy()
+            error = float((scores - reference_scores).abs().max())
             predictions[(m, codec)] = predicted
             payload = 0 if m == model.num_blocks else encoded_bytes(model.output_shape(m), codec,
                                                                     header=False)
             cuts.append(CutAccuracy(m, codec, payload, int((predicted == labels).sum()),
-                                    len(labels), float((predicted == reference).mean())))
+                                    len(labels), float((predicted == reference).mean()), error))
     return AccuracyTable(model.name, int((reference == labels).sum()), len(labels), cuts,
                          reference, predictions)

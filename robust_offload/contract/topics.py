@@ -113,6 +113,11 @@ sensor-data profile's reliability, which camera drivers publish with) matches be
 reliable cameras alike; a reliable reader matches only reliable ones. Keep last 1: the robot
 processes the newest image at each frame."""
 
+PLAYER_QOS = {"best_effort": Qos(5, reliable=False), "reliable": Qos(5)}
+"""The image player's writer by its ``reliability``: best effort is ROS 2's sensor-data profile
+(rclpy.qos.qos_profile_sensor_data: keep last 5, volatile), what camera drivers publish with;
+a reliable writer also serves reliable readers."""
+
 
 def _own(stem: str, robot_id: str) -> str:
     """<stem>/<robot_id>: a robot id is a ROS name token of at most 64 characters

@@ -23,6 +23,7 @@ EXECUTABLES = {
     "radio": "robust_offload.ros.radio_node",
     "recorder": "robust_offload.ros.recorder_node",
     "robot": "robust_offload.ros.robot_node",
+    "image_player": "robust_offload.ros.image_player_node",
 }
 SERVICES = ("planner", "edge", "radio", "recorder")
 SHARED = {"noise_dbm_per_hz": ("planner", "radio", "robot"),

@@ -17,7 +17,8 @@ NODES = (("planner", "robust_offload.ros.planner_node", True),
          ("edge", "robust_offload.ros.edge_node", True),
          ("robot", "robust_offload.ros.robot_node", False),
          ("radio", "robust_offload.ros.radio_node", False),
-         ("recorder", "robust_offload.ros.recorder_node", False))
+         ("recorder", "robust_offload.ros.recorder_node", False),
+         ("image_player", "robust_offload.ros.image_player_node", False))
 """(node, module, lifecycle node?): each module has a PARAMETERS table."""
 
 

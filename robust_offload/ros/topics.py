@@ -44,6 +44,7 @@ OWN_CHANNEL_QOS = profile(contract.OWN_CHANNEL_QOS)
 OWN_RESULTS_QOS = profile(contract.OWN_RESULTS_QOS)
 INPUT_QOS = profile(contract.INPUT_QOS)
 CAMERA_QOS = {name: profile(qos) for name, qos in contract.CAMERA_QOS.items()}
+PLAYER_QOS = {name: profile(qos) for name, qos in contract.PLAYER_QOS.items()}
 QOS = {topic: profile(qos) for topic, qos in contract.QOS.items()}
 
 

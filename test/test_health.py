@@ -39,6 +39,8 @@ def test_degraded_and_edge_loss_warn_and_robots_are_forgotten():
     health.status("robot_1", 0.05, edge_available=False)
     assert levels(health) == {"robust_offload/robot_1": WARN}
     assert "edge unavailable" in health.report()[0].message
+    health.status("robot_1", 0.05, edge_available=False, edge_note="the edge runs other weights")
+    assert health.report()[0].message.endswith("the edge runs other weights")   # says why
     health.status("robot_2", 0.08, edge_available=True)
     assert health.report()[1].message == "no frames yet" and health.report()[1].level == OK
     health.forget("robot_1")

@@ -151,7 +151,8 @@ class PlannerNode(ManagedNode):
                     model=msg.model, deadline_ms=msg.deadline_ms, risk=msg.risk,
                     kappa=msg.kappa, freq_min_ghz=msg.freq_min_ghz,
                     freq_max_ghz=msg.freq_max_ghz, tx_power_w=msg.tx_power_w,
-                    sender=sender_of(info), share_hz=msg.bandwidth_hz, plan_id=msg.plan_id):
+                    sender=sender_of(info), share_hz=msg.bandwidth_hz, plan_id=msg.plan_id,
+                    edge_note=msg.edge_note):
                 self.get_logger().info(f"robot '{msg.robot_id}' joined ({msg.profile})")
         self._accept(update)
 

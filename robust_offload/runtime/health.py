@@ -32,6 +32,7 @@ class _Robot:
     outcomes: deque
     decision: dict = field(default_factory=dict)
     edge_available: bool = True
+    edge_note: str = ""        # why the robot does not use the edge it hears
 
 
 @dataclass(frozen=True)
@@ -63,9 +64,11 @@ class FleetHealth:
         self._robot(robot_id, risk).outcomes.append(FAILED if failed else MISS if missed
                                                     else HIT)
 
-    def status(self, robot_id: str, risk: float, edge_available: bool) -> None:
-        """The robot's heartbeat (RobotStatus)."""
-        self._robot(robot_id, risk).edge_available = bool(edge_available)
+    def status(self, robot_id: str, risk: float, edge_available: bool,
+               edge_note: str = "") -> None:
+        """The robot's heartbeat (RobotStatus): whether it uses its edge, and why not."""
+        robot = self._robot(robot_id, risk)
+        robot.edge_available, robot.edge_note = bool(edge_available), edge_note
 
     def decision(self, fields: dict) -> None:
         """The robot's entry of the newest plan (the DeviceDecision fields)."""
@@ -106,7 +109,10 @@ class FleetHealth:
             if not decision.get("feasible", False):
                 level = max(level, WARN)
                 notes.append(decision.get("reason") or "infeasible")
-        if not robot.edge_available:
+        if robot.edge_note:
+            level = max(level, WARN)
+            notes.append(robot.edge_note)
+        elif not robot.edge_available:
             level = max(level, WARN)
             notes.append("edge unavailable: running locally")
         return Health(f"robust_offload/{name}", level, "; ".join(notes) or "no frames yet",

@@ -133,18 +133,21 @@ class Replanner:
             self.bound = changes["bound"]
 
     def status(self, robot_id: str, now: float, edge_available: bool, share_hz: float = 0.0,
-               plan_id: int = 0, **fields) -> bool:
+               plan_id: int = 0, edge_note: str = "", **fields) -> bool:
         """A robot's status (:meth:`LiveFleet.update_status` fields, ``share_hz``, the share of
-        the decision it applies, and ``plan_id``, the plan that decision is of); True when it
-        joined."""
+        the decision it applies, ``plan_id``, the plan that decision is of, and ``edge_note``,
+        why it does not use the edge it hears); True when it joined."""
         robot_id = checks.name("RobotStatus", "robot_id", robot_id)
+        edge_note = checks.text(f"RobotStatus from '{robot_id}'", "edge_note", edge_note,
+                                allow_empty=True)
         if share_hz:                          # 0: no share (below the plausible Hz range)
             share_hz = checks.number(f"RobotStatus from '{robot_id}'", "bandwidth_hz",
                                      share_hz, low=0.0)
         joined = self.fleet.update_status(robot_id, now, edge_available=edge_available,
                                           **fields)
         self._reported[robot_id], self._applied[robot_id] = share_hz, int(plan_id)
-        self.health.status(robot_id, self.fleet.requirements(robot_id).risk, edge_available)
+        self.health.status(robot_id, self.fleet.requirements(robot_id).risk, edge_available,
+                           edge_note)
         return joined
 
     def frame(self, robot_id: str, *, executed_on: str, deadline_met: bool,

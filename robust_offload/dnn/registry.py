@@ -93,15 +93,21 @@ def get_model(ref: str, weights=None, input_shape=None, seed: int = 0,
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if key in _FACTORIES:
-            model = _preset(key, weights, input_shape)
+            model = _preset(key, weights, input_shape, cuts)
         else:
             model = _from_graph(ref.strip(), weights, input_shape, seed, max_cuts, cuts)
     return model.to(device)
 
 
-def _preset(key: str, weights, input_shape) -> SplitModel:
+def _preset(key: str, weights, input_shape, cuts) -> SplitModel:
     """A hand-written split with the paper's cut points, with ``weights`` loaded into it."""
     model = _FACTORIES[key]()
+    for name in cuts or ():
+        if model.point_of(name) in (0, model.num_blocks):
+            raise ValueError(f"model {key!r}: {name!r} is not a cut")
+    if cuts and list(cuts) != model.point_names[1:-1]:
+        raise ValueError(f"model {key!r} has the paper's cuts ({', '.join(model.point_names[1:-1])}"
+                         f"); to choose cuts use torchvision:{key}")
     if input_shape is not None and tuple(input_shape) != model.input_shape:
         raise ValueError(f"model {key!r} is cut for input {_shape(model.input_shape)}; for "
                          f"input_shape {_shape(input_shape)} use torchvision:{key}")

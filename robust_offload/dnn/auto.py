@@ -11,7 +11,7 @@ from torch import nn
 
 from robust_offload.dnn.graph import (DEFAULT_MAX_CUTS, choose_cuts, find_cuts, keep_cuts,
                                       segment, trace)
-from robust_offload.dnn.split import SplitModel
+from robust_offload.dnn.split import SplitModel, eval_mode
 
 
 def graph_split(source: nn.Module, name: str, reference: str, input_shape: Sequence[int],
@@ -22,7 +22,7 @@ def graph_split(source: nn.Module, name: str, reference: str, input_shape: Seque
     model as the chain of blocks between them."""
     if isinstance(max_cuts, bool) or not isinstance(max_cuts, int) or max_cuts < 0:
         raise ValueError(f"{name}: max_cuts must be an integer >= 0, got {max_cuts!r}")
-    source.eval()
+    eval_mode(source)
     what = f"model {reference!r}"
     gm = trace(source, what)
     x = torch.randn((1, *input_shape), generator=torch.Generator().manual_seed(seed))

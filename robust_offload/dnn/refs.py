@@ -138,7 +138,7 @@ def _load_file(module: nn.Module, weights, ref: str) -> None:
     if not is_weights_file(weights):
         raise WeightsError(f"weights {str(weights)!r} for {ref!r}: give a .pt, .pth or "
                            ".safetensors file (weights names are for torchvision models)")
-    load_weights(module, weights, repr(ref))
+    load_weights(module, weights, ref)
 
 
 def resolve(ref: str, weights=None) -> Source:

@@ -113,10 +113,10 @@ def _preset(key: str, weights, input_shape, cuts) -> SplitModel:
                          f"input_shape {_shape(input_shape)} use torchvision:{key}")
     if weights is not None:
         if is_weights_file(weights):
-            load_weights(model.source, weights, repr(key))
+            load_weights(model.source, weights, key)
         else:
             member = torchvision_weights(key, str(weights))
-            load_weights(model.source, hub_checkpoints() / Path(member.url).name, repr(key))
+            load_weights(model.source, hub_checkpoints() / Path(member.url).name, key)
             model.preprocessing = weights_preprocessing(member)
     return model
 

@@ -96,7 +96,7 @@ def calibrate_batchnorm(model: nn.Module, input_shape: Sequence[int], seed: int,
     x = torch.randn((batch, *input_shape), generator=generator)
     device = next(model.parameters()).device
     saved = [(bn.momentum, bn.training) for bn in bns]
-    model.eval()
+    eval_mode(model)
     for bn in bns:
         bn.reset_running_stats()
         bn.momentum = None  # cumulative average: one batch sets the statistics exactly
@@ -107,7 +107,7 @@ def calibrate_batchnorm(model: nn.Module, input_shape: Sequence[int], seed: int,
     finally:
         for bn, (momentum, _) in zip(bns, saved):
             bn.momentum = momentum
-        model.eval()
+        eval_mode(model)
 
 
 def choose_boundaries(unit_gflops: Sequence[float], targets: Sequence[float],
@@ -167,6 +167,16 @@ def _tensor_bytes(modules: Sequence[nn.Module]) -> int:
     return sum(seen.values())
 
 
+def eval_mode(module: nn.Module) -> nn.Module:
+    """``module.eval()``; a ``torch.export`` program's module refuses it and needs none (its
+    graph was captured in one mode)."""
+    try:
+        module.eval()
+    except NotImplementedError:
+        pass
+    return module
+
+
 class SplitModel:
     """A DNN as a chain of M blocks with partition points m = 0..M (see the module docstring).
 
@@ -221,7 +231,7 @@ class SplitModel:
             raise ValueError(f"{name}: {len(names)} point names for {m - 1} cuts")
         self.point_names = ["input", *names, "output"]
         self._profile = profile
-        self.source.eval()
+        eval_mode(self.source)
         self.blocks.eval()
         for p in self.source.parameters():
             p.requires_grad_(False)

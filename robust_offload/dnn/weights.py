@@ -83,7 +83,7 @@ def load_weights(model: nn.Module, path: str | os.PathLike, what: str) -> None:
     state = read_state_dict(path)
     problem = mismatch(model, state)
     if problem:
-        raise WeightsError(f"weights file {path} does not fit {what}: {problem}")
+        raise WeightsError(f"weights file {path} does not fit {what!r}: {problem}")
     model.load_state_dict(state, strict=True)
 
 

@@ -722,3 +722,17 @@ def test_a_frame_that_fails_on_the_robot_gets_a_failed_record_and_one_error_line
     loop.one_frame()
     assert published[-1]["executed_on"] == "failed" and robot.pending == {}
     assert len(published) == 4 and len(errors) == 1      # the same kind: held back
+
+
+def test_edge_serves_a_model_whose_name_has_underscores(profiles):
+    from robust_offload.core.scenario import Profile
+
+    base = profiles["alexnet_nx_cpu"]
+    named = {"mobilenet_v3_small_cpu": Profile(**{**base.__dict__,
+                                                  "name": "mobilenet_v3_small_cpu",
+                                                  "model": "torchvision:mobilenet_v3_small"})}
+    edge = EdgeRuntime("modelled", named, seed=0)
+    assert edge.models == ["torchvision:mobilenet_v3_small"]
+    assert edge.profile_for("torchvision:mobilenet_v3_small") is named["mobilenet_v3_small_cpu"]
+    with pytest.raises(KeyError, match="is not served here"):
+        edge.serve("mobilenet", 0, EMPTY)

@@ -26,7 +26,7 @@ torch.set_num_threads(2)
 SMALL = (3, 64, 64)
 MATRIX = ["alexnet", "resnet18", "resnet50", "mobilenet_v3_small", "mobilenet_v3_large",
           "efficientnet_b0", "regnet_y_400mf", "convnext_tiny", "densenet121", "googlenet",
-          "vit_b_16"]
+          pytest.param("vit_b_16", marks=pytest.mark.slow)]  # ViT-B/16 runs at 224 only
 
 
 def _input(shape, batch=2, seed=1):
@@ -235,6 +235,7 @@ def test_weights_files_and_fingerprints(tmp_path):
     assert other.fingerprint != seeded.fingerprint and len(seeded.fingerprint) == 16
 
 
+@pytest.mark.slow  # a second Python process imports torch and torchvision (~40 s here)
 def test_fingerprint_is_the_same_in_another_process(user_module, tmp_path):
     model = get_model("tinymodels:tiny", seed=4)
     torch.save(model.source.state_dict(), tmp_path / "tiny.pt")

@@ -4,6 +4,7 @@ cut where its graph allows (:mod:`robust_offload.dnn.graph`)."""
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 
 import torch
@@ -23,6 +24,7 @@ def graph_split(source: nn.Module, name: str, reference: str, input_shape: Seque
     if isinstance(max_cuts, bool) or not isinstance(max_cuts, int) or max_cuts < 0:
         raise ValueError(f"{name}: max_cuts must be an integer >= 0, got {max_cuts!r}")
     eval_mode(source)
+    started = time.perf_counter()
     what = f"model {reference!r}"
     gm = trace(source, what)
     x = torch.randn((1, *input_shape), generator=torch.Generator().manual_seed(seed))
@@ -43,6 +45,9 @@ def graph_split(source: nn.Module, name: str, reference: str, input_shape: Seque
     descriptions = [f"{'input' if a is None else kept[k - 1].name} -> "
                     f"{kept[k].name if k < len(kept) else 'output'}"
                     for k, a in enumerate(bounds[:-1])]
-    return SplitModel(name, blocks, source, input_shape, descriptions=descriptions,
-                      point_names=[c.name for c in kept], profile=(flops, shapes),
-                      reference=reference, cuts_found=len(traced.cuts))
+    model = SplitModel(name, blocks, source, input_shape, descriptions=descriptions,
+                       point_names=[c.name for c in kept], profile=(flops, shapes),
+                       reference=reference, cuts_found=len(traced.cuts))
+    model.trace_s = time.perf_counter() - started
+    """Seconds to trace, probe and cut (not counting building the module)."""
+    return model

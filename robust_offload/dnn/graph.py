@@ -109,10 +109,17 @@ class _Probe(fx.Interpreter):
 
 
 def probe(gm: fx.GraphModule, x: torch.Tensor) -> tuple[dict, dict]:
-    """(FLOPs per node, output per node) of one run on ``x``."""
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        runner = _Probe(gm, counter)
-        runner.run(x)
+    """(FLOPs per node, output per node) of one run on ``x``. MultiheadAttention's fused
+    inference kernel has no FLOP formula, so it runs its composite path here (same values up to
+    rounding; the blocks themselves run as the model does)."""
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            runner = _Probe(gm, counter)
+            runner.run(x)
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
     return runner.flops, runner.values
 
 

@@ -26,7 +26,7 @@ torch.set_num_threads(2)
 SMALL = (3, 64, 64)
 MATRIX = ["alexnet", "resnet18", "resnet50", "mobilenet_v3_small", "mobilenet_v3_large",
           "efficientnet_b0", "regnet_y_400mf", "convnext_tiny", "densenet121", "googlenet",
-          pytest.param("vit_b_16", marks=pytest.mark.slow)]  # ViT-B/16 runs at 224 only
+          "vit_b_16"]
 
 
 def _input(shape, batch=2, seed=1):

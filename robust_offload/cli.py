@@ -7,6 +7,7 @@ and value) or an unwritable output, 3 some devices infeasible (the others still 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -162,7 +163,7 @@ def cmd_profile(args) -> int:
     name, entry, report = run_profile(
         args.model, args.device, args.repeats, args.warmup, args.freqs, args.dvfs,
         Path(args.output), Path(args.plot) if args.plot else None, args.name, args.codec,
-        args.seed)
+        args.seed, args.weights, args.input_shape)
     print(f"profile '{name}' written to {args.output}")
     print(f"{'m':>3}{'d (MB)':>9}{'w (GFLOP)':>11}{'g':>10}{'v_loc ms2':>11}{'edge ms':>9}")
     for m, row in enumerate(zip(entry["output_mb"], entry["local_gflops"],
@@ -171,6 +172,31 @@ def cmd_profile(args) -> int:
         d, w, g, v, e = (0.0 if x is None else x for x in row)
         print(f"{m:>3}{d:>9.3f}{w:>11.4f}{g:>10.3f}{v:>11.3f}{e:>9.3f}")
     return EXIT_OK
+
+
+def cmd_cuts(args) -> int:
+    """The partition points of a model (input, kept cuts, output) with their sizes, work and
+    the largest |split - unsplit| of the model output on a seeded random input."""
+    from robust_offload.dnn.cuts import cuts_report, cuts_table
+
+    report = cuts_report(args.model, args.weights, args.input_shape, args.max_cuts, args.cut,
+                         args.seed)
+    print(cuts_table(report))
+    if args.json:
+        text = json.dumps(report.as_json(), indent=2)
+        if args.json == "-":
+            print(text)
+        else:
+            Path(args.json).write_text(text + "\n", encoding="utf-8")
+    return EXIT_OK
+
+
+def _add_model_options(parser: argparse.ArgumentParser):
+    parser.add_argument("--weights", help="state_dict file (.pt, .pth, .safetensors) or a "
+                                          "torchvision weights name found in the torch hub "
+                                          "cache (IMAGENET1K_V1, DEFAULT); default random")
+    parser.add_argument("--input-shape", type=_positive_int, nargs=3, metavar=("C", "H", "W"),
+                        help="input shape (default: the weights' or the model's own)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -200,7 +226,10 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.set_defaults(func=cmd_reproduce)
     profile = sub.add_parser("profile", help="measure a split DNN's block times and write a "
                                              "planner profile (YAML) and its plots")
-    profile.add_argument("--model", required=True, help="alexnet | resnet152 (dnn registry)")
+    profile.add_argument("--model", required=True,
+                         help="alexnet | resnet152 | torchvision:<name> | <module>:<factory> "
+                              "| <file>.pt2")
+    _add_model_options(profile)
     profile.add_argument("--device", default="cpu", help="cpu | cuda")
     profile.add_argument("--repeats", type=_positive_int, default=500)
     profile.add_argument("--warmup", type=int, default=20)
@@ -217,6 +246,20 @@ def build_parser() -> argparse.ArgumentParser:
     profile.add_argument("--plot", help="PNG of the block times, mean and variance vs f")
     profile.add_argument("--seed", type=int, default=0)
     profile.set_defaults(func=cmd_profile)
+
+    cuts = sub.add_parser("cuts", help="list a model's partition points: bytes per codec, "
+                                       "GFLOPs per side, split vs unsplit difference")
+    cuts.add_argument("model", metavar="REF",
+                      help="alexnet | resnet152 | torchvision:<name> | <module>:<factory> | "
+                           "<file>.pt2")
+    _add_model_options(cuts)
+    cuts.add_argument("--max-cuts", type=int, default=16,
+                      help="graph-split models: most cuts kept (evenly spread in FLOPs)")
+    cuts.add_argument("--cut", nargs="+", metavar="NAME",
+                      help="graph-split models: use exactly these cuts")
+    cuts.add_argument("--seed", type=int, default=0)
+    cuts.add_argument("--json", metavar="OUT", help="write the points as JSON ('-' = stdout)")
+    cuts.set_defaults(func=cmd_cuts)
 
     fleet = sub.add_parser("fleet", help="run the fleet's nodes as processes (no ros2 launch "
                                          "needed), then analyse the recorded bag")

@@ -734,3 +734,17 @@ def test_a_robot_offloads_only_to_an_edge_running_its_weights():
     assert match.heartbeat("digits_cnn", "a1b2") and match.note == ""   # the same weights
     assert match.heartbeat("digits_cnn", "")                           # a modelled edge
     assert EdgeMatch("digits_cnn").heartbeat("digits_cnn", "c3d4")       # a modelled robot
+
+
+def test_edge_serves_a_model_whose_name_has_underscores(profiles):
+    from robust_offload.core.scenario import Profile
+
+    base = profiles["alexnet_nx_cpu"]
+    named = {"mobilenet_v3_small_cpu": Profile(**{**base.__dict__,
+                                                  "name": "mobilenet_v3_small_cpu",
+                                                  "model": "torchvision:mobilenet_v3_small"})}
+    edge = EdgeRuntime("modelled", named, seed=0)
+    assert edge.models == ["torchvision:mobilenet_v3_small"]
+    assert edge.profile_for("torchvision:mobilenet_v3_small") is named["mobilenet_v3_small_cpu"]
+    with pytest.raises(KeyError, match="is not served here"):
+        edge.serve("mobilenet", 0, EMPTY)

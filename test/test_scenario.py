@@ -13,7 +13,7 @@ from robust_offload.cli import main
 from robust_offload.core.checks import InputError
 from robust_offload.contract.files import DEFAULT_PROFILE_FILE, PAPER_PROFILE_FILE
 from robust_offload.core.scenario import (load_profiles, load_scenario,
-                                          parse_scenario)
+                                          parse_scenario, profiles_of)
 
 from conftest import DEFAULT_SCENARIO, REPO
 
@@ -151,3 +151,22 @@ def test_bad_profile_files_are_one_line(tmp_path, body, fragment):
     path.write_text(yaml.safe_dump(body))
     with pytest.raises(InputError, match=fragment):
         load_profiles(path)
+
+
+def test_a_profile_names_its_model(raw):
+    """A model name with "_" (mobilenet_v3_small) is carried by the profile's ``model:``
+    field; without it the name's part before the first "_" is the model."""
+    body = copy.deepcopy(raw["profiles"]["alexnet_nx_cpu"])
+    raw["profiles"]["mobilenet_v3_small_cpu"] = {**body, "model": "torchvision:mobilenet_v3_small"}
+    profiles = parse_scenario(raw).profiles
+    assert profiles["mobilenet_v3_small_cpu"].model == "torchvision:mobilenet_v3_small"
+    assert profiles["alexnet_nx_cpu"].model == "alexnet"
+    assert profiles_of(profiles, "torchvision:mobilenet_v3_small") == ["mobilenet_v3_small_cpu"]
+    assert profiles_of(profiles, "mobilenet") == []
+    assert profiles_of(profiles, "alexnet") == ["alexnet_nx_cpu"]
+    assert profiles_of(["alexnet_nx_cpu", "alexnet_cpu", "resnet152_cpu"], "alexnet") == \
+        ["alexnet_cpu", "alexnet_nx_cpu"]
+    for bad in ("", " alexnet", 3):
+        raw["profiles"]["mobilenet_v3_small_cpu"]["model"] = bad
+        with pytest.raises(InputError, match="'model'|model"):
+            parse_scenario(raw)

@@ -36,6 +36,8 @@ class Profile:
     local_excess_ms: optional, worst-case policy only: largest observed local time minus its mean
         (over the frequency sweep), so the local-time upper bound is w/(g f) + local_excess_ms.
     edge_max_ms: optional, worst-case policy only: largest observed edge time of blocks m+1..M.
+    model: the DNN reference the profile is for (``model:`` in YAML, e.g.
+        "torchvision:mobilenet_v3_small"); default :func:`model_of` the name.
     """
 
     name: str
@@ -47,6 +49,11 @@ class Profile:
     edge_var_ms2: np.ndarray
     local_excess_ms: np.ndarray | None = None
     edge_max_ms: np.ndarray | None = None
+    model: str = ""
+
+    def __post_init__(self):
+        if not self.model:
+            object.__setattr__(self, "model", model_of(self.name))
 
     @property
     def num_points(self) -> int:
@@ -101,7 +108,11 @@ SCENARIO_KEYS = ("bandwidth_hz", "noise_dbm_per_hz", "profiles", "devices", "pro
 
 def _parse_profile(name: str, raw, source: str) -> Profile:
     check = Checker(source, f"profile '{name}'")
-    raw = check.mapping("profile", raw, PROFILE_ARRAYS + OPTIONAL_ARRAYS)
+    raw = check.mapping("profile", raw, PROFILE_ARRAYS + OPTIONAL_ARRAYS + ("model",))
+    model = raw.get("model", "")
+    if not isinstance(model, str) or (model and model != model.strip()) or "model" in raw \
+            and not model:
+        check.fail("model", model, "must be a non-empty model reference without spaces around")
     length = len(check.array("output_mb", check.get(raw, "output_mb")))
     if length < 2:
         check.fail("output_mb", raw["output_mb"], "needs at least two partition points")
@@ -116,7 +127,7 @@ def _parse_profile(name: str, raw, source: str) -> Profile:
         check.fail("local_gflops", raw["local_gflops"], "must be non-decreasing in m")
     if arrays["edge_mean_ms"][-1] != 0 or arrays["edge_var_ms2"][-1] != 0:
         check.fail("edge_mean_ms", raw["edge_mean_ms"], "edge time at m = M must be 0")
-    return Profile(name=name, **arrays, **optional)
+    return Profile(name=name, **arrays, **optional, model=model)
 
 
 def _parse_channel_gain(raw: dict, check: Checker) -> float:
@@ -192,14 +203,20 @@ def parse_scenario(raw, source: str = "<scenario>") -> Scenario:
 
 
 def model_of(profile_name: str) -> str:
-    """The DNN a profile is for: profiles are named ``<model>_<hardware>`` (alexnet_nx_cpu ->
-    alexnet); a name without "_" is the model itself."""
+    """The DNN of a profile without a ``model:`` field: profiles are named
+    ``<model>_<hardware>`` (alexnet_nx_cpu -> alexnet); a name without "_" is the model
+    itself. A model whose name has "_" (mobilenet_v3_small) needs the ``model:`` field."""
     return profile_name.split("_", 1)[0]
 
 
-def profiles_of(profile_names, model: str) -> list[str]:
-    """The profiles of ``model``, sorted (the one rule linking model and profile names)."""
-    return sorted(name for name in profile_names if model and model_of(name) == model)
+def profiles_of(profiles, model: str) -> list[str]:
+    """The profiles of ``model``, sorted: ``profiles`` maps names to :class:`Profile` (each
+    knows its model) or is an iterable of names (:func:`model_of` applies)."""
+    def model_for(name):
+        found = profiles.get(name) if isinstance(profiles, dict) else None
+        return found.model if isinstance(found, Profile) else model_of(name)
+
+    return sorted(name for name in profiles if model and model_for(name) == model)
 
 
 def read_yaml(path: str | Path):

@@ -18,14 +18,17 @@ blocks 1-7 (see ``BLOCKS.md``).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
 from robust_offload.core.checks import MB_BYTES
+from robust_offload.dnn.codec import CODECS, encoded_bytes
 
 
 def _module_flops(module: nn.Module, inputs: tuple, output: torch.Tensor) -> int:
@@ -93,7 +96,7 @@ def calibrate_batchnorm(model: nn.Module, input_shape: Sequence[int], seed: int,
     x = torch.randn((batch, *input_shape), generator=generator)
     device = next(model.parameters()).device
     saved = [(bn.momentum, bn.training) for bn in bns]
-    model.eval()
+    eval_mode(model)
     for bn in bns:
         bn.reset_running_stats()
         bn.momentum = None  # cumulative average: one batch sets the statistics exactly
@@ -104,7 +107,7 @@ def calibrate_batchnorm(model: nn.Module, input_shape: Sequence[int], seed: int,
     finally:
         for bn, (momentum, _) in zip(bns, saved):
             bn.momentum = momentum
-        model.eval()
+        eval_mode(model)
 
 
 def choose_boundaries(unit_gflops: Sequence[float], targets: Sequence[float],
@@ -138,6 +141,42 @@ def choose_boundaries(unit_gflops: Sequence[float], targets: Sequence[float],
     return ends[::-1]
 
 
+@dataclass(frozen=True)
+class Point:
+    """Partition point m of a split model: the tensor sent there and the work on each side.
+
+    bytes: payload bytes per codec (:func:`robust_offload.dnn.codec.encoded_bytes` without the
+    header), one sample. head_param_bytes: parameters and buffers of blocks 1..m.
+    """
+
+    m: int
+    name: str
+    shape: tuple[int, ...]
+    bytes: dict[str, int]
+    head_gflops: float
+    tail_gflops: float
+    head_param_bytes: int
+
+
+def _tensor_bytes(modules: Sequence[nn.Module]) -> int:
+    """Bytes of the distinct parameters and buffers of ``modules``."""
+    seen: dict[int, int] = {}
+    for module in modules:
+        for t in (*module.parameters(), *module.buffers()):
+            seen[id(t)] = t.numel() * t.element_size()
+    return sum(seen.values())
+
+
+def eval_mode(module: nn.Module) -> nn.Module:
+    """``module.eval()``; a ``torch.export`` program's module refuses it and needs none (its
+    graph was captured in one mode)."""
+    try:
+        module.eval()
+    except NotImplementedError:
+        pass
+    return module
+
+
 class SplitModel:
     """A DNN as a chain of M blocks with partition points m = 0..M (see the module docstring).
 
@@ -153,14 +192,25 @@ class SplitModel:
     paper_output_mb / paper_gflops: the paper's d_m (m = 0..M) and cumulative w_m (m = 0..M,
         0 at m = 0) when the model is one of the paper's, else None.
     notes: extra text for the documentation table.
+    point_names: names of points 1..M-1 (the cuts between blocks); default "block1" ...
+    profile: per-block FLOPs and per-sample output shapes when already measured (the graph
+        splitter's FlopCounterMode counts); default: :func:`count_block_flops` on first use.
+    reference: what :func:`robust_offload.dnn.get_model` was given (default ``name``).
+    cuts_found: single-tensor cuts the graph has (of which M - 1 are kept); None for a
+        hand-written split.
     """
 
     def __init__(self, name: str, blocks: Sequence[nn.Module], source: nn.Module,
                  input_shape: Sequence[int] = (3, 224, 224),
                  descriptions: Sequence[str] | None = None,
                  paper_output_mb: Sequence[float] | None = None,
-                 paper_gflops: Sequence[float] | None = None, notes: str = ""):
+                 paper_gflops: Sequence[float] | None = None, notes: str = "",
+                 point_names: Sequence[str] | None = None,
+                 profile: tuple[list[int], list[tuple[int, ...]]] | None = None,
+                 reference: str | None = None, cuts_found: int | None = None):
         self.name = name
+        self.ref = reference or name
+        self.cuts_found = cuts_found
         self.blocks = nn.ModuleList(blocks)
         self.source = source
         self.input_shape = tuple(int(d) for d in input_shape)
@@ -175,8 +225,13 @@ class SplitModel:
         self.paper_output_mb = None if paper_output_mb is None else np.asarray(paper_output_mb)
         self.paper_gflops = None if paper_gflops is None else np.asarray(paper_gflops)
         self.notes = notes
-        self._profile: tuple[list[int], list[tuple[int, ...]]] | None = None
-        self.source.eval()
+        names = list(point_names) if point_names is not None else [
+            f"block{k}" for k in range(1, m)]
+        if len(names) != max(m - 1, 0):
+            raise ValueError(f"{name}: {len(names)} point names for {m - 1} cuts")
+        self.point_names = ["input", *names, "output"]
+        self._profile = profile
+        eval_mode(self.source)
         self.blocks.eval()
         for p in self.source.parameters():
             p.requires_grad_(False)
@@ -270,6 +325,36 @@ class SplitModel:
             for block in self.blocks[m:]:
                 z = block(z)
         return z
+
+    def points(self) -> list[Point]:
+        """Partition points 0..M (input, the cuts, output) with sizes and work per side."""
+        cumulative = self.cumulative_gflops()
+        total = float(cumulative[-1])
+        return [Point(m, self.point_names[m], self.output_shape(m),
+                      {c: encoded_bytes(self.output_shape(m), c, header=False) for c in CODECS},
+                      float(cumulative[m]), total - float(cumulative[m]),
+                      _tensor_bytes(self.blocks[:m]))
+                for m in range(self.num_blocks + 1)]
+
+    def point_of(self, name: str) -> int:
+        """The partition point called ``name``; ValueError suggesting close names."""
+        if name in self.point_names:
+            return self.point_names.index(name)
+        import difflib
+
+        close = difflib.get_close_matches(name, self.point_names, n=3)
+        raise ValueError(f"{self.name}: unknown cut name {name!r}"
+                         + (f"; did you mean {', '.join(close)}?" if close else
+                            f" (cuts: {', '.join(self.point_names)})"))
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """Short sha256 hex digest of the reference, the architecture and the weights
+        (:func:`robust_offload.dnn.weights.fingerprint`), the same in every process that
+        loads the same weights."""
+        from robust_offload.dnn.weights import fingerprint
+
+        return fingerprint(self.ref, self.source)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """The full model: ``tail(head(x, 0), 0)``."""

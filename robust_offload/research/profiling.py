@@ -136,27 +136,36 @@ def host_clock_ghz(device: str) -> float:
 
 
 def run_profile(model_name: str, device: str, repeats: int, warmup: int, freqs_ghz, dvfs_kind,
-                output: Path, plot: Path | None, name: str | None, codec: str, seed: int):
-    """The ``profile`` command: measure, fit, write the profile YAML (and the plot)."""
+                output: Path, plot: Path | None, name: str | None, codec: str, seed: int,
+                weights=None, input_shape=None):
+    """The ``profile`` command: measure, fit, write the profile YAML (and the plot).
+
+    ``model_name`` is any reference :func:`robust_offload.dnn.get_model` takes; the profile is
+    named ``<model>_<device>`` unless ``name`` is given, and carries a ``model:`` field when
+    its name does not give the reference (:func:`robust_offload.core.scenario.model_of`)."""
     import torch
 
+    from robust_offload.core.scenario import model_of
     from robust_offload.dnn.registry import get_model
     from robust_offload.hw.factory import make_dvfs
 
-    model = get_model(model_name, seed=seed, device=device)
+    model = get_model(model_name, weights, input_shape, seed=seed, device=device)
     dvfs = None if dvfs_kind == "none" else make_dvfs(dvfs_kind)
     if not freqs_ghz:
         freqs_ghz = dvfs.available_freqs_ghz() if dvfs else [host_clock_ghz(device)]
     result = sweep(model, dvfs, list(freqs_ghz), repeats, warmup)
     entry, report = profile_entry(model, result, codec)
-    name = name or f"{model_name}_{device}"
+    name = name or f"{model.name}_{device}"
+    if model_of(name) != model.ref:
+        entry = {"model": model.ref, **entry}
     hardware = torch.cuda.get_device_name() if device.startswith("cuda") else \
         platform.processor() or platform.machine()
     header = (f"Measured by `robust-offload profile` on {time.strftime('%Y-%m-%d')}: "
               f"{model_name} on {device} ({hardware}), {repeats} repeats after {warmup} "
               f"warm-up passes,\nfrequencies {', '.join(f'{f:g}' for f in result.freqs_ghz)} "
               f"GHz (DVFS: {dvfs_kind}), torch {torch.__version__}, {torch.get_num_threads()} "
-              f"threads, codec {codec}.\nSquared residual of the g fit per point (s^2): "
+              f"threads, codec {codec}, weights {weights or 'random'} (fingerprint "
+              f"{model.fingerprint}).\nSquared residual of the g fit per point (s^2): "
               + ", ".join(f"{r:.3g}" for r in report["residual_s2"]))
     write_profile(output, name, entry, header)
     if plot is not None:

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from robust_offload.core.scenario import Profile, model_of, profiles_of
+from robust_offload.core.scenario import Profile, profiles_of
 from robust_offload.dnn.answer import MAX_TOP_K
 from robust_offload.dnn.answer import top_k as top_k_of
 from robust_offload.dnn.codec import Payload, from_payload
@@ -33,7 +33,7 @@ class EdgeRuntime:
         self.compute_mode, self.device = compute_mode, device
         self.modelled_models = set(modelled_models)
         self.profiles = profiles
-        self.models = sorted({model_of(name) for name in profiles})   # served, by exact name
+        self.models = sorted({p.model for p in profiles.values()})    # served, by exact name
         self._load = model_loader
         self._models = {}
         self._rng = np.random.default_rng(seed)

@@ -22,6 +22,9 @@ from robust_offload.dnn.split import SplitModel
 
 PAPER_OUTPUT_MB = [0.574, 0.74, 0.18, 0.53, 0.12, 0.25, 0.17, 0.04, 0.001]
 PAPER_GFLOPS = [0.0, 0.1407, 0.1411, 0.5891, 0.5894, 0.8137, 1.3122, 1.3123, 1.4214]
+POINT_NAMES = ["features.1", "features.2", "features.4", "features.5", "features.7",
+               "features.11", "features.12"]
+"""Points 1..7: the torchvision module whose output is sent."""
 
 
 @register_model("alexnet")
@@ -41,6 +44,7 @@ def build() -> SplitModel:
         "avgpool + flatten + classifier (3 linear layers)",
     ]
     return SplitModel("alexnet", blocks, net, descriptions=descriptions,
+                      point_names=POINT_NAMES,
                       paper_output_mb=PAPER_OUTPUT_MB, paper_gflops=PAPER_GFLOPS,
                       notes="Point 8 is 1000 float32 logits (0.0038 MB); the paper's 0.001 MB is "
                             "a class result. Block 8 is 0.117 GFLOPs here vs 0.109 in the paper.")

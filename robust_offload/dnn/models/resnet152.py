@@ -86,7 +86,8 @@ def build() -> SplitModel:
     net = torchvision.models.resnet152(weights=None)
     calibrate_batchnorm(net, (3, 224, 224), seed=torch.initial_seed())
     blocks, descriptions = split_resnet(net)
-    return SplitModel("resnet152", blocks, net, descriptions=descriptions,
+    names = ["stem", *(bottleneck_names()[end - 1] for end in BOUNDARIES)]
+    return SplitModel("resnet152", blocks, net, descriptions=descriptions, point_names=names,
                       paper_output_mb=PAPER_OUTPUT_MB, paper_gflops=PAPER_GFLOPS,
                       notes="Points 2 and 4-8: the paper's sizes are the bottleneck's inner "
                             "tensor (1/4 of ours, not a clean cut). Point 9 is 1000 float32 "

@@ -69,3 +69,12 @@ def test_unknown_keys_are_errors_and_owner_is_named():
     assert str(err.value) == ("fleet.yaml: robots[0]: field 'fleet.robot' = []: unknown key "
                               "(known: planner, robots)")
     assert checks.mapping("f", "x", None, ("a",)) == {}
+
+
+def test_an_image_shape_is_three_whole_numbers_or_nothing():
+    assert checks.image_shape("parameter", "input_shape", []) is None
+    assert checks.image_shape("parameter", "input_shape", [1, 8, 8]) == (1, 8, 8)
+    assert checks.image_shape("parameter", "input_shape", ["3", "64", "64"]) == (3, 64, 64)
+    for bad in ([1, 8], [1, 8, 0], ["x", "8", "8"], [1, 8, 8.5]):
+        with pytest.raises(InputError, match="input_shape"):
+            checks.image_shape("parameter", "input_shape", bad)

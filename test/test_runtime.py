@@ -748,3 +748,14 @@ def test_edge_serves_a_model_whose_name_has_underscores(profiles):
     assert edge.profile_for("torchvision:mobilenet_v3_small") is named["mobilenet_v3_small_cpu"]
     with pytest.raises(KeyError, match="is not served here"):
         edge.serve("mobilenet", 0, EMPTY)
+
+
+def test_per_model_parameters_name_each_model_once():
+    from robust_offload.runtime.edge import per_model
+
+    assert per_model("model_weights", ["none"]) == {}
+    assert per_model("model_weights", ["digits:cnn=/w/a.safetensors", "alexnet=IMAGENET1K_V1"]) \
+        == {"digits:cnn": "/w/a.safetensors", "alexnet": "IMAGENET1K_V1"}
+    for bad in (["alexnet"], ["=w.pt"], ["alexnet=a.pt", "alexnet=b.pt"]):
+        with pytest.raises(InputError, match="model_weights"):
+            per_model("model_weights", bad)

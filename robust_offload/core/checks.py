@@ -233,6 +233,20 @@ TEXT_MAX_CHARS = 256
 """Longest free text (a model reference, a hardware description) a message or file may carry."""
 
 
+def image_shape(source: str, field: str, values) -> tuple[int, int, int] | None:
+    """A model input's (C, H, W): three whole numbers >= 1, given as numbers or text; None
+    for an empty list (not given)."""
+    if not values:
+        return None
+    if not isinstance(values, (list, tuple)) or len(values) != 3:
+        fail(source, field, values, "needs C, H, W (3 whole numbers)")
+    try:
+        numbers = [int(v) if isinstance(v, str) else v for v in values]
+    except ValueError:
+        fail(source, field, list(values), "needs C, H, W (3 whole numbers)")
+    return tuple(whole(source, field, v, low=1) for v in numbers)
+
+
 def text(source: str, field: str, value, owner: str = "", allow_empty: bool = False) -> str:
     """Free text that may end up in a log line: printable (no control characters, no NUL), no
     surrounding whitespace, at most :data:`TEXT_MAX_CHARS` characters."""

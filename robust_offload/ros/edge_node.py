@@ -37,7 +37,7 @@ from robust_offload.ros.managed import ManagedNode
 from robust_offload.ros.parameters import Param
 from robust_offload.ros.auth import fleet_key, sign
 from robust_offload.runtime.auth import Signer
-from robust_offload.runtime.edge import EdgeRuntime, Served
+from robust_offload.runtime.edge import EdgeRuntime, Served, per_model
 from robust_offload.runtime.workers import Workers
 
 WARN_REPEAT_S = 5.0
@@ -60,6 +60,10 @@ PARAMETERS = {
                                      "profile is already measured (0 = none)"),
     "calibration_rounds": Param(3, "rounds of calibration_repeats passes; the quietest seeds "
                                    "the profile (the host's other processes start meanwhile)"),
+    "model_weights": Param(["none"], "weights of the served models, as <model>=<file or "
+                                     "torchvision weights name> ('none': random, seeded)"),
+    "model_input_shapes": Param(["none"], "input shapes of served models, as <model>=C,H,W "
+                                          "('none': from the weights or the model)"),
     "seed": Param(0, "seed of the models' random weights and the modelled edge times"),
     "torch_threads": Param(1, "torch CPU threads per tail"),
     "hardware": Param("", "hardware name in the edge profile ('' = the torch device's name)"),
@@ -137,8 +141,14 @@ class EdgeNode(ManagedNode):
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
 
+        weights = per_model("model_weights", self.p["model_weights"])
+        shapes = {model: checks.image_shape("parameter", "model_input_shapes", shape.split(","))
+                  for model, shape in
+                  per_model("model_input_shapes", self.p["model_input_shapes"]).items()}
+
         def loader(name, device):
-            return get_model(name, seed=self.p["seed"], device=device)
+            return get_model(name, weights=weights.get(name), input_shape=shapes.get(name),
+                             seed=self.p["seed"], device=device)
 
         return device, loader
 

@@ -57,7 +57,11 @@ from robust_offload.runtime.robot_loop import FrameLoop, build_robot, camera_pre
 
 PARAMETERS = {
     "robot_id": Param("robot_1", "robot identifier (the fleet runner sets the namespace's name)"),
-    "model": Param("alexnet", "DNN model (robust_offload.dnn registry name)"),
+    "model": Param("alexnet", "DNN model reference: alexnet, resnet152, torchvision:<name>, "
+                              "<module>:<factory> or a .pt2 file (docs/dnn.md)"),
+    "weights": Param("", "the model's weights: a state_dict file (.pt, .pth, .safetensors) or "
+                         "a torchvision weights name in the torch hub cache; '' = random, seeded"),
+    "input_shape": Param([], "model input C, H, W ([] = from the weights or the model)"),
     "profile": Param("alexnet_nx_cpu", "planner profile name in profiles_file"),
     "profiles_file": Param("", "profile YAML ('' = the shipped Jetson Xavier NX profiles)"),
     "hardware": Param("jetson-xavier-nx", "hardware description sent to the planner"),

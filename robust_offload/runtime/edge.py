@@ -15,12 +15,25 @@ import time
 
 import numpy as np
 
+from robust_offload.core import checks
 from robust_offload.core.scenario import Profile, profiles_of
 from robust_offload.dnn.answer import MAX_TOP_K
 from robust_offload.dnn.answer import top_k as top_k_of
 from robust_offload.dnn.codec import Payload, from_payload
 from robust_offload.hw.emulated import sleep_until
 from robust_offload.runtime.stats import PointStats
+
+
+def per_model(field: str, entries) -> dict[str, str]:
+    """A list parameter of ``<model>=<value>`` entries (["none"] = none) as model -> value;
+    InputError naming an entry without a model or a value, or a model given twice."""
+    found: dict[str, str] = {}
+    for entry in (e for e in entries if e != "none"):
+        model, _, value = str(entry).partition("=")
+        if not model.strip() or not value.strip() or model.strip() in found:
+            checks.fail("parameter", field, entry, "needs <model>=<value>, each model once")
+        found[model.strip()] = value.strip()
+    return found
 
 
 class EdgeRuntime:

@@ -51,16 +51,19 @@ def _load_model(p: Mapping):
                         "needs torch: pip install 'robust-offload[dnn]'")
         return None
     torch.set_num_threads(max(1, p["torch_threads"]))
-    return _shared_model(p["model"], p["seed"])
+    return _shared_model(p["model"], p["weights"] or None,
+                         checks.image_shape("parameter", "input_shape", p["input_shape"]),
+                         p["seed"])
 
 
 @functools.lru_cache(maxsize=None)
-def _shared_model(name: str, seed: int):
-    """One model per (name, seed) in a process: robots of a swarm share it (AlexNet's weights
-    alone are 233 MiB)."""
+def _shared_model(ref: str, weights: str | None, shape: tuple | None, seed: int):
+    """One model per (reference, weights, input shape, seed) in a process: robots of a swarm
+    share it (AlexNet's weights alone are 233 MiB)."""
     from robust_offload.dnn.registry import get_model
 
-    return get_model(name, seed=seed)
+    return get_model(ref, weights=weights, input_shape=shape, seed=seed)
+
 
 
 def build_robot(p: Mapping) -> tuple[RobotRuntime, str]:

@@ -2,6 +2,8 @@
 callbacks use made to raise, survives every subscription and timer callback, reports each
 failure on one line, and still works on its last good state once the parts are back."""
 
+import time
+
 import pytest
 
 msg = pytest.importorskip("robust_offload.msg", reason="interfaces are built by `pip install .`")
@@ -30,7 +32,7 @@ def build(kind, context, tmp_path):
             Parameter("compute_mode", value="modelled")]), ("runtime", "workers")
     if kind == "radio":
         from robust_offload.ros.radio_node import RadioNode
-        return RadioNode(context=context), ("uplink", "reports")
+        return RadioNode(context=context), ("uplink", "radio")
     if kind == "recorder":
         from robust_offload.ros.recorder_node import RecorderNode
         return RecorderNode(context=context, parameter_overrides=[
@@ -50,8 +52,10 @@ def deliver_all(node):
         message = sub.msg_type()
         if sub.raw:
             message = serialize_message(message)
-        args = (message, {"publisher_gid": {"data": b"\x01" * 16}}) \
-            if takes_info(sub.callback) else (message,)
+        now_ns = time.time_ns()
+        info = {"publisher_gid": {"data": b"\x01" * 16}, "source_timestamp": now_ns,
+                "received_timestamp": now_ns}     # rclpy's MessageInfo
+        args = (message, info) if takes_info(sub.callback) else (message,)
         sub.callback(*args)
     for timer in node.timers:
         timer.callback()

@@ -142,8 +142,9 @@ class PlannerNode(ManagedNode):
             self._warn(f"ignored: {err}", key=err.key)
 
     def on_status(self, msg: RobotStatus, info):
-        if info["received_timestamp"] > 0:           # 0: the middleware did not stamp it
-            self.fleet.note_queue_lag(time.time() - info["received_timestamp"] * 1e-9)
+        received_ns = info.get("received_timestamp", 0)    # 0: the middleware did not stamp it
+        if received_ns > 0:
+            self.fleet.note_queue_lag(time.time() - received_ns * 1e-9)
 
         def update():
             if self.planner.status(

@@ -140,7 +140,7 @@ def test_managed_launch_brings_planner_and_edge_up_as_lifecycle_nodes(launch_mod
     assert not any(isinstance(a, RecordedLifecycleNode) for a in plain) and len(plain) == 8
 
 
-def test_default_fleet_has_the_issue_node_set():
+def test_default_fleet_has_its_documented_node_set():
     specs = load_fleet(FLEET)
     labels = [s.label for s in specs]
     assert labels[:4] == ["planner", "edge", "radio", "recorder"]
@@ -232,11 +232,22 @@ def test_shared_parameters_reach_every_node_that_needs_them():
     assert shipped["planner"] == shipped["radio"] == shipped["robot_1/robot"] == -174.0
 
 
+def test_cameras_are_image_players_beside_the_robots():
+    specs = node_specs({"fleet": {"cameras": [{"name": "front", "parameters": {
+        "source": "digits.npz", "rate_hz": 5.0}}], "robots": [{"name": "r1"}]}}, REPO)
+    (camera,) = [s for s in specs if s.executable == "image_player"]
+    assert camera.label == "front" and camera.parameters == {"source": "digits.npz",
+                                                             "rate_hz": 5.0}
+    assert specs.index(camera) < [s.label for s in specs].index("r1/robot")
+
+
 @pytest.mark.parametrize("raw, fragment", [
     ({"fleet": {"shared": {"bandwidth": 1}, "robots": [{"name": "a"}]}},
      "field 'fleet.shared.bandwidth' = 1: unknown key (known: auth_key_file, noise_dbm_per_hz)"),
     ({"fleet": {"robots": [{"name": "r 1"}]}}, "robots[0].name"),
     ({"fleet": {"robots": [{"name": "a"}, {"name": "a"}]}}, "robots[1].name"),
+    ({"fleet": {"cameras": [{"name": "cam"}, {"name": "cam"}], "robots": [{"name": "a"}]}},
+     "'cameras[1].name' = 'cam': already the name of one of the cameras"),
     ({"fleet": {"planner": {"params_file": "nope.yaml"}}}, "planner.params_file"),
     ({"fleet": {"robots": "r1"}}, "'fleet.robots' = 'r1': must be a non-empty list"),
     ({"fleet": {"robot": [{"name": "r1"}]}}, "field 'fleet.robot' = [{'name': 'r1'}]: unknown key"),

@@ -52,11 +52,12 @@ def description(robots, **services):
 class RunningFleet:
     """A fleet of processes for one test; stopped (and its bag closed) by ``stop``."""
 
-    def __init__(self, tmp_path: Path, domain: int, raw: dict):
+    def __init__(self, tmp_path: Path, domain: int, raw: dict, **env_vars):
         self.bag = tmp_path / "bag"
         specs = with_bag(node_specs(raw, CONFIG, "test fleet"), self.bag)
         env = fleet_environment(tmp_path)
-        env.update(ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+        env.update(ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+                   **env_vars)
         self.fleet = Fleet(specs, tmp_path, env)
         self.tail = BagTail(self.bag, (FRAMES, PLAN))
         self.fleet.start(robot_delay_s=3.0)
@@ -103,8 +104,8 @@ def summary(rows, name):
 def run_fleet(tmp_path):
     fleets = []
 
-    def start(domain, raw):
-        fleets.append(RunningFleet(tmp_path, domain, raw))
+    def start(domain, raw, **env_vars):
+        fleets.append(RunningFleet(tmp_path, domain, raw, **env_vars))
         return fleets[-1]
 
     yield start

@@ -90,7 +90,7 @@ def command_line(spec: NodeSpec, python: str = sys.executable) -> list[str]:
     return argv
 
 
-FLEET_KEYS = (*SERVICES, "robots", "shared", "hosting")
+FLEET_KEYS = (*SERVICES, "cameras", "robots", "shared", "hosting")
 HOSTING = {"hosts": ("local", "netns"), "air_time": ("shaped", "modelled"),
            "discovery": ("multicast", "server")}
 """How ``robust-offload fleet`` runs a fleet (``fleet.hosting`` in a fleet file, or its options):
@@ -127,6 +127,8 @@ def node_specs(description: dict, base_dir: Path, source: str = "fleet.yaml") ->
     """Every node of a fleet description (see config/fleet.yaml), services first, then robots.
 
     Services with ``enabled: false`` are left out (e.g. no radio emulator on real radios).
+    ``cameras`` (optional) are image players (node ``image_player`` named after each entry's
+    ``name``): a recorded data set played as a camera the robots subscribe to.
     ``respawn`` (default: on for :data:`RESPAWN`) restarts a node that exits, after
     ``respawn_delay_s``.
     Each robot runs node ``robot`` in namespace ``/<name>`` with ``robot_id`` = its name.
@@ -144,19 +146,30 @@ def node_specs(description: dict, base_dir: Path, source: str = "fleet.yaml") ->
             checks.fail(source, f"{service}.enabled", enabled, "must be true or false")
         if enabled:
             specs.append(_spec(service, service, "", raw, base_dir, service, source, shared))
+    specs += _named(fleet, "cameras", "image_player", "", base_dir, source, shared)
     robots = fleet.get("robots")
     if not isinstance(robots, list) or not robots:
         checks.fail(source, "fleet.robots", robots, "must be a non-empty list")
-    seen = set()
-    for index, raw in enumerate(robots):
-        raw = checks.mapping(source, f"robots[{index}]", raw, ROBOT_KEYS)
-        name = checks.name(source, f"robots[{index}].name", raw.get("name"))
-        if name in seen:
-            checks.fail(source, f"robots[{index}].name", name, "already the name of a robot")
-        seen.add(name)
-        spec = _spec("robot", "robot", f"/{name}", raw, base_dir, f"robots[{index}]", source,
-                     shared)
+    for spec in _named(fleet, "robots", "robot", "robot", base_dir, source, shared):
+        name = spec.namespace.strip("/")
         specs.append(replace(spec, parameters={"robot_id": name, **spec.parameters}))
+    return specs
+
+
+def _named(fleet: dict, key: str, executable: str, node_name: str, base_dir: Path,
+           source: str, shared: dict) -> list[NodeSpec]:
+    """The specs of a list of named nodes (``robots``: node ``robot`` in namespace ``/<name>``;
+    ``node_name`` "": the node itself is named ``<name>``), each name used once."""
+    seen, specs = set(), []
+    for index, raw in enumerate(fleet.get(key) or []):
+        where = f"{key}[{index}]"
+        raw = checks.mapping(source, where, raw, ROBOT_KEYS)
+        name = checks.name(source, f"{where}.name", raw.get("name"))
+        if name in seen:
+            checks.fail(source, f"{where}.name", name, f"already the name of one of the {key}")
+        seen.add(name)
+        specs.append(_spec(executable, node_name or name, f"/{name}" if node_name else "", raw,
+                           base_dir, where, source, shared))
     return specs
 
 

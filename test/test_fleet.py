@@ -13,6 +13,7 @@ import types
 import pytest
 
 from robust_offload.core.checks import InputError
+from robust_offload.core.scenario import load_profiles
 from robust_offload.orchestration.fleet import (
     EXECUTABLES,
     command_line,
@@ -232,6 +233,15 @@ def test_shared_parameters_reach_every_node_that_needs_them():
     assert shipped["planner"] == shipped["radio"] == shipped["robot_1/robot"] == -174.0
 
 
+def test_file_parameters_are_relative_to_the_fleet_file():
+    (spec,) = node_specs({"fleet": {"robots": [{"name": "r1", "parameters": {
+        "profiles_file": "nets/p.yaml", "labels_file": "/data/labels.txt", "model": "m.pt2"}}]}},
+        REPO / "examples")[-1:]
+    assert spec.parameters["profiles_file"] == str(REPO / "examples/nets/p.yaml")
+    assert spec.parameters["labels_file"] == "/data/labels.txt"
+    assert spec.parameters["model"] == "m.pt2"            # not a *_file parameter
+
+
 def test_cameras_are_image_players_beside_the_robots():
     specs = node_specs({"fleet": {"cameras": [{"name": "front", "parameters": {
         "source": "digits.npz", "rate_hz": 5.0}}], "robots": [{"name": "r1"}]}}, REPO)
@@ -306,3 +316,16 @@ def test_hosting_from_the_file_and_the_options(file_hosting, options, expected):
 def test_bad_hosting_is_named(file_hosting, fragment):
     with pytest.raises(InputError, match=re.escape(fragment)):
         hosting({"fleet": {"hosting": file_hosting, "robots": [{"name": "a"}]}}, "f.yaml")
+
+
+def test_the_mobilenet_example_fleet_plans_with_its_own_profile():
+    """examples/mobilenet: a third network's fleet, its profile next to it (relative paths)."""
+    specs = load_fleet(REPO / "examples/mobilenet/fleet.yaml")
+    robots = [s for s in specs if s.executable == "robot"]
+    planner = next(s for s in specs if s.executable == "planner")
+    profiles = load_profiles(planner.parameters["profiles_file"])
+    assert len(robots) == 3
+    for robot in robots:
+        profile = profiles[robot.parameters["profile"]]
+        assert profile.model == robot.parameters["model"] == "torchvision:mobilenet_v3_small"
+        assert robot.parameters["profiles_file"] == planner.parameters["profiles_file"]

@@ -759,3 +759,18 @@ def test_per_model_parameters_name_each_model_once():
     for bad in (["alexnet"], ["=w.pt"], ["alexnet=a.pt", "alexnet=b.pt"]):
         with pytest.raises(InputError, match="model_weights"):
             per_model("model_weights", bad)
+
+
+def test_a_robots_profile_must_be_its_models(profiles):
+    from robust_offload.runtime.robot_loop import _check_fit
+
+    class SixBlocks:
+        num_blocks = 6
+
+    alexnet = profiles["alexnet_nx_cpu"]
+    with pytest.raises(InputError, match="is a profile of 'alexnet', not of the robot's model "
+                                         "'resnet152'"):
+        _check_fit({"model": "resnet152", "profile": "alexnet_nx_cpu"}, alexnet, None)
+    with pytest.raises(InputError, match="has 9 partition points, model 'alexnet' has 7"):
+        _check_fit({"model": "alexnet", "profile": "alexnet_nx_cpu"}, alexnet, SixBlocks())
+    _check_fit({"model": "alexnet", "profile": "alexnet_nx_cpu"}, alexnet, None)   # modelled

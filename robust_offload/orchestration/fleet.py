@@ -101,6 +101,11 @@ SERVICE_KEYS = ("enabled", "params_file", "parameters", "respawn", "respawn_dela
 ROBOT_KEYS = ("name", "params_file", "parameters", "respawn", "respawn_delay_s")
 
 
+def _relative_to(base: Path, value):
+    """A ``*_file`` parameter of a fleet file: a relative path is relative to the fleet file."""
+    return str((base / value).resolve()) if isinstance(value, str) and value else value
+
+
 def _spec(executable, name, namespace, raw: dict, base: Path, where: str,
           source: str, shared: dict) -> NodeSpec:
     files = raw.get("params_file")
@@ -111,9 +116,11 @@ def _spec(executable, name, namespace, raw: dict, base: Path, where: str,
         if not path.is_file():
             checks.fail(source, f"{where}.params_file", item, f"no such file ({path})")
         resolved.append(str(path))
-    parameters = checks.mapping(source, f"{where}.parameters", raw.get("parameters"))
-    fleet_wide = {key: str((base / value).resolve()) if key.endswith("_file") and value
-                  else value for key, value in shared.items() if executable in SHARED[key]}
+    parameters = {key: _relative_to(base, value) if key.endswith("_file") else value
+                  for key, value in checks.mapping(source, f"{where}.parameters",
+                                                   raw.get("parameters")).items()}
+    fleet_wide = {key: _relative_to(base, value) if key.endswith("_file") else value
+                  for key, value in shared.items() if executable in SHARED[key]}
     respawn = raw.get("respawn", executable in RESPAWN)
     if not isinstance(respawn, bool):
         checks.fail(source, f"{where}.respawn", respawn, "must be true or false")

@@ -79,6 +79,7 @@ def build_robot(p: Mapping) -> tuple[RobotRuntime, str]:
                                (p["freq_min_ghz"], p["freq_max_ghz"]), p["seed"],
                                p["power_rail"])
     model = _load_model(p)
+    _check_fit(p, profile, model)
     labels = read_labels(p["labels_file"], None if model is None else class_count(model))
     runtime = RobotRuntime(
         p["robot_id"], profile, device, model=model, compute_mode=p["compute_mode"],
@@ -90,6 +91,18 @@ def build_robot(p: Mapping) -> tuple[RobotRuntime, str]:
     return runtime, (f"robot {p['robot_id']}: model {p['model']} profile {profile.name}, DVFS "
                      f"{device.describe()}, compute mode {p['compute_mode']} ({mode}), codec "
                      f"{p['codec']}")
+
+
+def _check_fit(p: Mapping, profile, model) -> None:
+    """The robot's profile is its model's: it names the same model, with one point per cut
+    (InputError naming the profile otherwise)."""
+    if profile.model != p["model"]:
+        checks.fail("parameter", "profile", p["profile"],
+                    f"is a profile of {profile.model!r}, not of the robot's model {p['model']!r}")
+    if model is not None and model.num_blocks + 1 != profile.num_points:
+        checks.fail("parameter", "profile", p["profile"],
+                    f"has {profile.num_points} partition points, model {p['model']!r} has "
+                    f"{model.num_blocks + 1} (m = 0..{model.num_blocks})")
 
 
 def camera_preprocessing(p: Mapping, model):

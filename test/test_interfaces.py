@@ -31,7 +31,7 @@ def test_a_plan_without_robots_has_float_fields():
     an empty plan's total energy must be a float, not the int 0 of an empty sum."""
     from robust_offload.core.plan import Plan
     from robust_offload.ros.messages import plan_message
-    from robust_offload.runtime.replanner import Published
+    from robust_offload.runtime.published import Published
 
     empty = Plan(policy="robust", devices=[], infeasible_devices=[], lower_bound_j=0,
                  solve_time_s=0)

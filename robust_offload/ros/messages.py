@@ -12,7 +12,7 @@ from robust_offload.msg import (
     RobotStatus,
 )
 from robust_offload.runtime.health import Health
-from robust_offload.runtime.replanner import Published
+from robust_offload.runtime.published import Published
 from robust_offload.ros.node_main import to_time
 
 STATUS_PARAMETERS = ("model", "profile", "hardware", "deadline_ms", "risk", "kappa",

@@ -16,7 +16,7 @@ than it uses now is published in two steps (:mod:`robust_offload.runtime.transit
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from robust_offload.contract.topics import FAILED
 from robust_offload.core import checks, policies
@@ -26,6 +26,7 @@ from robust_offload.core.plan import Plan
 from robust_offload.runtime.admission import Admission
 from robust_offload.runtime.health import FleetHealth
 from robust_offload.runtime.planner import LiveFleet
+from robust_offload.runtime.published import Published
 from robust_offload.runtime.transition import (
     TRANSITION_S,
     SecondStep,
@@ -47,38 +48,6 @@ their last 1e-5 of gap only at the node limit, 13 s at N = 50)."""
 POLL_PERIOD_S = 0.1
 """How often the planner node polls (:meth:`Replanner.poll`): updates are planned at most this
 late, a burst of them together."""
-
-
-@dataclass
-class Published:
-    """One plan to publish: the core plan, its id, and the DeviceDecision fields per robot."""
-
-    plan_id: int
-    plan: Plan
-    decisions: list[dict]
-    degraded: dict[str, float]
-    margin_share: float = 1.0
-    held: tuple[str, ...] = ()
-    reason: str = ""
-    planning_s: float = 0.0
-
-    @property
-    def summary(self) -> str:
-        infeasible = len(self.plan.infeasible_devices)
-        extra = f" ({infeasible} infeasible)" if infeasible else ""
-        if self.margin_share < 1.0:
-            extra += f" (over-subscribed: margins x{self.margin_share:.3g})"
-        if self.degraded:
-            extra += "".join(f" ({name} at risk {risk:.3g})"
-                             for name, risk in sorted(self.degraded.items()))
-        if self.plan.stats.get("deadline_hit"):
-            extra += f" (search stopped at its time limit: gap {self.plan.gap:.2g})"
-        if self.held:
-            extra += f" (first step: {', '.join(self.held)} grow only in the next)"
-        why = f" [{self.reason}]" if self.reason else ""
-        return (f"plan #{self.plan_id}: {len(self.decisions)} robots{extra}, "
-                f"{self.plan.total_energy_j:.4g} J, planned in "
-                f"{self.planning_s * 1e3:.1f} ms{why}")
 
 
 class Replanner:

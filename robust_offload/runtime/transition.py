@@ -22,10 +22,8 @@ plan's reason, as it may then still use its old share.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from robust_offload.runtime.replanner import Published
+from robust_offload.runtime.published import Published
 
 TRANSITION_S = 5.0
 """Default bound of the wait for the shrinking robots' reports before a plan's second step

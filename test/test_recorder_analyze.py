@@ -315,9 +315,12 @@ def test_analyze_without_frames_is_a_clear_error(tmp_path):
         status = store.types["robust_offload/msg/RobotStatus"]
         header = store.types["std_msgs/msg/Header"](
             stamp=store.types["builtin_interfaces/msg/Time"](sec=0, nanosec=0), frame_id="")
-        data = store.serialize_cdr(status(header, "robot_1", "", "", "", 100.0, 0.05, 1e-27,
-                                          0.1, 1.0, 1.0, "", "", 0, True, 0.0),
-                                   "robust_offload/msg/RobotStatus")
+        fields = {name: "" if kind[1][0] == "string" else 0
+                  for name, kind in store.fielddefs["robust_offload/msg/RobotStatus"][1]}
+        fields.update(header=header, robot_id="robot_1", deadline_ms=100.0, risk=0.05,
+                      kappa=1e-27, freq_min_ghz=0.1, freq_max_ghz=1.0, tx_power_w=1.0,
+                      edge_available=True, bandwidth_hz=0.0)
+        data = store.serialize_cdr(status(**fields), "robust_offload/msg/RobotStatus")
         writer.write(conn, 1, data)
     with pytest.raises(AnalysisError, match="no frame records on /robust_offload/frames"):
         analyze(bag, tmp_path / "out")
